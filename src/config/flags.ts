@@ -1,0 +1,174 @@
+// node-cache's command line (cmd/node-cache/main.go), parsed the way Go's flag package does:
+// `-flag value`, `-flag=value`, `--flag`, booleans as `-flag` or `-flag=false`.
+import { isIP } from 'node:net';
+import { FlagError } from '../errors.js';
+
+export interface Flags {
+  localip: string[]; // empty = embedded default (127.0.0.1, no node setup)
+  conf: string;
+  basecorefile: string;
+  upstreamsvc: string;
+  kubednscm: string;
+  setupinterface: boolean;
+  interfacename: string;
+  setupiptables: boolean;
+  skipteardown: boolean;
+  syncintervalMs: number;
+  healthPort: number;
+  metricsListenAddress: string;
+  prometheusListenAddress: string;
+  reloadwithsignal: boolean;
+  dnsPort: number; // 0 = not given (53 with -localip, 5353 embedded)
+  pidfile: string;
+  version: boolean;
+  help: boolean;
+  // ours
+  upstream: string[]; // cluster DNS servers ip[:port] for the cluster zones
+  iptablesBackend: 'auto' | 'nft' | 'legacy';
+  lameduckMs: number;
+  endpointslices: boolean;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+type Kind = 'string' | 'bool' | 'int' | 'duration' | 'iplist' | 'hostport';
+interface Spec {
+  name: string;
+  key: keyof Flags;
+  kind: Kind;
+  def: string;
+  usage: string;
+  choices?: string[];
+}
+
+export const FLAG_SPECS: Spec[] = [
+  { name: 'localip', key: 'localip', kind: 'iplist', def: '', usage: 'comma-separated IPs to listen on, add to the interface and cover with NOTRACK rules (default: 127.0.0.1:5353, no node setup)' },
+  { name: 'conf', key: 'conf', kind: 'string', def: '', usage: 'path of the Corefile to serve (written from -basecorefile when that exists)' },
+  { name: 'basecorefile', key: 'basecorefile', kind: 'string', def: '/etc/coredns/Corefile.base', usage: 'Corefile template with __PILLAR__ variables (node-local-dns ConfigMap)' },
+  { name: 'upstreamsvc', key: 'upstreamsvc', kind: 'string', def: 'kube-dns', usage: 'Service whose ClusterIP fills __PILLAR__CLUSTER__DNS__ (read from <NAME>_SERVICE_HOST)' },
+  { name: 'kubednscm', key: 'kubednscm', kind: 'string', def: '', usage: 'mounted kube-dns ConfigMap directory (stubDomains, upstreamNameservers); /etc/kube-dns if it exists' },
+  { name: 'setupinterface', key: 'setupinterface', kind: 'bool', def: 'true', usage: 'create and maintain the interface holding -localip' },
+  { name: 'interfacename', key: 'interfacename', kind: 'string', def: 'nodelocaldns', usage: 'name of that interface' },
+  { name: 'setupiptables', key: 'setupiptables', kind: 'bool', def: 'true', usage: 'install and maintain the NOTRACK/ACCEPT rules' },
+  { name: 'skipteardown', key: 'skipteardown', kind: 'bool', def: 'false', usage: 'leave rules and interface in place on exit (HA pair)' },
+  { name: 'syncinterval', key: 'syncintervalMs', kind: 'duration', def: '1m0s', usage: 'period of the rules/interface re-check' },
+  { name: 'health-port', key: 'healthPort', kind: 'int', def: '8080', usage: 'health port, also covered by NOTRACK rules' },
+  { name: 'metrics-listen-address', key: 'metricsListenAddress', kind: 'hostport', def: '0.0.0.0:9353', usage: 'address of node-cache\'s own metrics server' },
+  { name: 'prometheus-listen-address', key: 'prometheusListenAddress', kind: 'hostport', def: ':9253', usage: 'fills __PROMETHEUS__ENDPOINT__; metrics address of the embedded default' },
+  { name: 'reloadwithsignal', key: 'reloadwithsignal', kind: 'bool', def: 'false', usage: 'reload on SIGUSR1 after rewriting the Corefile' },
+  { name: 'dns.port', key: 'dnsPort', kind: 'int', def: '0', usage: 'DNS port (53 with -localip, 5353 for the embedded default)' },
+  { name: 'pidfile', key: 'pidfile', kind: 'string', def: '', usage: 'write the pid here once serving' },
+  { name: 'version', key: 'version', kind: 'bool', def: 'false', usage: 'print the version and exit' },
+  { name: 'help', key: 'help', kind: 'bool', def: 'false', usage: 'print the flags and exit' },
+  { name: 'upstream', key: 'upstream', kind: 'iplist', def: '', usage: 'ours: cluster DNS servers ip[:port] for cluster.local, in-addr.arpa, ip6.arpa (TCP); without it every zone uses /etc/resolv.conf' },
+  { name: 'iptables-backend', key: 'iptablesBackend', kind: 'string', def: 'auto', choices: ['auto', 'nft', 'legacy'], usage: 'ours: iptables flavour; auto follows kube-proxy\'s chains' },
+  { name: 'lameduck', key: 'lameduckMs', kind: 'duration', def: '0s', usage: 'ours: keep serving this long after SIGTERM before teardown (Corefile health lameduck wins)' },
+  { name: 'endpointslices', key: 'endpointslices', kind: 'bool', def: 'false', usage: 'ours: reach ready CoreDNS pods directly, discovered from EndpointSlices' },
+  { name: 'log-level', key: 'logLevel', kind: 'string', def: 'info', choices: ['debug', 'info', 'warn', 'error'], usage: 'ours: agent event log level' },
+];
+
+export function parseFlags(argv: string[]): Flags {
+  const out = {} as Record<string, unknown>;
+  for (const s of FLAG_SPECS) out[s.key] = convert(s, s.def);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--' ) break;
+    if (!arg.startsWith('-') || arg === '-') throw new FlagError(arg, 'unexpected argument (flags start with -)');
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    const spec = FLAG_SPECS.find((s) => s.name === name);
+    if (!spec) throw new FlagError(name, 'flag provided but not defined');
+    let value: string;
+    if (eq >= 0) value = body.slice(eq + 1);
+    else if (spec.kind === 'bool') value = 'true';
+    else {
+      if (i + 1 >= argv.length) throw new FlagError(name, 'flag needs an argument');
+      value = argv[++i]!;
+    }
+    out[spec.key] = convert(spec, value);
+  }
+  return out as unknown as Flags;
+}
+
+function convert(spec: Spec, raw: string): unknown {
+  const bad = (why: string): never => {
+    throw new FlagError(spec.name, `invalid value ${JSON.stringify(raw)}: ${why}`);
+  };
+  switch (spec.kind) {
+    case 'string':
+      if (spec.choices && !spec.choices.includes(raw)) bad(`want one of ${spec.choices.join(', ')}`);
+      return raw;
+    case 'bool':
+      if (['true', '1', 't', 'T', 'TRUE', 'True'].includes(raw)) return true;
+      if (['false', '0', 'f', 'F', 'FALSE', 'False'].includes(raw)) return false;
+      return bad('want true or false');
+    case 'int': {
+      if (!/^\d+$/.test(raw)) bad('want a whole number');
+      const n = Number(raw);
+      if (n > 65535) bad('want a port number 0-65535');
+      return n;
+    }
+    case 'duration': {
+      const ms = parseGoDuration(raw);
+      return ms === null ? bad('want a duration like 60s, 1m30s, 500ms') : ms;
+    }
+    case 'iplist': {
+      if (raw === '') return [];
+      const items = raw.split(',').map((s) => s.trim());
+      for (const it of items) if (!isIP(it) && !(spec.name === 'upstream' && parseHostPort(it))) bad(`${JSON.stringify(it)} is not an IP address`);
+      return items;
+    }
+    case 'hostport':
+      if (raw !== '' && !parseHostPort(raw, true)) bad('want HOST:PORT or :PORT');
+      return raw;
+  }
+}
+
+/** Go time.ParseDuration for the units a config uses. Returns milliseconds, or null. */
+export function parseGoDuration(s: string): number | null {
+  if (s === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let pos = 0;
+  if (s.length === 0) return null;
+  while (pos < s.length) {
+    re.lastIndex = pos;
+    const m = re.exec(s);
+    if (!m) return null;
+    total += Number(m[1]) * unit[m[2]!]!;
+    pos = re.lastIndex;
+  }
+  return Math.round(total);
+}
+
+/** "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1", and with allowEmptyHost ":9253". */
+export function parseHostPort(s: string, allowEmptyHost = false, defaultPort = 53): { host: string; port: number } | null {
+  let host: string;
+  let portStr: string | undefined;
+  const br = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  if (br) {
+    host = br[1]!;
+    portStr = br[2];
+  } else if (isIP(s) === 6) {
+    host = s;
+  } else {
+    const i = s.lastIndexOf(':');
+    host = i >= 0 ? s.slice(0, i) : s;
+    portStr = i >= 0 ? s.slice(i + 1) : undefined;
+  }
+  if (host === '' && !allowEmptyHost) return null;
+  if (host !== '' && isIP(host) === 0 && host !== 'localhost') return null;
+  const port = portStr === undefined ? defaultPort : /^\d+$/.test(portStr) ? Number(portStr) : NaN;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
+  return { host, port };
+}
+
+export function helpText(): string {
+  const lines = ['Usage of nodelocaldns:'];
+  for (const s of FLAG_SPECS) {
+    lines.push(`  -${s.name}${s.kind === 'bool' ? '' : ' ' + s.kind}`);
+    lines.push(`    \t${s.usage}${s.def !== '' ? ` (default ${JSON.stringify(s.def)})` : ''}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,59 @@
+// One module for every failure the agent reports: a base class and one subclass per failure,
+// each with a stable `code` that logs and tests can match on (undici's lib/core/errors.js shape).
+
+export class AgentError extends Error {
+  readonly code: string = 'ERR_AGENT';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A command-line flag is unknown or its value is malformed. Exit status 2, as Go's flag package. */
+export class FlagError extends AgentError {
+  override readonly code = 'ERR_FLAG';
+  constructor(readonly flag: string, message: string) {
+    super(`flag -${flag}: ${message}`);
+  }
+}
+
+/** A configuration file is wrong; `source` is "file:line". */
+export class ConfigError extends AgentError {
+  override readonly code = 'ERR_CONFIG';
+  constructor(readonly source: string, message: string) {
+    super(`${source}: ${message}`);
+  }
+}
+
+/** A forwarding loop was detected at start (CoreDNS `loop`). */
+export class LoopError extends AgentError {
+  override readonly code = 'ERR_LOOP';
+}
+
+/** A listener could not bind its address. */
+export class BindError extends AgentError {
+  override readonly code = 'ERR_BIND';
+}
+
+/** Every upstream attempt for a query failed or the deadline passed. */
+export class UpstreamError extends AgentError {
+  override readonly code = 'ERR_UPSTREAM';
+}
+
+/** An upstream answer that does not belong to the query (ID or question mismatch). */
+export class UpstreamMismatchError extends AgentError {
+  override readonly code = 'ERR_UPSTREAM_MISMATCH';
+}
+
+/** Too many queries in flight upstream (`max_concurrent`). */
+export class OverloadError extends AgentError {
+  override readonly code = 'ERR_OVERLOAD';
+}
+
+/** Node setup (interface or iptables) failed; `errortype` is the metric label. */
+export class SetupError extends AgentError {
+  override readonly code = 'ERR_SETUP';
+  constructor(readonly errortype: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

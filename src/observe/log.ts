@@ -1,0 +1,38 @@
+// Agent events as JSON lines on stderr: {"ts","level","msg",...fields}. Query logs (the `log`
+// directive) are not written here; they have their own buffered sink.
+
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export function createLogger(
+  minLevel: Level = (process.env.NODELOCALDNS_LOG_LEVEL as Level) || 'info',
+  write: (line: string) => void = (line) => process.stderr.write(line),
+): Logger {
+  const min = RANK[minLevel] ?? RANK.info;
+  const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
+    if (RANK[level] < min) return;
+    const record: Record<string, unknown> = { ts: new Date().toISOString(), level, msg };
+    if (fields) for (const k of Object.keys(fields)) record[k] = errorToJson(fields[k]);
+    write(JSON.stringify(record) + '\n');
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+}
+
+function errorToJson(v: unknown): unknown {
+  if (v instanceof Error) return { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
+  return v;
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
