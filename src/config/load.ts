@@ -10,7 +10,7 @@ import type { Flags } from './flags.js';
 import { emptyKubeDnsConfig, kubeDnsDir, readKubeDnsDir, type KubeDnsConfig } from './kubedns.js';
 import { renderCorefile, serviceHostEnv } from './pillar.js';
 import { readResolvConf } from './resolvconf.js';
-import type { AgentConfig } from './types.js';
+import type { AgentConfig, ServerBlockConfig } from './types.js';
 
 export interface LoadOptions {
   resolvConfPath?: string;
@@ -37,7 +37,7 @@ export function loadAgentConfig(flags: Flags, env: NodeJS.ProcessEnv, opts: Load
   if (flags.conf !== '' && existsSync(flags.conf)) {
     const r = corefileFromFile(flags.conf, { env, defaultPort });
     const text = readFileSync(flags.conf, 'utf8');
-    return { config: { servers: r.servers, corefileText: text }, files: r.files, kubeDns: null, problems: [] };
+    return { config: { servers: withBind(r.servers, flags), corefileText: text }, files: r.files, kubeDns: null, problems: [] };
   }
   let nameservers;
   try {
@@ -82,7 +82,13 @@ function fromTemplate(flags: Flags, env: NodeJS.ProcessEnv, opts: LoadOptions, r
   // node-cache polls the template's directory (ConfigMap mounts swap a symlinked ..data dir).
   const files = [dirname(base), ...(cmDir ? [cmDir] : []), ...r.files.filter((f) => f !== confPath)];
   if (kubeDns.upstreamNameservers.length === 0 && rendered.includes(resolvConfPath)) files.push(resolvConfPath);
-  return { config: { servers: r.servers, corefileText: rendered }, files, kubeDns: cmDir ? kubeDns : null, problems };
+  return { config: { servers: withBind(r.servers, flags), corefileText: rendered }, files, kubeDns: cmDir ? kubeDns : null, problems };
+}
+
+/** A block without `bind` listens on the -localip addresses, or on every IPv4 address as CoreDNS. */
+function withBind(servers: ServerBlockConfig[], flags: Flags): ServerBlockConfig[] {
+  for (const s of servers) if (s.bind.length === 0) s.bind = flags.localip.length > 0 ? [...flags.localip] : ['0.0.0.0'];
+  return servers;
 }
 
 function writeIfChanged(path: string, text: string): void {

@@ -145,6 +145,9 @@ t.test('no template: -conf is served as written; neither: the embedded default',
   writeFileSync(r.conf, 'example.org:5300 {\n forward . 192.0.2.9\n}\n');
   const c = loadAgentConfig(args(r), ENV, { resolvConfPath: r.resolv });
   t.same([c.config.servers[0]!.zones, c.config.servers[0]!.port, c.files], [['example.org.'], 5300, [r.conf]]);
+  t.same(c.config.servers[0]!.bind, ['169.254.20.10', '10.96.0.10'], 'no bind: the -localip addresses');
+  const all = loadAgentConfig(parseFlags(['-basecorefile', r.base, '-conf', r.conf]), {}, { resolvConfPath: r.resolv });
+  t.same(all.config.servers[0]!.bind, ['0.0.0.0'], 'no bind and no -localip: every IPv4 address, as CoreDNS');
   rmSync(r.conf);
   const e = loadAgentConfig(parseFlags(['-basecorefile', r.base, '-conf', r.conf]), {}, { resolvConfPath: r.resolv });
   t.same([e.config.servers[0]!.port, e.config.servers[0]!.forward!.to.length, e.files], [5353, 2, [r.resolv]]);
