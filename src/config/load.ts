@@ -73,6 +73,7 @@ function fromTemplate(flags: Flags, env: NodeJS.ProcessEnv, opts: LoadOptions, r
     kubeDns,
     resolvConfPath,
     prometheusListenAddress: flags.prometheusListenAddress,
+    dnsDomain: flags.dnsDomain,
     source: base,
   });
   // Parse before writing: a broken render must not replace the Corefile that is serving.

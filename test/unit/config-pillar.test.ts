@@ -72,6 +72,8 @@ t.test('the un-sed-ed template: leftovers filled like node-cache', async (t) => 
   t.same(config.servers.map((b) => b.zones[0]), ['cluster.local.', 'in-addr.arpa.', 'ip6.arpa.', '.'], 'DNS__DOMAIN left → cluster.local');
   t.same(config.servers[0]!.bind, ['169.254.20.10', '10.96.0.10'], 'LOCAL__DNS → the -localip list, DNS__SERVER → ""');
   t.same(config.servers[0]!.health, { host: '169.254.20.10', port: 8080, lameduckMs: 0 }, 'LOCAL__DNS:port → the first local IP');
+  const other = loadAgentConfig(args(r, '-dns-domain', 'corp.example'), ENV, { resolvConfPath: r.resolv }).config;
+  t.same(other.servers[0]!.zones, ['corp.example.'], '-dns-domain fills a leftover DNS__DOMAIN');
 });
 
 t.test('missing upstream service env: a clear error naming the variable', async (t) => {
