@@ -82,7 +82,6 @@ function fromTemplate(flags: Flags, env: NodeJS.ProcessEnv, opts: LoadOptions, r
   if (flags.conf !== '') writeIfChanged(confPath, rendered);
   // node-cache polls the template's directory (ConfigMap mounts swap a symlinked ..data dir).
   const files = [dirname(base), ...(cmDir ? [cmDir] : []), ...r.files.filter((f) => f !== confPath)];
-  if (kubeDns.upstreamNameservers.length === 0 && rendered.includes(resolvConfPath)) files.push(resolvConfPath);
   return { config: { servers: withBind(r.servers, flags), corefileText: rendered }, files, kubeDns: cmDir ? kubeDns : null, problems };
 }
 

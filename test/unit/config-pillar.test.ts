@@ -144,9 +144,9 @@ t.test('invalid kube-dns ConfigMap: SetupError(configmap), previous kube-dns con
 t.test('no template: -conf is served as written; neither: the embedded default', async (t) => {
   const r = rig(t);
   rmSync(r.base);
-  writeFileSync(r.conf, 'example.org:5300 {\n forward . 192.0.2.9\n}\n');
+  writeFileSync(r.conf, `example.org:5300 {\n forward . 192.0.2.9\n}\nexample.net {\n forward . ${r.resolv}\n}\n`);
   const c = loadAgentConfig(args(r), ENV, { resolvConfPath: r.resolv });
-  t.same([c.config.servers[0]!.zones, c.config.servers[0]!.port, c.files], [['example.org.'], 5300, [r.conf]]);
+  t.same([c.config.servers[0]!.zones, c.config.servers[0]!.port, c.files], [['example.org.'], 5300, [r.conf, r.resolv]], 'a resolv.conf named by forward is watched');
   t.same(c.config.servers[0]!.bind, ['169.254.20.10', '10.96.0.10'], 'no bind: the -localip addresses');
   const all = loadAgentConfig(parseFlags(['-basecorefile', r.base, '-conf', r.conf]), {}, { resolvConfPath: r.resolv });
   t.same(all.config.servers[0]!.bind, ['0.0.0.0'], 'no bind and no -localip: every IPv4 address, as CoreDNS');

@@ -1,5 +1,6 @@
 // Parsed Corefile → ServerBlockConfig[]: server keys become zones and ports, each directive goes
 // through its parser, anything we do not implement is an error naming it (never ignored).
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../errors.js';
 import type { ServerBlockConfig } from '../types.js';
 import { parseBind } from './directives/bind.js';
@@ -14,7 +15,7 @@ import { parseReady } from './directives/ready.js';
 import { parseReload } from './directives/reload.js';
 import { fail, zoneArg } from './directives/util.js';
 import { where, type Token } from './lexer.js';
-import { parseCorefileFile, parseCorefileText, type ParseOptions, type RawServerBlock } from './parser.js';
+import { parseCorefileFile, parseCorefileText, type ParseOptions, type ParsedCorefile, type RawServerBlock } from './parser.js';
 
 export const SUPPORTED_DIRECTIVES = ['errors', 'cache', 'reload', 'loop', 'bind', 'forward', 'prometheus', 'health', 'ready', 'log'];
 
@@ -29,13 +30,31 @@ export interface CorefileResult {
 }
 
 export function corefileFromText(text: string, file: string, opts: CorefileOptions = {}): CorefileResult {
-  const parsed = parseCorefileText(text, file, opts);
-  return { servers: buildServers(parsed.blocks, opts), files: parsed.files };
+  return build(parseCorefileText(text, file, opts), opts);
 }
 
 export function corefileFromFile(file: string, opts: CorefileOptions = {}): CorefileResult {
-  const parsed = parseCorefileFile(file, opts);
-  return { servers: buildServers(parsed.blocks, opts), files: parsed.files };
+  return build(parseCorefileFile(file, opts), opts);
+}
+
+/** Files `forward` read (resolv.conf-style upstream lists) are part of the config too. */
+function build(parsed: ParsedCorefile, opts: CorefileOptions): CorefileResult {
+  const files = [...parsed.files];
+  const read = opts.readFile ?? readOrNull;
+  const readFile = (path: string): string | null => {
+    const text = read(path);
+    if (text !== null && !files.includes(path)) files.push(path);
+    return text;
+  };
+  return { servers: buildServers(parsed.blocks, { ...opts, readFile }), files };
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 export function buildServers(blocks: RawServerBlock[], opts: CorefileOptions = {}): ServerBlockConfig[] {

@@ -21,7 +21,8 @@ export function parseForward(d: Directive, ctx: ForwardContext = {}): ForwardCon
   const args = argCount(d, 2, Infinity);
   const from = zoneArg(args[0]!, 'forward FROM');
   const to: UpstreamAddress[] = [];
-  for (const t of args.slice(1)) to.push(...upstream(t, ctx.readFile ?? readOrNull));
+  const readFile = ctx.readFile ?? readOrNull;
+  for (const t of args.slice(1)) to.push(...upstream(t, readFile));
   if (to.length > MAX_UPSTREAMS) fail(args[MAX_UPSTREAMS + 1] ?? args[args.length - 1]!, `forward: more than ${MAX_UPSTREAMS} upstreams configured (${to.length})`);
   const f = defaultForwardConfig(from, to);
   for (const sub of d.block ?? []) {
@@ -50,14 +51,6 @@ function upstream(t: Token, readFile: (p: string) => string | null): UpstreamAdd
   const servers = parseResolvConf(text);
   if (servers.length === 0) fail(t, `forward: no nameservers found in ${s}`);
   return servers;
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
 }
 
 function option(f: ForwardConfig, sub: Directive): void {
@@ -115,5 +108,13 @@ function healthCheck(f: ForwardConfig, sub: Directive): void {
       if (!z) fail(t, 'forward health_check: domain needs a name');
       f.healthCheckDomain = zoneArg(z, 'forward health_check domain');
     } else fail(t, `forward health_check: unknown option ${JSON.stringify(t.text)} (no_rec, domain FQDN)`);
+  }
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null; // missing, a directory, unreadable: "not an IP address or file"
   }
 }
