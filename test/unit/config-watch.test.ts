@@ -121,3 +121,26 @@ t.test('hashPaths: files, directory listings, missing paths', async (t) => {
   writeFileSync(join(d, 'other'), 'x');
   t.not(hashPaths([d, join(s.dir, 'nope')]), h1);
 });
+
+t.test('a ConfigMap volume update (kubelet swaps the ..data symlink) is detected', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'watch-cm-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { symlinkSync, renameSync } = await import('node:fs');
+  const mount = join(dir, 'coredns');
+  mkdirSync(join(mount, '..v1'), { recursive: true });
+  writeFileSync(join(mount, '..v1', 'Corefile.base'), TEMPLATE);
+  symlinkSync('..v1', join(mount, '..data'));
+  symlinkSync('..data/Corefile.base', join(mount, 'Corefile.base'));
+  const resolv = join(dir, 'resolv.conf');
+  writeFileSync(resolv, 'nameserver 192.0.2.1\n');
+  const flags = parseFlags(['-localip', '169.254.20.10', '-basecorefile', join(mount, 'Corefile.base'), '-kubednscm', join(dir, 'none')]);
+  const initial = loadAgentConfig(flags, ENV, { resolvConfPath: resolv });
+  const configs: AgentConfig[] = [];
+  const w = new ConfigWatcher(flags, ENV, initial, { resolvConfPath: resolv, onConfig: (c) => configs.push(c), onError: (e) => t.fail(e.message) });
+  mkdirSync(join(mount, '..v2'));
+  writeFileSync(join(mount, '..v2', 'Corefile.base'), TEMPLATE.replace('cache 30', 'cache 90'));
+  symlinkSync('..v2', join(mount, '..data_tmp'));
+  renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
+  t.equal(w.check(), true);
+  t.equal(configs[0]!.servers[0]!.cache!.successMaxTtl, 90);
+});
