@@ -98,6 +98,13 @@ t.test('DaemonSet args parse with our flag parser once the placeholders are fill
   t.same(ipvs.localip, ['169.254.20.10'], 'IPVS-mode sed');
 });
 
+t.test("the ConfigMap's Corefile is upstream's template plus one `ready` line", async (t) => {
+  const corefile = (byKind(BASE, 'ConfigMap', 'node-local-dns') as Obj & { data: { Corefile: string } }).data.Corefile;
+  const upstream = readFileSync(new URL('../fixtures/upstream-Corefile.base', import.meta.url), 'utf8');
+  t.equal(corefile.split('\n').filter((l) => !/^\s*ready /.test(l)).join('\n'), upstream);
+  t.match(corefile, /health __PILLAR__LOCAL__DNS__:8080\n {4}ready __PILLAR__LOCAL__DNS__:8181\n/);
+});
+
 t.test("the ConfigMap's Corefile renders and parses (sed-ed and agent-filled)", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'manifests-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
