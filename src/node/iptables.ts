@@ -1,8 +1,8 @@
 // Installs and removes node-cache's rules through one iptables backend. Every call uses `-w 5`
 // (wait up to 5 s for the xtables lock kube-proxy also takes) and -C before -I at the top of the
 // chain. -C alone is not trusted to prevent duplicates (kubernetes/dns #568: a flaky -C produced
-// thousands of copies): each pass also counts the rules in `iptables -S`, inserts only when both
-// agree the rule is absent, and deletes surplus copies. Teardown deletes until none is left.
+// thousands of copies): each pass first counts the rules in `iptables -S`, inserts only when the
+// listing and -C both say absent, and deletes surplus copies. Teardown deletes every copy.
 import { SetupError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 import { binary, type Backend } from './backend.js';
@@ -45,6 +45,8 @@ export class Iptables {
   private async listing(family: Family, table: Table): Promise<string | null> {
     const r = await this.exec(family, table, ['-S']);
     if (r.code === 0) return r.stdout;
+    // Lock held: every later call would wait the same 5 s; let the caller end the pass.
+    if (isLock(r)) throw this.fail(family, table, ['-S'], [], r);
     this.log.warn('cannot list iptables rules', { error: describeRun(binary(this.backend, family), ['-t', table, '-S'], r) });
     return null;
   }
@@ -59,13 +61,12 @@ export class Iptables {
     const counts = new Map<string, Map<string, number> | null>();
     for (const rule of rules) {
       const key = `${rule.family}/${rule.table}`;
-      if (!counts.has(key)) {
-        const text = await this.listing(rule.family, rule.table);
-        counts.set(key, text === null ? null : countSaved(text, rules));
-      }
-      const listed = counts.get(key)?.get(rule.saved);
       try {
-        await this.ensureOne(rule, listed, summary);
+        if (!counts.has(key)) {
+          const text = await this.listing(rule.family, rule.table);
+          counts.set(key, text === null ? null : countSaved(text, rules));
+        }
+        await this.ensureOne(rule, counts.get(key)?.get(rule.saved), summary);
       } catch (err) {
         if (!(err instanceof SetupError)) throw err;
         onError(err);
@@ -77,34 +78,44 @@ export class Iptables {
 
   private async ensureOne(rule: Rule, listed: number | undefined, summary: EnsureSummary): Promise<void> {
     const { family, table, chain, args } = rule;
-    const check = await this.exec(family, table, ['-C', chain], args);
-    if (check.code !== 0 && (isLock(check) || check.code !== 1)) throw this.fail(family, table, ['-C', chain], args, check);
-    const present = check.code === 0 || (listed ?? 0) > 0;
-    if (check.code !== 0 && present)
-      this.log.warn('iptables -C says missing but the listing has the rule; not inserting', { rule: rule.saved, listed });
-    if (present) {
-      for (let extra = (listed ?? 1) - 1; extra > 0; extra--) {
+    // Listed: present (the listing is what the kernel has), only surplus copies to remove. This
+    // keeps a steady-state sync tick at one `-S` per table instead of one -C per rule.
+    if (listed !== undefined && listed > 0) {
+      for (let extra = listed - 1; extra > 0; extra--) {
         const del = await this.exec(family, table, ['-D', chain], args);
         if (del.code !== 0) throw this.fail(family, table, ['-D', chain], args, del);
         summary.duplicatesRemoved++;
       }
       return;
     }
+    // Not listed (or no listing): insert only if -C agrees it is missing.
+    const check = await this.exec(family, table, ['-C', chain], args);
+    if (check.code === 0) {
+      if (listed === 0) this.log.warn('iptables -C finds a rule the listing lacks; not inserting', { rule: rule.saved });
+      return;
+    }
+    if (isLock(check) || check.code !== 1) throw this.fail(family, table, ['-C', chain], args, check);
     const ins = await this.exec(family, table, ['-I', chain, '1'], args);
     if (ins.code !== 0) throw this.fail(family, table, ['-I', chain, '1'], args, ins);
     summary.added.push(rule);
   }
 
   /**
-   * Delete every copy of every rule. A held lock is retried once per rule (teardown should not
-   * give up at the first contention), then reported and the remaining rules are left: teardown
-   * must end within the pod's grace period.
+   * Delete every copy of every rule: as many as the listing counts, so no failing -D per rule.
+   * A held lock is retried once per call (teardown should not give up at the first contention),
+   * then reported and the remaining rules are left: teardown must end within the grace period.
    */
   async removeAll(rules: Rule[], onError: (err: SetupError) => void): Promise<number> {
     let removed = 0;
+    const counts = new Map<string, Map<string, number> | null>();
     for (const rule of rules) {
+      const key = `${rule.family}/${rule.table}`;
       try {
-        removed += await this.removeOne(rule);
+        if (!counts.has(key)) {
+          const text = await this.listing(rule.family, rule.table);
+          counts.set(key, text === null ? null : countSaved(text, rules));
+        }
+        removed += await this.removeOne(rule, counts.get(key)?.get(rule.saved));
       } catch (err) {
         if (!(err instanceof SetupError)) throw err;
         onError(err);
@@ -114,11 +125,13 @@ export class Iptables {
     return removed;
   }
 
-  private async removeOne(rule: Rule): Promise<number> {
+  /** Delete `listed` copies, or, without a listing, delete until iptables finds none. */
+  private async removeOne(rule: Rule, listed: number | undefined): Promise<number> {
     const { family, table, chain, args } = rule;
+    const limit = listed ?? MAX_DELETES;
     let removed = 0;
     let lockRetries = 1;
-    while (removed < MAX_DELETES) {
+    while (removed < limit) {
       const del = await this.exec(family, table, ['-D', chain], args);
       if (del.code === 0) {
         removed++;
@@ -129,6 +142,7 @@ export class Iptables {
       if (del.code === 1 && !isLock(del)) return removed;
       throw this.fail(family, table, ['-D', chain], args, del);
     }
-    throw new SetupError('iptables', `more than ${MAX_DELETES} copies of ${rule.saved}`);
+    if (listed === undefined) throw new SetupError('iptables', `more than ${MAX_DELETES} copies of ${rule.saved}`);
+    return removed;
   }
 }

@@ -1,6 +1,7 @@
 // NodeSetup against a real kernel: a namespace per test plays the node, a second one a pod.
 // Rules must match node-cache's exactly, keep pod DNS out of conntrack, never duplicate, come
 // back after being deleted by hand, and teardown must leave nothing.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { NodeSetup, type NodeSetupOptions, type SetupErrorType } from '../../src/node/setup.js';
 import { silentLogger } from '../../src/observe/log.js';
@@ -97,8 +98,12 @@ t.test('sync repairs rules, duplicates, addresses and the link', async (t) => {
   t.same(errors, []);
 });
 
-t.test('teardown removes every rule (duplicates too) and the interface', async (t) => {
+t.test('teardown removes every rule (duplicates too) and the interface, with DNS unreachable', async (t) => {
   const node = makeNetns(t, 'node');
+  // `ip netns exec` mounts this over /etc/resolv.conf: any name lookup would hang for 15 s.
+  mkdirSync(`/etc/netns/${node}`, { recursive: true });
+  writeFileSync(`/etc/netns/${node}/resolv.conf`, 'nameserver 10.255.255.1\noptions timeout:5 attempts:3\n');
+  t.teardown(() => rmSync(`/etc/netns/${node}`, { recursive: true, force: true }));
   const errors: SetupErrorType[] = [];
   const s = setup(node, errors);
   await s.ensureInterface();
@@ -108,7 +113,9 @@ t.test('teardown removes every rule (duplicates too) and the interface', async (
     nsh(node, ['iptables-nft', '-t', 'raw', '-A', 'OUTPUT', '-p', 'tcp', '-s', LOCAL, '--sport', '8080', '-j', 'NOTRACK',
       '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack']);
   nsh(node, ['iptables-nft', '-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', '9', '-j', 'NOTRACK']);
+  const started = Date.now();
   await s.teardown();
+  t.ok(Date.now() - started < 10_000, `teardown took ${Date.now() - started} ms: no lookup waited on DNS`);
   t.same(nodeCacheLines(node, 'iptables-nft-save'), [], 'no rule left');
   t.match(nsh(node, ['iptables-nft-save']).out, /--dport 9 -j NOTRACK/, 'a foreign rule is untouched');
   t.not(nsh(node, ['ip', 'link', 'show', 'nodelocaldns'], false).code, 0, 'interface removed');
