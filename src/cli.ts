@@ -8,6 +8,8 @@ import { readResolvConf } from './config/resolvconf.js';
 import type { AgentConfig } from './config/types.js';
 import { AgentError, FlagError } from './errors.js';
 import { createLogger, type Logger } from './observe/log.js';
+import { nodeSetupFromFlags } from './node/from-flags.js';
+import type { NodeSetup } from './node/setup.js';
 import { VERSION } from './observe/metrics.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,16 +45,22 @@ export async function main(argv: string[]): Promise<number> {
     agent.panics++;
     log.error('uncaught exception (kept serving)', { err, stack: err.stack });
   });
+  // Node setup, node-cache's order: interface → serve → pidfile → rules → sync (src/node/).
+  const node = nodeSetupFromFlags(flags, agent.setupErrors, log);
+  await node?.ensureInterface();
   try {
     await agent.start(config);
   } catch (err) {
     log.error('could not start serving', { err });
     process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
     await agent.stop();
+    if (!flags.skipteardown) await node?.teardown(); // serving failed: no rules, no interface
     return 1;
   }
   if (flags.pidfile) writeFileSync(flags.pidfile, `${process.pid}\n`);
-  return await waitForSignals(agent, flags, log);
+  await node?.installRules();
+  node?.startSync();
+  return await waitForSignals(agent, flags, log, node);
 }
 
 function loadConfig(flags: Flags): AgentConfig {
@@ -72,7 +80,7 @@ function nodeCacheMetricsAddress(flags: Flags, argv: string[]): { host: string; 
   return parseHostPort(flags.metricsListenAddress, true, 9353);
 }
 
-function waitForSignals(agent: Agent, flags: Flags, log: Logger): Promise<number> {
+function waitForSignals(agent: Agent, flags: Flags, log: Logger, node: NodeSetup | null): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const shutdown = async (signal: string): Promise<void> => {
@@ -82,6 +90,10 @@ function waitForSignals(agent: Agent, flags: Flags, log: Logger): Promise<number
       log.info('shutting down', { signal, lameduckMs });
       agent.enterLameduck();
       if (lameduckMs > 0) await new Promise((r) => setTimeout(r, lameduckMs));
+      // Rules and interface go before the listeners close, so pods fall back to kube-dns
+      // (transparent mode) while the agent still answers. -skipteardown: an HA peer keeps them.
+      if (flags.skipteardown) node?.stopSync();
+      else await node?.teardown();
       await agent.stop();
       resolve(0);
     };
