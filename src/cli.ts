@@ -7,6 +7,8 @@ import { loadAgentConfig, type LoadResult } from './config/load.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlagError } from './errors.js';
 import { createLogger, type Logger } from './observe/log.js';
+import { nodeSetupFromFlags } from './node/from-flags.js';
+import type { NodeSetup } from './node/setup.js';
 import { VERSION } from './observe/metrics.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -46,17 +48,23 @@ export async function main(argv: string[]): Promise<number> {
     agent.setupErrors[p.errortype] = (agent.setupErrors[p.errortype] ?? 0) + 1;
     log.error('kube-dns ConfigMap rejected, serving without it', { err: p.error, errortype: p.errortype });
   }
+  // Node setup, node-cache's order: interface → serve → pidfile → rules → sync (src/node/).
+  const node = nodeSetupFromFlags(flags, agent.setupErrors, log);
+  await node?.ensureInterface();
   try {
     await agent.start(loaded.config);
   } catch (err) {
     log.error('could not start serving', { err });
     process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
     await agent.stop();
+    if (!flags.skipteardown) await node?.teardown(); // serving failed: no rules, no interface
     return 1;
   }
   if (flags.pidfile) writeFileSync(flags.pidfile, `${process.pid}\n`);
+  await node?.installRules();
+  node?.startSync();
   const watcher = watchConfig(agent, flags, loaded, log);
-  const code = await waitForSignals(agent, flags, log);
+  const code = await waitForSignals(agent, flags, log, node);
   watcher.stop();
   return code;
 }
@@ -87,7 +95,7 @@ function nodeCacheMetricsAddress(flags: Flags, argv: string[]): { host: string; 
   return parseHostPort(flags.metricsListenAddress, true, 9353);
 }
 
-function waitForSignals(agent: Agent, flags: Flags, log: Logger): Promise<number> {
+function waitForSignals(agent: Agent, flags: Flags, log: Logger, node: NodeSetup | null): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const shutdown = async (signal: string): Promise<void> => {
@@ -97,6 +105,10 @@ function waitForSignals(agent: Agent, flags: Flags, log: Logger): Promise<number
       log.info('shutting down', { signal, lameduckMs });
       agent.enterLameduck();
       if (lameduckMs > 0) await new Promise((r) => setTimeout(r, lameduckMs));
+      // Rules and interface go before the listeners close, so pods fall back to kube-dns
+      // (transparent mode) while the agent still answers. -skipteardown: an HA peer keeps them.
+      if (flags.skipteardown) node?.stopSync();
+      else await node?.teardown();
       await agent.stop();
       resolve(0);
     };
