@@ -61,10 +61,14 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (flags.pidfile) writeFileSync(flags.pidfile, `${process.pid}\n`);
-  await node?.installRules();
-  node?.startSync();
+  // Signal handlers are in place before the rules go in: a SIGTERM arriving while they are being
+  // installed waits for that, then tears them down, instead of killing us with rules left behind.
+  const nodeReady = (async () => {
+    await node?.installRules();
+    node?.startSync();
+  })();
   const watcher = watchConfig(agent, flags, loaded, log);
-  const code = await waitForSignals(agent, flags, log, node);
+  const code = await waitForSignals(agent, flags, log, node, nodeReady);
   watcher.stop();
   return code;
 }
@@ -95,7 +99,7 @@ function nodeCacheMetricsAddress(flags: Flags, argv: string[]): { host: string; 
   return parseHostPort(flags.metricsListenAddress, true, 9353);
 }
 
-function waitForSignals(agent: Agent, flags: Flags, log: Logger, node: NodeSetup | null): Promise<number> {
+function waitForSignals(agent: Agent, flags: Flags, log: Logger, node: NodeSetup | null, nodeReady: Promise<void>): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const shutdown = async (signal: string): Promise<void> => {
@@ -107,6 +111,7 @@ function waitForSignals(agent: Agent, flags: Flags, log: Logger, node: NodeSetup
       if (lameduckMs > 0) await new Promise((r) => setTimeout(r, lameduckMs));
       // Rules and interface go before the listeners close, so pods fall back to kube-dns
       // (transparent mode) while the agent still answers. -skipteardown: an HA peer keeps them.
+      await nodeReady;
       if (flags.skipteardown) node?.stopSync();
       else await node?.teardown();
       await agent.stop();
