@@ -1,11 +1,11 @@
 // Per (listener, zone) counters in typed arrays: the hot path only indexes and increments;
 // metrics.ts turns them into CoreDNS's series at scrape time (DESIGN.md: no prom-client per query).
 
-/** qtypes CoreDNS labels by name (plugin/metrics/vars); everything else is "other". */
+/** qtypes CoreDNS labels by name (plugin/metrics/vars monitorType); everything else is "other". */
 export const TYPE_LABELS: [number, string][] = [
-  [1, 'A'], [2, 'NS'], [5, 'CNAME'], [6, 'SOA'], [12, 'PTR'], [13, 'HINFO'], [15, 'MX'], [16, 'TXT'],
-  [28, 'AAAA'], [33, 'SRV'], [35, 'NAPTR'], [43, 'DS'], [46, 'RRSIG'], [47, 'NSEC'], [48, 'DNSKEY'],
-  [50, 'NSEC3'], [64, 'SVCB'], [65, 'HTTPS'], [251, 'IXFR'], [252, 'AXFR'], [255, 'ANY'], [257, 'CAA'],
+  [1, 'A'], [2, 'NS'], [5, 'CNAME'], [6, 'SOA'], [12, 'PTR'], [15, 'MX'], [16, 'TXT'], [28, 'AAAA'],
+  [33, 'SRV'], [43, 'DS'], [46, 'RRSIG'], [47, 'NSEC'], [48, 'DNSKEY'], [50, 'NSEC3'], [65, 'HTTPS'],
+  [251, 'IXFR'], [252, 'AXFR'], [255, 'ANY'],
 ];
 export const TYPE_OTHER = TYPE_LABELS.length;
 export const N_TYPES = TYPE_LABELS.length + 1;
