@@ -15,6 +15,7 @@ import { rcodeName } from '../dns/constants.js';
 import type { Forwarder } from '../upstream/forwarder.js';
 import { AgentRegistry, histogram, join, labels, type MetricType } from './exposition.js';
 import { HEALTH_BUCKETS, type HealthStats } from './health-probe.js';
+import { queryLogDropped } from './query-log.js';
 import {
   DURATION_BUCKETS,
   N_RCODES,
@@ -213,6 +214,9 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
       { labels: { server: l.server, rcode: 'REFUSED' }, value: l.refused },
     ]),
   );
+  add('nodelocaldns_query_log_dropped_total', 'Query log lines (log directive) dropped because stdout was not keeping up.', 'counter', () => [
+    { labels: {}, value: queryLogDropped() },
+  ]);
   add('nodelocaldns_upstream_mismatched_answers_total', 'Upstream answers discarded because their ID or question matched no query.', 'counter', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.counters.mismatches }))),
   );
