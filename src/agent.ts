@@ -162,12 +162,13 @@ export class Agent implements MetricsSource {
     }
   }
 
+  /** /ready: listeners bound (state "serving") and, per zone, an upstream not marked down. */
   readiness(): { ok: boolean; reason: string } {
-    if (this.state !== 'serving') return { ok: false, reason: `agent is ${this.state}` };
-    for (const b of this.blocks) {
-      const f = b.forwarder;
-      if (f && f.upstreams.every((u) => u.down)) return { ok: false, reason: `no reachable upstream for ${b.config.zones.join(' ')}` };
-    }
+    if (this.state === 'new') return { ok: false, reason: 'starting: listeners not bound yet' };
+    if (this.state === 'lameduck') return { ok: false, reason: 'shutting down (lameduck)' };
+    if (this.state === 'stopped') return { ok: false, reason: 'stopped' };
+    const unreachable = this.blocks.filter((b) => b.forwarder && b.forwarder.upstreams.every((u) => u.down));
+    if (unreachable.length) return { ok: false, reason: `no reachable upstream for ${unreachable.flatMap((b) => b.config.zones).join(' ')}` };
     return { ok: true, reason: '' };
   }
 

@@ -39,7 +39,7 @@ export class HttpEndpoint {
       } else if (path === '/health' && this.routes.health) {
         const ok = this.routes.health();
         res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' });
-        res.end(ok ? 'OK' : 'shutting down');
+        res.end(ok ? 'OK' : 'not serving');
       } else if (path === '/ready' && this.routes.ready) {
         const r = this.routes.ready();
         res.writeHead(r.ok ? 200 : 503, { 'Content-Type': 'text/plain' });
