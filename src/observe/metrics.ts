@@ -127,6 +127,12 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
       }),
     false);
   }
+  add('nodelocaldns_forward_duration_seconds', 'Time from sending a cache miss upstream to its answer or failure (retries included), per zone.', 'histogram', () =>
+    src.zoneStats().flatMap((s) => histogram('nodelocaldns_forward_duration_seconds', zl(s), DURATION_BUCKETS, s.forwardDuration, s.forwardDurationSum)),
+  false);
+  add('nodelocaldns_forward_failures_total', 'Cache misses for which no upstream answered within the deadline, per zone.', 'counter', () =>
+    src.zoneStats().map((s) => ({ labels: zl(s), value: s.forwardFailures })),
+  false);
   add('coredns_dns_do_requests_total', 'Counter of DNS requests with DO bit set per zone.', 'counter', () =>
     src.zoneStats().map((s) => ({ labels: zl(s), value: s.doRequests })),
   );
@@ -220,6 +226,12 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
   add('nodelocaldns_upstream_mismatched_answers_total', 'Upstream answers discarded because their ID or question matched no query.', 'counter', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.counters.mismatches }))),
   );
+  for (const [name, help, pick] of [
+    ['nodelocaldns_upstream_requests_total', 'Query attempts sent to each upstream.', (u: Forwarder['upstreams'][number]) => u.counters.requests],
+    ['nodelocaldns_upstream_failures_total', 'Query attempts to each upstream that timed out or lost their connection.', (u: Forwarder['upstreams'][number]) => u.counters.failures],
+    ['nodelocaldns_upstream_blackholes_total', 'Upstream connections abandoned because they took queries and never answered.', (u: Forwarder['upstreams'][number]) => u.counters.blackholes],
+  ] as const)
+    add(name, help, 'counter', () => src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: pick(u) }))));
   add('nodelocaldns_upstream_connections', 'Open TCP connections per upstream.', 'gauge', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.connections }))),
   );

@@ -48,6 +48,10 @@ export class ZoneStats {
   cacheHitsDenial = 0;
   cacheMisses = 0;
   cacheServedStale = 0;
+  /** Upstream resolutions started by this zone's misses (one per coalesced key, retries included). */
+  readonly forwardDuration = new Float64Array(DURATION_BUCKETS.length + 1);
+  forwardDurationSum = 0;
+  forwardFailures = 0;
 
   constructor(
     readonly server: string, // "dns://127.0.0.1:5353"
@@ -71,6 +75,14 @@ export class ZoneStats {
     this.duration[i]!++;
     this.durationSum += seconds;
   }
+}
+
+export function forwarded(s: ZoneStats, seconds: number, ok: boolean): void {
+  let i = 0;
+  while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+  s.forwardDuration[i]!++;
+  s.forwardDurationSum += seconds;
+  if (!ok) s.forwardFailures++;
 }
 
 function sizeBucket(size: number): number {

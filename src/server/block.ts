@@ -13,7 +13,7 @@ import { dnsTypeName } from '../observe/dns-names.js';
 import { ErrorReporter } from '../observe/errors.js';
 import type { Logger } from '../observe/log.js';
 import { presentName, QueryLog } from '../observe/query-log.js';
-import { PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
+import { forwarded, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
 import { Forwarder } from '../upstream/forwarder.js';
 import type { Waiter } from './waiter.js';
 
@@ -22,6 +22,7 @@ export const MAX_WAITERS_PER_KEY = 1024;
 
 interface Pending {
   waiters: Waiter[];
+  startedAt: number; // performance.now() when the upstream query went out
 }
 
 export class BlockRuntime {
@@ -60,7 +61,7 @@ export class BlockRuntime {
       return;
     }
     if (!this.forwarder) return respondError(w, RCODE_REFUSED, this.queryLog);
-    const p: Pending = { waiters: [w] };
+    const p: Pending = { waiters: [w], startedAt: performance.now() };
     this.inflight.set(key, p);
     const qname = keyQname(key);
     const qtype = keyQtype(key);
@@ -74,6 +75,7 @@ export class BlockRuntime {
 
   private complete(key: string, p: Pending, res: Buffer, qname: Buffer, qtype: number, qclass: number): void {
     this.inflight.delete(key);
+    forwarded(p.waiters[0]!.stats, (performance.now() - p.startedAt) / 1000, true);
     const prepared = prepareAnswer(res, qname, qtype, qclass);
     if (!prepared) {
       this.upstreamDrops++;
@@ -91,6 +93,7 @@ export class BlockRuntime {
 
   private fail(key: string, p: Pending, err: Error): void {
     this.inflight.delete(key);
+    forwarded(p.waiters[0]!.stats, (performance.now() - p.startedAt) / 1000, false);
     const rcode = err instanceof OverloadError ? RCODE_REFUSED : RCODE_SERVFAIL;
     this.errors?.report(rcodeName(rcode), presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), err);
     for (const w of p.waiters) respondError(w, rcode, this.queryLog);

@@ -106,6 +106,9 @@ t.test('metrics match the traffic', { skip: knotMissing() }, async (t) => {
       t.equal(sum(exp, 'coredns_cache_hits_total', { ...labels, type: 'denial' }), z.filter((s) => s.hit && s.denial).length, `${zone} denial hits`);
       t.equal(sum(exp, 'coredns_cache_misses_total', labels), z.filter((s) => !s.hit).length, `${zone} misses`);
       t.equal(sum(exp, 'coredns_cache_requests_total', labels), z.length, `${zone} cache requests`);
+      const zl = { server, zone, view: '' };
+      t.equal(sum(exp, 'nodelocaldns_forward_duration_seconds_count', zl), z.filter((s) => !s.hit).length, `${zone} one upstream resolution per miss`);
+      t.equal(sum(exp, 'nodelocaldns_forward_failures_total', zl), 0, `${zone} no upstream failures`);
     }
     t.equal(sum(exp, 'coredns_cache_entries', { server, zones: 'cluster.local.' }), new Set(sent.filter((s) => s.zone === 'cluster.local.').map((s) => `${s.name}/${s.type}/${s.do}`)).size, 'one entry per distinct key');
   });
