@@ -1,6 +1,5 @@
 // The Prometheus surface, with CoreDNS's names and labels so existing dashboards and alerts keep
 // working. Nothing here runs per query: each family reads the typed-array counters at scrape time.
-import { createHash } from 'node:crypto';
 import { collectDefaultMetrics } from 'prom-client';
 import {
   C_DROPS,
@@ -10,6 +9,7 @@ import {
   C_STALE,
   type DnsCache,
 } from '../cache/cache.js';
+import { reloadVersionInfo } from '../config/hash.js';
 import type { AgentConfig } from '../config/types.js';
 import { rcodeName } from '../dns/constants.js';
 import type { Forwarder } from '../upstream/forwarder.js';
@@ -201,13 +201,13 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
     histogram('coredns_health_request_duration_seconds', '', HEALTH_BUCKETS, src.healthStats.duration, src.healthStats.durationSum),
   );
   add('coredns_health_request_failures_total', 'The number of times the health check failed.', 'counter', () => [{ labels: {}, value: src.healthStats.failures }]);
-  // Like CoreDNS, only when the reload plugin is in use; the hash is memoized per Corefile text.
-  let hashed: { text: string; hex: string } | null = null;
+  // Like CoreDNS, only when the reload plugin is in use; hashed once per configuration.
+  let hashed: { cfg: AgentConfig; labels: Labels } | null = null;
   add('coredns_reload_version_info', "A metric with a constant '1' value labeled by hash, and value which type of hash generated.", 'gauge', () => {
     const cfg = src.config;
     if (!cfg || !cfg.servers.some((s) => s.reload)) return [];
-    if (hashed?.text !== cfg.corefileText) hashed = { text: cfg.corefileText, hex: createHash('sha512').update(cfg.corefileText).digest('hex') };
-    return [{ labels: { hash: 'sha512', value: hashed.hex }, value: 1 }];
+    if (hashed?.cfg !== cfg) hashed = { cfg, labels: reloadVersionInfo(cfg) };
+    return [{ labels: hashed.labels, value: 1 }];
   });
   add('coredns_reload_failed_total', 'Counter of the number of failed reload attempts.', 'counter', () => [{ labels: {}, value: src.reloadFailed }]);
   add('nodelocaldns_dropped_queries_total', 'Queries dropped unanswered (unreadable header, or a response sent to us), per listener.', 'counter', () =>
