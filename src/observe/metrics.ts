@@ -149,6 +149,15 @@ export function createRegistry(src: MetricsSource): Registry {
   add('coredns_cache_stale_entries_total', 'The number of answers served stale, per cache (ours).', 'counter', perCache((c) => [[{}, c.counters[C_STALE]!]]));
 
   // forward
+  add('coredns_proxy_request_duration_seconds', 'Histogram of the time each request took.', 'histogram', () =>
+    src.forwarders().flatMap(({ forwarder }) =>
+      forwarder.upstreams.flatMap((u) =>
+        u.durations.seen().flatMap((r) =>
+          histogram('coredns_proxy_request_duration_seconds', { proxy_name: 'forward', to: u.name, rcode: rcodeName(r) }, DURATION_BUCKETS, u.durations.bucketsOf(r), u.durations.sums[r]!),
+        ),
+      ),
+    ),
+  );
   add('coredns_proxy_conn_cache_hits_total', 'Counter of connection cache hits per upstream and protocol.', 'counter', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { proxy_name: 'forward', to: u.name, proto: 'tcp' }, value: u.counters.connHits }))),
   );
@@ -182,6 +191,15 @@ export function createRegistry(src: MetricsSource): Registry {
   );
   add('nodelocaldns_upstream_mismatched_answers_total', 'Upstream answers discarded because their ID or question matched no query.', 'counter', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.counters.mismatches }))),
+  );
+  add('nodelocaldns_upstream_failures_total', 'Upstream failures counted towards max_fails (timeouts, resets, silent connections).', 'counter', () =>
+    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.counters.failures }))),
+  );
+  add('nodelocaldns_upstream_silent_connections_total', 'TCP connections retired because queries on them went unanswered (blackhole).', 'counter', () =>
+    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.counters.blackholes }))),
+  );
+  add('nodelocaldns_upstream_down', 'Whether the upstream is marked down by max_fails (1) or not (0).', 'gauge', () =>
+    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.down ? 1 : 0 }))),
   );
   add('nodelocaldns_upstream_connections', 'Open TCP connections per upstream.', 'gauge', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.connections }))),

@@ -98,6 +98,7 @@ export class Upstream implements ConnectionEvents {
   }
 
   failure(): void {
+    if (this.down) return; // while down only probes judge it (healthcheckFailures)
     this.counters.failures++;
     this.fails++;
     if (!this.down && this.cfg.maxFails > 0 && this.fails >= this.cfg.maxFails) {
