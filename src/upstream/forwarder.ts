@@ -22,7 +22,11 @@ export class Forwarder {
   inflight = 0;
   maxConcurrentRejects = 0;
   healthcheckBroken = 0; // queries that found every upstream down
+  /** Sees the name of every query asked of this forwarder (loop detection at start; else null); may throw to refuse it. */
+  onForward: ((qname: Buffer) => void) | null = null;
   private rr = 0;
+  /** Fail functions of the races in flight, so close/abort can end them at once. */
+  private readonly races = new Set<(err: Error) => void>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly prober: HealthProber;
   private closed = false;
@@ -43,6 +47,7 @@ export class Forwarder {
   /** Resolve `q` upstream; `clientTcp` is the client's transport ("." keeps it, node-cache). */
   async forward(q: ForwardQuestion, clientTcp: boolean): Promise<Buffer> {
     const cfg = this.cfg;
+    if (this.onForward !== null) this.onForward(q.qname);
     if (cfg.maxConcurrent > 0 && this.inflight >= cfg.maxConcurrent) {
       this.maxConcurrentRejects++;
       throw new OverloadError(`max_concurrent ${cfg.maxConcurrent} reached`);
@@ -66,12 +71,15 @@ export class Forwarder {
       const finish = (err: Error | null, res?: Buffer): void => {
         if (finished) return;
         finished = true;
+        this.races.delete(abort);
         clearTimeout(deadlineTimer);
         for (const h of live) h.cancel();
         live.clear();
         if (err) reject(err);
         else resolve(res!);
       };
+      const abort = (err: Error): void => finish(err);
+      this.races.add(abort);
       const deadlineTimer = setTimeout(
         () => finish(new UpstreamError(`no answer within ${cfg.deadlineMs} ms: ${lastErr.message}`, { cause: lastErr })),
         cfg.deadlineMs,
@@ -156,8 +164,14 @@ export class Forwarder {
     return this.upstreams.reduce((n, u) => n + u.connections, 0);
   }
 
+  /** End every query in flight with `err` (shutdown, or a loop found at start). */
+  abortAll(err: Error): void {
+    for (const abort of [...this.races]) abort(err);
+  }
+
   close(): void {
     this.closed = true;
+    this.abortAll(new UpstreamError('forwarder closed'));
     clearInterval(this.sweepTimer);
     this.prober.close();
     for (const u of this.upstreams) u.close();
