@@ -4,7 +4,7 @@
 // wins). Every upstream down or max_concurrent reached: fail at once, never queue.
 import { performance } from 'node:perf_hooks';
 import { randomInt } from 'node:crypto';
-import type { ForwardConfig } from '../config/types.js';
+import type { ForwardConfig, UpstreamAddress } from '../config/types.js';
 import { FLAG_TC } from '../dns/constants.js';
 import { OverloadError, UpstreamError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
@@ -18,7 +18,8 @@ export type { ForwardQuestion } from './attempt.js';
 export const MAX_TRIES = 6;
 
 export class Forwarder {
-  readonly upstreams: Upstream[];
+  /** Current upstreams; replaced (not mutated) when discovery changes the set. */
+  upstreams: Upstream[];
   inflight = 0;
   maxConcurrentRejects = 0;
   healthcheckBroken = 0; // queries that found every upstream down
@@ -40,6 +41,7 @@ export class Forwarder {
     this.sweepTimer = setInterval(() => {
       const now = Date.now();
       for (const u of this.upstreams) u.sweep(now);
+      if (this.upstreams.some((u) => u.retiring && u.connections === 0)) this.upstreams = this.upstreams.filter((u) => !u.retiring || u.connections > 0);
     }, SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -139,9 +141,36 @@ export class Forwarder {
     });
   }
 
+  /**
+   * Replace the upstream set (EndpointSlice discovery); null = the configured `to` again.
+   * Kept addresses keep their connections and health; dropped ones drain (in-flight queries
+   * finish, no new ones) and disappear once their connections are closed.
+   */
+  setUpstreams(to: UpstreamAddress[] | null): void {
+    const want = to && to.length > 0 ? to : this.cfg.to;
+    const key = (a: { host: string; port: number }): string => `${a.host}|${a.port}`;
+    const wanted = new Set(want.map(key));
+    const next: Upstream[] = [];
+    for (const a of want) {
+      const live = this.upstreams.find((u) => !u.retiring && key(u) === key(a));
+      next.push(live ?? new Upstream(a.host, a.port, this.cfg, (up) => this.onDownChange(up)));
+    }
+    for (const u of this.upstreams) {
+      if (next.includes(u)) continue;
+      if (!wanted.has(key(u))) u.retire();
+      if (u.connections > 0) next.push(u);
+    }
+    this.upstreams = next;
+  }
+
+  /** The addresses taking new queries. */
+  get activeAddresses(): UpstreamAddress[] {
+    return this.upstreams.filter((u) => !u.retiring).map((u) => ({ host: u.host, port: u.port }));
+  }
+
   /** Policy choice among healthy upstreams; when asking again, prefer a different one. */
   private pick(avoid: Upstream | null): Upstream | null {
-    const healthy = this.upstreams.filter((u) => !u.down);
+    const healthy = this.upstreams.filter((u) => !u.down && !u.retiring);
     if (healthy.length === 0) return null;
     if (healthy.length === 1) return healthy[0]!;
     const others = avoid ? healthy.filter((u) => u !== avoid) : healthy;

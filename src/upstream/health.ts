@@ -31,6 +31,7 @@ export class HealthProber {
   }
 
   private probe(up: Upstream): void {
+    if (up.retiring) return this.stop(up);
     if (this.probing.has(up)) return;
     this.probing.add(up);
     this.log.debug('health probe', { upstream: up.name });

@@ -16,7 +16,7 @@ import type { Forwarder } from './forwarder.js';
 
 export const LOOP_PROBES = 3;
 /** Start is held back at most this long; a loop on a local path shows within milliseconds. */
-export const LOOP_BUDGET_MS = 2_000;
+export const LOOP_BUDGET_MS = 1_000;
 
 export interface LoopTarget {
   zone: string; // the block's first zone, lowercase, trailing dot

@@ -27,6 +27,8 @@ export class Upstream implements ConnectionEvents {
   readonly name: string;
   fails = 0;
   down = false;
+  /** No longer a ready endpoint: takes no new queries; removed once its connections drain. */
+  retiring = false;
   /** Last time any query to this upstream was answered (any connection, or UDP). */
   lastAnswerAt = 0;
   private lastSilenceAt = 0;
@@ -143,6 +145,13 @@ export class Upstream implements ConnectionEvents {
       // A suspect keeps listening (a slow answer still wins) until its queries time out.
       if (c.drained() || (c.suspect && now - c.oldestSentAt() > this.cfg.attemptTimeoutMs)) c.close();
     }
+  }
+
+  /** Stop taking queries; in-flight ones finish on their connections, which then close. */
+  retire(): void {
+    this.retiring = true;
+    for (const c of this.conns) this.draining.add(c);
+    this.conns = [];
   }
 
   get connections(): number {
