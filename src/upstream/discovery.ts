@@ -82,8 +82,14 @@ export class EndpointSliceDiscovery {
         continue;
       }
       try {
-        // Watch until the server ends the stream or the resourceVersion is too old (410).
-        for (;;) rv = await this.watch(rv);
+        // Watch until the resourceVersion is too old (410); a stream the server ends is resumed,
+        // after a pause if it ended at once (a proxy cutting it must not make us spin).
+        for (;;) {
+          const t0 = Date.now();
+          rv = await this.watch(rv);
+          if (Date.now() - t0 < 1_000) await sleep(this.o.retryMs ?? 1_000, this.abort.signal);
+          if (this.stopped) return;
+        }
       } catch (err) {
         if (this.stopped) return;
         if (!(err instanceof Gone)) {
