@@ -16,6 +16,7 @@ import { UdpListener } from './server/udp.js';
 import { ZoneTable, zoneWire, type Route } from './server/zone-table.js';
 import type { DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
+import { detectLoop } from './upstream/loop.js';
 
 export const SETUP_ERROR_TYPES = ['iptables', 'iptables_lock', 'interface_add', 'interface_check', 'configmap'];
 
@@ -56,6 +57,8 @@ export class Agent implements MetricsSource {
 
   async start(config: AgentConfig): Promise<void> {
     await this.apply(config);
+    // CoreDNS `loop`: a forwarding loop stops the agent before it reports serving.
+    await detectLoop(this.blocks.filter((b) => b.config.loop && b.forwarder).map((b) => ({ zone: b.config.zones[0]!, forwarder: b.forwarder! })), this.log);
     this.state = 'serving';
     this.log.info('serving', { listeners: [...this.listeners.keys()], zones: config.servers.flatMap((s) => s.zones) });
   }

@@ -177,6 +177,15 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
   add('coredns_cache_stale_entries_total', 'The number of answers served stale, per cache (ours).', 'counter', perCache((c) => [[{}, c.counters[C_STALE]!]]));
 
   // forward
+  add('coredns_proxy_request_duration_seconds', 'Histogram of the time each request took.', 'histogram', () =>
+    src.forwarders().flatMap(({ forwarder }) =>
+      forwarder.upstreams.flatMap((u) =>
+        u.durations.seen().flatMap((r) =>
+          histogram('coredns_proxy_request_duration_seconds', labels({ proxy_name: 'forward', to: u.name, rcode: rcodeName(r) }), DURATION_BUCKETS, u.durations.bucketsOf(r), u.durations.sums[r]!),
+        ),
+      ),
+    ),
+  );
   add('coredns_proxy_conn_cache_hits_total', 'Counter of connection cache hits per upstream and protocol.', 'counter', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { proxy_name: 'forward', to: u.name, proto: 'tcp' }, value: u.counters.connHits }))),
   );
@@ -228,10 +237,13 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
   );
   for (const [name, help, pick] of [
     ['nodelocaldns_upstream_requests_total', 'Query attempts sent to each upstream.', (u: Forwarder['upstreams'][number]) => u.counters.requests],
-    ['nodelocaldns_upstream_failures_total', 'Query attempts to each upstream that timed out or lost their connection.', (u: Forwarder['upstreams'][number]) => u.counters.failures],
+    ['nodelocaldns_upstream_failures_total', 'Upstream failures counted towards max_fails (timeouts, resets, silent connections).', (u: Forwarder['upstreams'][number]) => u.counters.failures],
     ['nodelocaldns_upstream_blackholes_total', 'Upstream connections abandoned because they took queries and never answered.', (u: Forwarder['upstreams'][number]) => u.counters.blackholes],
   ] as const)
     add(name, help, 'counter', () => src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: pick(u) }))));
+  add('nodelocaldns_upstream_down', 'Whether the upstream is marked down by max_fails (1) or not (0).', 'gauge', () =>
+    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.down ? 1 : 0 }))),
+  );
   add('nodelocaldns_upstream_connections', 'Open TCP connections per upstream.', 'gauge', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.connections }))),
   );
