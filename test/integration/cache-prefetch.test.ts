@@ -37,7 +37,7 @@ t.test('prefetch against knot', { skip: missing }, async (t) => {
   };
   const ask = async (a: TestAgent, name: string): Promise<number> => {
     const r = await queryUdp(a.host, a.port, name, 'A');
-    return r?.answers?.[0]?.ttl ?? -1;
+    return (r?.answers?.[0] as { ttl?: number } | undefined)?.ttl ?? -1;
   };
 
   t.test('a popular entry is refreshed before it expires', async (t) => {

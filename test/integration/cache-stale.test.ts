@@ -15,7 +15,7 @@ const ZONE = 'cluster.local.';
 const NAME = 'web.prod.svc.cluster.local';
 
 function firstTtl(r: Decoded | null): number {
-  return r?.answers?.[0]?.ttl ?? -1;
+  return (r?.answers?.[0] as { ttl?: number } | undefined)?.ttl ?? -1;
 }
 
 t.test('serve-stale against knot through a faulty upstream', { skip: missing }, async (t) => {
@@ -51,7 +51,7 @@ t.test('serve-stale against knot through a faulty upstream', { skip: missing }, 
     t.ok(Date.now() - t0 < 1500, 'answered without waiting for upstream');
     t.equal(stale?.rcode, 'NOERROR');
     t.equal(firstTtl(stale), 30, 'stale answer has TTL 30');
-    t.same(stale?.answers?.map((x) => x.data), ['10.96.3.7'], 'stale answer carries the cached data');
+    t.same(stale?.answers?.map((x) => (x as { data?: unknown }).data), ['10.96.3.7'], 'stale answer carries the cached data');
     t.ok(await until(() => faulty.queries > q0, 3000), 'a background refresh was sent upstream');
     t.equal(await metricValue(a.metricsUrl, 'coredns_cache_served_stale_total', { zones: ZONE }), 1, 'served_stale counted');
     const failed = await until(() => (entryOf(a.agent, ZONE, NAME, 'A')?.refreshFailedAt ?? -Infinity) > 0, 8000, 100);
