@@ -14,7 +14,7 @@ import { QueryHandler } from './server/handler.js';
 import { TcpListener } from './server/tcp.js';
 import { UdpListener } from './server/udp.js';
 import { ZoneTable, zoneWire, type Route } from './server/zone-table.js';
-import type { DnsCache } from './cache/cache.js';
+import type { Clock, DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
 import { detectLoop } from './upstream/loop.js';
 
@@ -33,6 +33,8 @@ export interface AgentOptions {
   log?: Logger;
   /** Extra HTTP address serving the same registry (node-cache's -metrics-listen-address). */
   metricsListenAddress?: { host: string; port: number } | null;
+  /** The caches' clock (ms); tests inject one to move TTLs without sleeping. */
+  clock?: Clock;
 }
 
 export class Agent implements MetricsSource {
@@ -71,7 +73,7 @@ export class Agent implements MetricsSource {
 
   private async apply(config: AgentConfig): Promise<void> {
     const oldBlocks = this.blocks;
-    const blocks = config.servers.map((cfg) => new BlockRuntime(cfg, this.log, this.reusableCache(cfg, oldBlocks)));
+    const blocks = config.servers.map((cfg) => new BlockRuntime(cfg, this.log, this.reusableCache(cfg, oldBlocks), this.opts.clock));
     const wanted = new Map<string, Route[]>();
     for (const b of blocks) {
       for (const host of b.config.bind) {

@@ -29,7 +29,7 @@ export interface CacheEntry extends AnswerWire {
   hits: number;
   lastHitAt: number;
   refreshing: boolean; // a prefetch or stale refresh is in flight
-  refreshFailedAt: number; // ms of the last failed background refresh (RFC 8767 §4: 30 s)
+  refreshFailedAt: number; // ms of the last failed refresh (RFC 8767 §4: 30 s); -Infinity if none
 }
 
 /** Counter slots in DnsCache.counters (published as coredns_cache_* at scrape time). */
@@ -121,7 +121,7 @@ export class DnsCache {
       hits: 0,
       lastHitAt: now,
       refreshing: false,
-      refreshFailedAt: 0,
+      refreshFailedAt: Number.NEGATIVE_INFINITY,
     };
     // A key lives in one partition: drop a previous answer of the other kind.
     (part === this.success ? this.denial : this.success)?.delete(key);

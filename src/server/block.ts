@@ -1,7 +1,9 @@
 // One Corefile server block at run time: its cache, its forwarder, and the coalescing of
-// identical misses (one upstream query per key however many clients ask at once).
+// identical misses and background refreshes (one upstream query per key however many clients
+// ask at once). When upstream fails or is slow, waiters get the cached fallback (RFC 8767).
 import { performance } from 'node:perf_hooks';
-import { DnsCache, C_DROPS } from '../cache/cache.js';
+import { DnsCache, C_DROPS, C_PREFETCH, C_STALE, type CacheEntry, type Clock } from '../cache/cache.js';
+import { STALE_CLIENT_TIMEOUT_MS, STALE_TTL } from '../cache/policy.js';
 import type { ServerBlockConfig } from '../config/types.js';
 import { prepareAnswer } from '../dns/answer.js';
 import { RCODE_REFUSED, RCODE_SERVFAIL, rcodeName } from '../dns/constants.js';
@@ -13,16 +15,20 @@ import { dnsTypeName } from '../observe/dns-names.js';
 import { ErrorReporter } from '../observe/errors.js';
 import type { Logger } from '../observe/log.js';
 import { presentName, QueryLog } from '../observe/query-log.js';
-import { forwarded, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
+import { forwarded, PLUGIN_CACHE, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
 import { Forwarder } from '../upstream/forwarder.js';
 import type { Waiter } from './waiter.js';
 
-/** Clients that may wait on one in-flight key; beyond it they get SERVFAIL at once. */
+/** Clients that may wait on one in-flight key; beyond it they get the fallback or SERVFAIL at once. */
 export const MAX_WAITERS_PER_KEY = 1024;
 
 interface Pending {
   waiters: Waiter[];
-  startedAt: number; // performance.now() when the upstream query went out
+  /** The cached entry this query refreshes: answered instead when upstream fails or is slow. */
+  fallback: CacheEntry | null;
+  startedAt: number; // performance.now() when the query went upstream
+  timer: NodeJS.Timeout | null; // RFC 8767 client-response timer
+  slow: boolean; // the timer fired: later joiners get the fallback at once
 }
 
 export class BlockRuntime {
@@ -36,12 +42,14 @@ export class BlockRuntime {
   coalesced = 0;
   private readonly inflight = new Map<string, Pending>();
 
+  /** `clock` drives the cache's TTLs when the block makes its own cache (tests inject one). */
   constructor(
     readonly config: ServerBlockConfig,
     private readonly log: Logger,
     cache?: DnsCache | null,
+    clock: Clock = Date.now,
   ) {
-    this.cache = cache !== undefined ? cache : config.cache ? new DnsCache(config.cache) : null;
+    this.cache = cache !== undefined ? cache : config.cache ? new DnsCache(config.cache, clock) : null;
     this.forwarder = config.forward ? new Forwarder(config.forward, log) : null;
     this.queryLog = config.log.enabled ? new QueryLog() : null;
     this.errors = config.errors.enabled ? new ErrorReporter(config.errors, log) : null;
@@ -51,39 +59,90 @@ export class BlockRuntime {
     return this.inflight.size;
   }
 
-  /** A cache miss: join the in-flight query for `key` or start one. */
-  resolve(key: string, w: Waiter): void {
-    const existing = this.inflight.get(key);
-    if (existing) {
-      if (existing.waiters.length >= MAX_WAITERS_PER_KEY) return respondError(w, RCODE_SERVFAIL, this.queryLog);
-      existing.waiters.push(w);
+  /**
+   * A cache miss (or a stale entry in `verify` mode, passed as `fallback`): join the in-flight
+   * query for `key` or start one.
+   */
+  resolve(key: string, w: Waiter, fallback: CacheEntry | null = null): void {
+    const p = this.inflight.get(key);
+    if (p) {
+      if (fallback !== null && p.fallback === null) p.fallback = fallback;
+      if (p.slow && this.answerFallback(w, p.fallback)) return;
+      if (p.waiters.length >= MAX_WAITERS_PER_KEY) {
+        if (!this.answerFallback(w, p.fallback)) respondError(w, RCODE_SERVFAIL, this.queryLog);
+        return;
+      }
+      p.waiters.push(w);
       this.coalesced++;
+      this.armTimer(p);
       return;
     }
     if (!this.forwarder) return respondError(w, RCODE_REFUSED, this.queryLog);
-    const p: Pending = { waiters: [w], startedAt: performance.now() };
+    this.start(key, [w], fallback, w.sink.tcp);
+  }
+
+  /** Refresh `e` in the background (prefetch, or stale `immediate`); a miss for its key joins it. */
+  refresh(e: CacheEntry, prefetch: boolean): void {
+    if (!this.forwarder || this.inflight.has(e.key)) return;
+    e.refreshing = true;
+    if (prefetch && this.cache) this.cache.counters[C_PREFETCH]!++;
+    this.start(e.key, [], e, false);
+  }
+
+  private start(key: string, waiters: Waiter[], fallback: CacheEntry | null, tcp: boolean): void {
+    const p: Pending = { waiters, fallback, startedAt: performance.now(), timer: null, slow: false };
     this.inflight.set(key, p);
+    this.armTimer(p);
     const qname = keyQname(key);
     const qtype = keyQtype(key);
     const qclass = keyQclass(key);
     const query = buildQuery(qname, qtype, qclass, { cd: keyCheckingDisabled(key), dnssecOk: keyDnssecOk(key) });
-    this.forwarder.forward({ query, qname, qtype, qclass }, w.sink.tcp).then(
+    this.forwarder!.forward({ query, qname, qtype, qclass }, tcp).then(
       (res) => this.complete(key, p, res, qname, qtype, qclass),
       (err: Error) => this.fail(key, p, err),
     );
   }
 
+  /** Start the client-response timer when serve_stale is on and someone waits on a fallback. */
+  private armTimer(p: Pending): void {
+    if (p.timer !== null || p.slow || p.fallback === null || p.waiters.length === 0) return;
+    if (!this.cache?.config.serveStale) return;
+    const left = Math.max(0, STALE_CLIENT_TIMEOUT_MS - (performance.now() - p.startedAt));
+    p.timer = setTimeout(() => this.onSlow(p), left);
+  }
+
+  /** Upstream is slower than the client-response timer: answer the waiters from the fallback. */
+  private onSlow(p: Pending): void {
+    p.timer = null;
+    p.slow = true;
+    const waiters = p.waiters;
+    p.waiters = [];
+    for (const w of waiters) if (!this.answerFallback(w, p.fallback)) p.waiters.push(w);
+  }
+
   private complete(key: string, p: Pending, res: Buffer, qname: Buffer, qtype: number, qclass: number): void {
-    this.inflight.delete(key);
-    forwarded(p.waiters[0]!.stats, (performance.now() - p.startedAt) / 1000, true);
+    this.settle(key, p);
+    const first = p.waiters[0];
+    if (first !== undefined) forwarded(first.stats, (performance.now() - p.startedAt) / 1000, true);
     const prepared = prepareAnswer(res, qname, qtype, qclass);
     if (!prepared) {
       this.upstreamDrops++;
       if (this.cache) this.cache.counters[C_DROPS]!++;
-      for (const w of p.waiters) respondError(w, RCODE_SERVFAIL, this.queryLog);
-      return;
+      return this.failWaiters(p, RCODE_SERVFAIL);
     }
-    const entry = this.cache?.insert(key, prepared) ?? null;
+    // RFC 8767: a SERVFAIL/REFUSED must not replace data we can still serve.
+    if ((prepared.rcode === RCODE_SERVFAIL || prepared.rcode === RCODE_REFUSED) && this.servable(p.fallback)) {
+      return this.failWaiters(p, prepared.rcode);
+    }
+    const cache = this.cache;
+    const entry = cache?.insert(key, prepared) ?? null;
+    if (p.fallback !== null && cache !== null) {
+      // CoreDNS keeps the popularity of a prefetched entry; an uncacheable answer ends the old data.
+      if (entry !== null) {
+        entry.hits = p.fallback.hits;
+        entry.lastHitAt = p.fallback.lastHitAt;
+      } else cache.delete(key);
+    }
     const answer: AnswerWire = entry ?? { wire: prepared.wire, ttlOffsets: prepared.ttlOffsets, servedTtls: prepared.ttls };
     for (const w of p.waiters) {
       const reply = replyFromAnswer(answer, w.query, w, 0, w.limit, false);
@@ -92,11 +151,48 @@ export class BlockRuntime {
   }
 
   private fail(key: string, p: Pending, err: Error): void {
-    this.inflight.delete(key);
-    forwarded(p.waiters[0]!.stats, (performance.now() - p.startedAt) / 1000, false);
+    this.settle(key, p);
+    const first = p.waiters[0];
+    if (first !== undefined) forwarded(first.stats, (performance.now() - p.startedAt) / 1000, false);
     const rcode = err instanceof OverloadError ? RCODE_REFUSED : RCODE_SERVFAIL;
     this.errors?.report(rcodeName(rcode), presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), err);
-    for (const w of p.waiters) respondError(w, rcode, this.queryLog);
+    this.failWaiters(p, rcode);
+  }
+
+  private settle(key: string, p: Pending): void {
+    this.inflight.delete(key);
+    if (p.timer !== null) clearTimeout(p.timer);
+    p.timer = null;
+    if (p.fallback !== null) p.fallback.refreshing = false;
+  }
+
+  /** Upstream failed: start the failure recheck timer, answer from the fallback or with `rcode`. */
+  private failWaiters(p: Pending, rcode: number): void {
+    const fb = p.fallback;
+    if (fb !== null && this.cache !== null) fb.refreshFailedAt = this.cache.now();
+    for (const w of p.waiters) if (!this.answerFallback(w, fb)) respondError(w, rcode, this.queryLog);
+  }
+
+  private servable(e: CacheEntry | null): boolean {
+    return e !== null && this.cache !== null && this.cache.now() < e.staleUntil;
+  }
+
+  /** Answer `w` from a cached entry: aged TTLs while fresh, STALE_TTL once expired. */
+  private answerFallback(w: Waiter, e: CacheEntry | null): boolean {
+    const cache = this.cache;
+    if (e === null || cache === null) return false;
+    const now = cache.now();
+    if (now >= e.staleUntil) return false;
+    let reply: Buffer;
+    if (now < e.expiresAt) {
+      reply = replyFromAnswer(e, w.query, w, ((now - e.storedAt) / 1000) | 0, w.limit, true);
+    } else {
+      reply = replyFromAnswer(e, w.query, w, 0, w.limit, true, STALE_TTL);
+      w.stats.cacheServedStale++;
+      cache.counters[C_STALE]!++;
+    }
+    send(w, reply, e.rcode, PLUGIN_CACHE, this.queryLog);
+    return true;
   }
 
   close(): void {

@@ -1,10 +1,13 @@
 // The request path for one listener: parse by hand, pick the zone, answer a cache hit straight
-// from the stored wire, hand a miss to the block. No closures and no decoding on a hit.
+// from the stored wire (or a stale one, RFC 8767), hand a miss to the block. No closures and no
+// decoding on a hit; a prefetch or stale refresh is started after the reply is sent.
 import { performance } from 'node:perf_hooks';
 import { RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP, RCODE_REFUSED } from '../dns/constants.js';
 import { errorReply, replyFromAnswer } from '../dns/reply.js';
 import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery } from '../dns/wire.js';
 import { KIND_SUCCESS } from '../dns/answer.js';
+import { C_STALE } from '../cache/cache.js';
+import { STALE_TTL, answerStaleAtOnce, canRefresh, recordHit, shouldPrefetch } from '../cache/policy.js';
 import { ListenerStats, PLUGIN_CACHE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
 import type { ZoneTable } from './zone-table.js';
 import { Waiter, type ReplySink } from './waiter.js';
@@ -46,11 +49,29 @@ export class QueryHandler {
           sink.send(reply, address, port);
           const ql = route.block.queryLog;
           if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: msg.length, dnssecOk: q.dnssecOk, limit: sink.tcp ? 0xffff : q.udpPayload }, sink.tcp, address, port, reply, t0);
-          e.hits++;
-          e.lastHitAt = now;
+          recordHit(e, now, cache.config);
           if (e.kind === KIND_SUCCESS) stats.cacheHitsSuccess++;
           else stats.cacheHitsDenial++;
           stats.response(proto, e.rcode, PLUGIN_CACHE, reply.length, (performance.now() - t0) / 1000);
+          if (cache.config.prefetch !== null && shouldPrefetch(e, now, cache.config)) route.block.refresh(e, true);
+          return;
+        }
+        if (now < e.staleUntil) {
+          // RFC 8767: servable stale. Counted as a hit, as CoreDNS does (getIgnoreTTL).
+          if (e.kind === KIND_SUCCESS) stats.cacheHitsSuccess++;
+          else stats.cacheHitsDenial++;
+          if (answerStaleAtOnce(e, now, cache.config)) {
+            const reply = replyFromAnswer(e, msg, q, 0, sink.tcp ? 0xffff : q.udpPayload, true, STALE_TTL);
+            sink.send(reply, address, port);
+            const ql = route.block.queryLog;
+            if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: msg.length, dnssecOk: q.dnssecOk, limit: sink.tcp ? 0xffff : q.udpPayload }, sink.tcp, address, port, reply, t0);
+            stats.cacheServedStale++;
+            cache.counters[C_STALE]!++;
+            stats.response(proto, e.rcode, PLUGIN_CACHE, reply.length, (performance.now() - t0) / 1000);
+            if (canRefresh(e, now)) route.block.refresh(e, false);
+            return;
+          }
+          route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats), e);
           return;
         }
       }

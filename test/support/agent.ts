@@ -14,6 +14,8 @@ export interface TestAgentOptions {
   host?: string;
   port?: number;
   metricsPort?: number;
+  /** The caches' clock in ms (default Date.now): move it to expire entries without sleeping. */
+  clock?: () => number;
 }
 
 export interface TestAgent {
@@ -50,7 +52,7 @@ export async function startTestAgent(o: TestAgentOptions): Promise<TestAgent> {
   const port = o.port ?? randomPort();
   const metricsPort = o.metricsPort ?? randomPort();
   const config = testConfig({ ...o, host, port, metricsPort });
-  const agent = new Agent({ log: process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger });
+  const agent = new Agent({ log: process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger, clock: o.clock });
   await agent.start(config);
   return { agent, host, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, config, stop: () => agent.stop() };
 }
