@@ -4,6 +4,7 @@
 // answer out of order, close after each answer, SERVFAIL, truncate. Mode can change at any time.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
+import { rawUdp } from './dnsclient.js';
 
 export type FaultMode =
   | 'relay' // behave
@@ -39,25 +40,7 @@ export async function startFaultyUpstream(host: string, port: number, target: { 
   let tcp: Server | null = null;
   let answered = 0;
 
-  const relay = (query: Buffer): Promise<Buffer | null> =>
-    new Promise((resolve) => {
-      const s = createSocket(target.host.includes(':') ? 'udp6' : 'udp4');
-      const t = setTimeout(() => {
-        s.close();
-        resolve(null);
-      }, 2000);
-      s.on('message', (m) => {
-        clearTimeout(t);
-        s.close();
-        resolve(m);
-      });
-      s.on('error', () => {
-        clearTimeout(t);
-        s.close();
-        resolve(null);
-      });
-      s.send(query, target.port, target.host);
-    });
+  const relay = (query: Buffer): Promise<Buffer | null> => rawUdp(target.host, target.port, query);
 
   /** Apply the answer-changing faults; null = do not answer. */
   const shape = async (query: Buffer, overTcp: boolean): Promise<Buffer | null> => {
