@@ -1,0 +1,78 @@
+// bench/RESULTS.md: the side-by-side tables with ratios against unbound, the machine, the date
+// and the exact commands, so anyone can rerun and compare.
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { FIXED_QPS, PHASE_SECONDS } from './measure.mjs';
+
+const f = (v, d = 1) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
+const ratio = (v, base) => (v === undefined || base === undefined || !base ? 'n/a' : `${(v / base).toFixed(2)}×`);
+
+function cpuModel() {
+  const m = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+  return m ? m[1] : 'unknown CPU';
+}
+
+export function machineNote(versions) {
+  return [
+    `- Date: ${new Date().toISOString()}`,
+    `- Machine: ${cpuModel()}, ${readFileSync('/proc/cpuinfo', 'utf8').split('processor\t:').length - 1} CPUs, Linux ${release()}, Node ${process.version}`,
+    `- Versions: ${versions.join('; ')}`,
+    '- Server pinned to CPU 0 (`taskset -c 0`), dnsperf and the harness to CPU 1. knotd (the shared',
+    '  upstream) is not pinned. The box was shared with other helpers running test suites during',
+    '  the run, so absolute figures are noisy; ratios taken in the same run are the figures to quote.',
+  ].join('\n');
+}
+
+export function hitTable(results) {
+  const base = results.find((r) => r.name === 'unbound')?.hits;
+  const rows = [
+    `| server | max qps (${PHASE_SECONDS} s) | × unbound | CPU µs/query @ ${FIXED_QPS / 1000}k qps | × unbound | avg latency ms | p99 latency ms | RSS MiB | lost (max / fixed) |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    const h = r.hits;
+    if (!h) {
+      rows.push(`| ${r.name} | failed: ${r.error} |||||||| `);
+      continue;
+    }
+    // A server that cannot sustain the fixed rate is flagged: its CPU figure is at a lower rate.
+    const short = h.fixedQps < 0.95 * FIXED_QPS ? ` (only ${f(h.fixedQps, 0)} qps)` : '';
+    rows.push(
+      `| ${r.name} | ${f(h.maxQps, 0)} | ${ratio(h.maxQps, base?.maxQps)} | ${f(h.cpuPerQueryUs, 2)}${short} | ${ratio(h.cpuPerQueryUs, base?.cpuPerQueryUs)} | ${f(h.avgLatencyMs, 3)} | ${f(h.p99LatencyMs, 3)} | ${f(h.rssMiB, 1)} | ${h.maxLost} / ${h.fixedLost} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+export function missTable(results) {
+  const base = results.find((r) => r.name.startsWith('unbound'))?.misses;
+  const rows = [
+    '| server | qps (unique names, TCP upstream) | × unbound | upstream TCP connections (distinct / peak open) | CPU µs/query | answered / lost |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    const m = r.misses;
+    if (!m) {
+      rows.push(`| ${r.name} | failed: ${r.error} ||||| `);
+      continue;
+    }
+    rows.push(
+      `| ${r.name} | ${f(m.qps, 0)} | ${ratio(m.qps, base?.qps)} | ${m.upstreamConnections} / ${m.peakConnections} | ${f(m.cpuPerQueryUs, 2)} | ${m.completed} / ${m.lost} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+export function commandList(servers) {
+  return servers.map((s) => `- ${s.name}: \`${s.pinned === false ? '' : 'taskset -c 0 '}${s.argv.join(' ')}\``).join('\n');
+}
+
+/** The generated config files, verbatim, so a run can be reproduced by hand. */
+export function configFiles(servers) {
+  const parts = [];
+  for (const s of servers) {
+    if (!s.config) continue;
+    parts.push(`<details><summary>${s.name}: ${s.config}</summary>\n\n\`\`\`\n${readFileSync(s.config, 'utf8').trim()}\n\`\`\`\n</details>\n`);
+  }
+  return parts.join('\n');
+}
