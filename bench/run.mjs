@@ -122,6 +122,9 @@ async function main() {
       '',
       hitTable(results),
       '',
+      ...results
+        .filter((r) => r.hits?.cacheHitRatio !== undefined)
+        .map((r) => `${r.name}: cache hit ratio during the fixed-rate phase, from its own /metrics: ${(r.hits.cacheHitRatio * 100).toFixed(2)} %.\n`),
       '## Miss path over TCP (issue 4)',
       '',
       `Every query a name never asked before (wildcard in knot), dnsperf with 500 outstanding for ${PHASE_SECONDS} s;`,

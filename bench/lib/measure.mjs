@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { cpuMicros, rssKiB } from './procs.mjs';
 import { dnsperf } from './dnsperf.mjs';
 import { tcpPeersTo } from './net.mjs';
+import { cacheCounters } from './metrics.mjs';
 
 export const PHASE_SECONDS = 10;
 export const FIXED_QPS = 40_000;
@@ -21,6 +22,7 @@ export async function measureHits(server, hitFile, dir) {
   const max = await dnsperf(server, hitFile, { seconds: PHASE_SECONDS, outstanding: 200 });
 
   await warm(server, hitFile);
+  const counters0 = server.metrics ? await cacheCounters(server.metrics) : undefined;
   const cpu0 = cpuMicros(server.pid);
   const fixed = await dnsperf(server, hitFile, {
     seconds: PHASE_SECONDS,
@@ -29,7 +31,9 @@ export async function measureHits(server, hitFile, dir) {
     latencyFile: join(dir, `latency-${server.port}.txt`),
   });
   const cpu1 = cpuMicros(server.pid);
+  const counters1 = server.metrics ? await cacheCounters(server.metrics) : undefined;
   return {
+    cacheHitRatio: counters0 && counters1 ? ratioOf(counters1.hits - counters0.hits, counters1.misses - counters0.misses) : undefined,
     maxQps: max.qps,
     maxLost: max.lost,
     fixedQps: fixed.qps,
@@ -40,6 +44,10 @@ export async function measureHits(server, hitFile, dir) {
     rssMiB: rssKiB(server.pid) / 1024,
     commands: { max: max.command, fixed: fixed.command },
   };
+}
+
+function ratioOf(hits, misses) {
+  return hits + misses > 0 ? hits / (hits + misses) : undefined;
 }
 
 /**
