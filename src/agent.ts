@@ -1,0 +1,236 @@
+// Builds the serving pieces from an AgentConfig and owns their start / reload / stop order.
+// Listeners are keyed by address:port and survive reloads that keep them; each block's cache
+// survives a reload that keeps its zones and cache settings.
+import { isDeepStrictEqual } from 'node:util';
+import type { Registry } from 'prom-client';
+import type { AgentConfig, ServerBlockConfig } from './config/types.js';
+import { HttpEndpoint } from './observe/http.js';
+import { createLogger, type Logger } from './observe/log.js';
+import { createRegistry, type MetricsSource } from './observe/metrics.js';
+import { ListenerStats, ZoneStats } from './observe/stats.js';
+import { BlockRuntime } from './server/block.js';
+import { QueryHandler } from './server/handler.js';
+import { TcpListener } from './server/tcp.js';
+import { UdpListener } from './server/udp.js';
+import { ZoneTable, zoneWire, type Route } from './server/zone-table.js';
+import type { DnsCache } from './cache/cache.js';
+import type { Forwarder } from './upstream/forwarder.js';
+
+export const SETUP_ERROR_TYPES = ['iptables', 'iptables_lock', 'interface_add', 'interface_check', 'configmap'];
+
+interface Listener {
+  server: string; // "dns://127.0.0.1:5353"
+  host: string;
+  port: number;
+  handler: QueryHandler;
+  udp: UdpListener;
+  tcp: TcpListener;
+}
+
+export interface AgentOptions {
+  log?: Logger;
+  /** Extra HTTP address serving the same registry (node-cache's -metrics-listen-address). */
+  metricsListenAddress?: { host: string; port: number } | null;
+}
+
+export class Agent implements MetricsSource {
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly setupErrors: Record<string, number> = Object.fromEntries(SETUP_ERROR_TYPES.map((t) => [t, 0]));
+  reloadFailed = 0;
+  panics = 0;
+  config: AgentConfig | null = null;
+  private blocks: BlockRuntime[] = [];
+  private listeners = new Map<string, Listener>();
+  private readonly stats = new Map<string, ZoneStats>();
+  private readonly lstats = new Map<string, ListenerStats>();
+  private http = new Map<string, HttpEndpoint>();
+  private state: 'new' | 'serving' | 'lameduck' | 'stopped' = 'new';
+
+  constructor(private readonly opts: AgentOptions = {}) {
+    this.log = opts.log ?? createLogger();
+    this.registry = createRegistry(this);
+  }
+
+  async start(config: AgentConfig): Promise<void> {
+    await this.apply(config);
+    this.state = 'serving';
+    this.log.info('serving', { listeners: [...this.listeners.keys()], zones: config.servers.flatMap((s) => s.zones) });
+  }
+
+  /** Swap in a new configuration without dropping in-flight queries. */
+  async reload(config: AgentConfig): Promise<void> {
+    await this.apply(config);
+    this.log.info('configuration reloaded', { listeners: [...this.listeners.keys()] });
+  }
+
+  private async apply(config: AgentConfig): Promise<void> {
+    const oldBlocks = this.blocks;
+    const blocks = config.servers.map((cfg) => new BlockRuntime(cfg, this.log, this.reusableCache(cfg, oldBlocks)));
+    const wanted = new Map<string, Route[]>();
+    for (const b of blocks) {
+      for (const host of b.config.bind) {
+        const id = listenerId(host, b.config.port);
+        const routes = wanted.get(id) ?? [];
+        for (const zone of b.config.zones) routes.push({ zone, zoneWire: zoneWire(zone), block: b, stats: this.statsFor(`dns://${id}`, zone) });
+        wanted.set(id, routes);
+      }
+    }
+    const opened: Listener[] = [];
+    try {
+      for (const [id, routes] of wanted) {
+        const existing = this.listeners.get(id);
+        if (existing) continue;
+        const [host, port] = splitId(id);
+        const server = `dns://${id}`;
+        const ls = this.lstats.get(server) ?? new ListenerStats(server);
+        this.lstats.set(server, ls);
+        const handler = new QueryHandler(new ZoneTable(routes), ls);
+        const l: Listener = { server, host, port, handler, udp: new UdpListener(host, port, handler), tcp: new TcpListener(host, port, handler, ls) };
+        await l.udp.listen();
+        opened.push(l);
+        await l.tcp.listen();
+      }
+      await this.applyHttp(config);
+    } catch (err) {
+      for (const l of opened) await Promise.all([l.udp.close(), l.tcp.close()]);
+      for (const b of blocks) if (!oldBlocks.some((o) => o.cache === b.cache)) b.close();
+      throw err;
+    }
+    for (const l of opened) this.listeners.set(listenerId(l.host, l.port), l);
+    for (const [id, l] of this.listeners) {
+      const routes = wanted.get(id);
+      if (routes) l.handler.table = new ZoneTable(routes);
+      else {
+        this.listeners.delete(id);
+        void Promise.all([l.udp.close(), l.tcp.close(5_000)]);
+      }
+    }
+    this.blocks = blocks;
+    this.config = config;
+    // Old forwarders finish what they carry (the client deadline), then close.
+    if (oldBlocks.length) setTimeout(() => oldBlocks.forEach((b) => b.close()), 6_000).unref();
+  }
+
+  /** A block keeps its cache across a reload when its zones and cache settings are unchanged. */
+  private reusableCache(cfg: ServerBlockConfig, old: BlockRuntime[]): DnsCache | null | undefined {
+    const prev = old.find((b) => isDeepStrictEqual(b.config.zones, cfg.zones) && isDeepStrictEqual(b.config.cache, cfg.cache));
+    return prev ? prev.cache : undefined;
+  }
+
+  private statsFor(server: string, zone: string): ZoneStats {
+    const key = `${server} ${zone}`;
+    let s = this.stats.get(key);
+    if (!s) this.stats.set(key, (s = new ZoneStats(server, zone)));
+    return s;
+  }
+
+  private async applyHttp(config: AgentConfig): Promise<void> {
+    const want = new Map<string, { host: string; port: number; metrics: boolean; health: boolean; ready: boolean }>();
+    const addr = (host: string, port: number, kind: 'metrics' | 'health' | 'ready'): void => {
+      const id = listenerId(host, port);
+      const e = want.get(id) ?? { host, port, metrics: false, health: false, ready: false };
+      e[kind] = true;
+      want.set(id, e);
+    };
+    for (const s of config.servers) {
+      if (s.prometheus) addr(s.prometheus.host, s.prometheus.port, 'metrics');
+      if (s.health) addr(s.health.host, s.health.port, 'health');
+      if (s.ready) addr(s.ready.host, s.ready.port, 'ready');
+    }
+    const extra = this.opts.metricsListenAddress;
+    if (extra) addr(extra.host, extra.port, 'metrics');
+    for (const [id, ep] of this.http) {
+      if (!want.has(id)) {
+        this.http.delete(id);
+        await ep.close();
+      }
+    }
+    for (const [id, w] of want) {
+      if (this.http.has(id)) continue;
+      const ep = new HttpEndpoint(w.host, w.port, {
+        registry: w.metrics ? this.registry : undefined,
+        health: w.health ? () => this.state === 'serving' || this.state === 'lameduck' : undefined,
+        ready: w.ready ? () => this.readiness() : undefined,
+      });
+      await ep.listen();
+      this.http.set(id, ep);
+    }
+  }
+
+  readiness(): { ok: boolean; reason: string } {
+    if (this.state !== 'serving') return { ok: false, reason: `agent is ${this.state}` };
+    for (const b of this.blocks) {
+      const f = b.forwarder;
+      if (f && f.upstreams.every((u) => u.down)) return { ok: false, reason: `no reachable upstream for ${b.config.zones.join(' ')}` };
+    }
+    return { ok: true, reason: '' };
+  }
+
+  /** Lameduck: keep answering and report healthy, but tell /ready we are going away. */
+  enterLameduck(): void {
+    if (this.state === 'serving') this.state = 'lameduck';
+  }
+
+  get lameduckMs(): number {
+    return Math.max(0, ...(this.config?.servers.map((s) => s.health?.lameduckMs ?? 0) ?? [0]));
+  }
+
+  /** Stop accepting, answer what is in flight (up to the 5 s client deadline), close everything. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    const ls = [...this.listeners.values()];
+    this.listeners.clear();
+    await Promise.all(ls.map((l) => l.udp.close()));
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && this.blocks.some((b) => b.pendingKeys > 0)) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(ls.map((l) => l.tcp.close(Math.max(0, deadline - Date.now()))));
+    for (const b of this.blocks) b.close();
+    await Promise.all([...this.http.values()].map((h) => h.close()));
+    this.http.clear();
+    this.log.info('stopped');
+  }
+
+  // MetricsSource
+  zoneStats(): ZoneStats[] {
+    return [...this.stats.values()];
+  }
+  listenerStats(): ListenerStats[] {
+    return [...this.lstats.values()];
+  }
+  caches(): { cache: DnsCache; servers: string[]; zones: string }[] {
+    return this.blocks
+      .filter((b) => b.cache)
+      .map((b) => ({ cache: b.cache!, servers: b.config.bind.map((h) => `dns://${listenerId(h, b.config.port)}`), zones: b.config.zones.join(' ') }));
+  }
+  forwarders(): { forwarder: Forwarder; server: string }[] {
+    return this.blocks.filter((b) => b.forwarder).map((b) => ({ forwarder: b.forwarder!, server: b.config.zones[0]! }));
+  }
+  plugins(): { server: string; zone: string; name: string }[] {
+    const out: { server: string; zone: string; name: string }[] = [];
+    for (const b of this.blocks) {
+      const names = ['errors', 'cache', 'forward', 'log', 'loop', 'reload', 'prometheus', 'health', 'ready'].filter((n) => {
+        const c = b.config as unknown as Record<string, unknown>;
+        const v = c[n];
+        return v !== null && v !== false && !(typeof v === 'object' && v !== null && 'enabled' in v && !(v as { enabled: boolean }).enabled);
+      });
+      for (const h of b.config.bind) for (const zone of b.config.zones) for (const name of names) out.push({ server: `dns://${listenerId(h, b.config.port)}`, zone, name });
+    }
+    return out;
+  }
+
+  /** Addresses actually listening, for tests and logs. */
+  get listening(): string[] {
+    return [...this.listeners.keys()];
+  }
+}
+
+export function listenerId(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function splitId(id: string): [string, number] {
+  const i = id.lastIndexOf(':');
+  return [id.slice(0, i).replace(/^\[|\]$/g, ''), Number(id.slice(i + 1))];
+}

@@ -1,0 +1,142 @@
+// Replies on the raw bytes. `replyFromAnswer` is the cache-hit path: one allocation, a copy,
+// the client's ID, flags and qname case, aged TTLs at stored offsets, the client's own OPT.
+import {
+  EDNS_DO,
+  FLAG_AA,
+  FLAG_AD,
+  FLAG_QR,
+  FLAG_RD,
+  FLAG_TC,
+  HEADER_LEN,
+  OPCODE_MASK,
+  OPT_RR_LEN,
+  OUR_UDP_PAYLOAD,
+  RCODE_BADVERS,
+  TYPE_OPT,
+} from './constants.js';
+/** The parts of a query a reply needs: a ParsedQuery, or a waiter's copy of one. */
+export interface QueryView {
+  flags: number;
+  qnameEnd: number;
+  questionEnd: number;
+  hasEdns: boolean;
+  dnssecOk: boolean;
+}
+
+/** What a reply is copied from: a cache entry or a freshly prepared upstream answer. */
+export interface AnswerWire {
+  wire: Buffer;
+  ttlOffsets: Uint16Array;
+  /** TTLs to age from (already capped to the entry's TTL). */
+  servedTtls: Uint32Array;
+}
+
+/**
+ * Build the reply for `q` (parsed from `query`) from `a`, its TTLs aged by `elapsedSec`.
+ * `limit` is the most the transport may carry (client's UDP payload, or 65535 on TCP).
+ * `fixedTtl` ≥ 0 overrides every TTL (serve-stale answers use 30 s, RFC 8767 §4).
+ */
+export function replyFromAnswer(
+  a: AnswerWire,
+  query: Buffer,
+  q: QueryView,
+  elapsedSec: number,
+  limit: number,
+  authoritative: boolean,
+  fixedTtl = -1,
+): Buffer {
+  const wire = a.wire;
+  const len = wire.length + (q.hasEdns ? OPT_RR_LEN : 0);
+  if (len > limit) return truncatedReply(wire, query, q);
+  const out = Buffer.allocUnsafe(len);
+  wire.copy(out, 0, 0, wire.length);
+  out[0] = query[0]!;
+  out[1] = query[1]!;
+  writeFlags(out, wire, q, authoritative);
+  query.copy(out, HEADER_LEN, HEADER_LEN, q.qnameEnd);
+  const offsets = a.ttlOffsets;
+  const ttls = a.servedTtls;
+  for (let i = 0; i < offsets.length; i++) {
+    let ttl = fixedTtl >= 0 ? fixedTtl : ttls[i]! - elapsedSec;
+    if (ttl < 0) ttl = 0;
+    const o = offsets[i]!;
+    out[o] = ttl >>> 24;
+    out[o + 1] = (ttl >>> 16) & 0xff;
+    out[o + 2] = (ttl >>> 8) & 0xff;
+    out[o + 3] = ttl & 0xff;
+  }
+  if (q.hasEdns) {
+    writeOpt(out, wire.length, q.dnssecOk, 0);
+    const ar = ((wire[10]! << 8) | wire[11]!) + 1;
+    out[10] = ar >> 8;
+    out[11] = ar & 0xff;
+  }
+  return out;
+}
+
+/** RFC 1035 §4.1.1 + RFC 2181 §9: header and question only, TC set; the client retries on TCP. */
+function truncatedReply(wire: Buffer, query: Buffer, q: QueryView): Buffer {
+  const len = q.questionEnd + (q.hasEdns ? OPT_RR_LEN : 0);
+  const out = Buffer.allocUnsafe(len);
+  wire.copy(out, 0, 0, HEADER_LEN);
+  out[0] = query[0]!;
+  out[1] = query[1]!;
+  writeFlags(out, wire, q, false);
+  out[2] = out[2]! | (FLAG_TC >> 8);
+  query.copy(out, HEADER_LEN, HEADER_LEN, q.questionEnd);
+  out.fill(0, 4, 12);
+  out[5] = 1;
+  if (q.hasEdns) {
+    writeOpt(out, q.questionEnd, q.dnssecOk, 0);
+    out[11] = 1;
+  }
+  return out;
+}
+
+function writeFlags(out: Buffer, wire: Buffer, q: QueryView, authoritative: boolean): void {
+  let flags = (wire[2]! << 8) | wire[3]!;
+  flags = (flags & ~FLAG_RD & ~FLAG_TC) | (q.flags & FLAG_RD) | FLAG_QR;
+  // CoreDNS sets AA on cache hits: some clients drop non-authoritative answers (plugin/cache).
+  if (authoritative) flags |= FLAG_AA;
+  // RFC 6840 §5.8: AD only for clients that asked with DO or AD.
+  if (!q.dnssecOk && !(q.flags & FLAG_AD)) flags &= ~FLAG_AD;
+  out[2] = flags >> 8;
+  out[3] = flags & 0xff;
+}
+
+/** An OPT RR with our payload size, the client's DO bit and an extended rcode. */
+function writeOpt(out: Buffer, at: number, dnssecOk: boolean, extRcode: number): void {
+  out[at] = 0;
+  out[at + 1] = 0;
+  out[at + 2] = TYPE_OPT;
+  out[at + 3] = OUR_UDP_PAYLOAD >> 8;
+  out[at + 4] = OUR_UDP_PAYLOAD & 0xff;
+  out[at + 5] = extRcode;
+  out[at + 6] = 0; // version
+  out[at + 7] = dnssecOk ? EDNS_DO >> 8 : 0;
+  out[at + 8] = 0;
+  out[at + 9] = 0;
+  out[at + 10] = 0;
+}
+
+/**
+ * An error reply (FORMERR, NOTIMP, SERVFAIL, REFUSED, BADVERS) for a query whose header was
+ * readable. Carries the question when it parsed, and an OPT when the client sent one.
+ */
+export function errorReply(query: Buffer, q: QueryView, rcode: number): Buffer {
+  const withQuestion = q.questionEnd > 0;
+  const withOpt = q.hasEdns || rcode === RCODE_BADVERS;
+  const qEnd = withQuestion ? q.questionEnd : HEADER_LEN;
+  const out = Buffer.alloc(qEnd + (withOpt ? OPT_RR_LEN : 0));
+  query.copy(out, 0, 0, qEnd);
+  const flags = FLAG_QR | (q.flags & (OPCODE_MASK | FLAG_RD)) | (rcode & 0x0f);
+  out[2] = flags >> 8;
+  out[3] = flags & 0xff;
+  out.fill(0, 4, HEADER_LEN);
+  out[5] = withQuestion ? 1 : 0;
+  if (withOpt) {
+    writeOpt(out, qEnd, q.dnssecOk, rcode >> 4);
+    out[11] = 1;
+  }
+  return out;
+}

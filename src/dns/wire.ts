@@ -1,0 +1,219 @@
+// Query parsing by hand on the raw bytes: header, the one question, EDNS. Fills a reused
+// ParsedQuery so a cache hit allocates nothing here but the key string (DESIGN.md: hot path).
+import {
+  EDNS_DO,
+  FLAG_CD,
+  FLAG_QR,
+  HEADER_LEN,
+  MAX_NAME_LEN,
+  MIN_UDP_PAYLOAD,
+  OPCODE_MASK,
+  RCODE_BADVERS,
+  RCODE_FORMERR,
+  RCODE_NOTIMP,
+  TYPE_OPT,
+} from './constants.js';
+
+/** Outcome of parsing: OK, or how to answer (an rcode), or drop silently. */
+export const PARSE_OK = 0;
+export const PARSE_DROP = -1;
+export type ParseStatus = number; // PARSE_OK, PARSE_DROP or an rcode to answer with
+
+export class ParsedQuery {
+  id = 0;
+  flags = 0;
+  qtype = 0;
+  qclass = 0;
+  /** End of the qname (offset of qtype). The question spans [12, questionEnd). */
+  qnameEnd = 0;
+  questionEnd = 0;
+  hasEdns = false;
+  ednsVersion = 0;
+  udpPayload = MIN_UDP_PAYLOAD;
+  dnssecOk = false;
+  checkingDisabled = false;
+  /** Whether the header was readable enough to answer (FORMERR needs the ID). */
+  answerable = false;
+  /** Lowercased qname wire bytes live in `lowerName[0, qnameLen)`. */
+  readonly lowerName = Buffer.alloc(MAX_NAME_LEN + 5);
+  qnameLen = 0;
+  /** Start offsets of each label inside lowerName (for zone suffix matching). */
+  readonly labelStarts = new Uint8Array(128);
+  labelCount = 0;
+  /** Cache key: lowercased qname + qtype + qclass + DO/CD bits, as a latin1 string. */
+  key = '';
+}
+
+/**
+ * Parse the query in `msg` into `q`. Returns PARSE_OK, PARSE_DROP (not even a header, or a
+ * response), or an rcode the caller answers with (FORMERR, NOTIMP, BADVERS).
+ */
+export function parseQuery(msg: Buffer, q: ParsedQuery): ParseStatus {
+  q.answerable = false;
+  q.hasEdns = false;
+  q.dnssecOk = false;
+  q.udpPayload = MIN_UDP_PAYLOAD;
+  q.qnameLen = 0;
+  q.questionEnd = 0;
+  if (msg.length < HEADER_LEN) return PARSE_DROP;
+  const flags = (msg[2]! << 8) | msg[3]!;
+  if (flags & FLAG_QR) return PARSE_DROP; // a response sent to us: never answer (reflection loops)
+  q.id = (msg[0]! << 8) | msg[1]!;
+  q.flags = flags;
+  q.answerable = true;
+  if ((flags & OPCODE_MASK) !== 0) return RCODE_NOTIMP;
+  const qdcount = (msg[4]! << 8) | msg[5]!;
+  if (qdcount !== 1) return RCODE_FORMERR;
+  const qnameEnd = readQname(msg, HEADER_LEN, q);
+  if (qnameEnd < 0 || qnameEnd + 4 > msg.length) return RCODE_FORMERR;
+  q.qnameEnd = qnameEnd;
+  q.qtype = (msg[qnameEnd]! << 8) | msg[qnameEnd + 1]!;
+  q.qclass = (msg[qnameEnd + 2]! << 8) | msg[qnameEnd + 3]!;
+  q.questionEnd = qnameEnd + 4;
+  q.checkingDisabled = (flags & FLAG_CD) !== 0;
+  const ancount = (msg[6]! << 8) | msg[7]!;
+  const nscount = (msg[8]! << 8) | msg[9]!;
+  const arcount = (msg[10]! << 8) | msg[11]!;
+  if (ancount + nscount + arcount > 0) {
+    const status = readEdns(msg, q.questionEnd, ancount + nscount, arcount, q);
+    if (status !== PARSE_OK) return status;
+  }
+  q.key = makeKey(q);
+  return PARSE_OK;
+}
+
+/** Copy the qname lowercased into q.lowerName; no compression allowed in a question. */
+function readQname(msg: Buffer, start: number, q: ParsedQuery): number {
+  const out = q.lowerName;
+  let pos = start;
+  let n = 0;
+  let labels = 0;
+  for (;;) {
+    if (pos >= msg.length) return -1;
+    const len = msg[pos]!;
+    if (len === 0) {
+      out[n++] = 0;
+      pos++;
+      break;
+    }
+    if (len > 63) return -1; // pointer or reserved label type in a question
+    if (n + 1 + len + 1 > MAX_NAME_LEN || pos + 1 + len > msg.length) return -1;
+    if (labels < q.labelStarts.length) q.labelStarts[labels] = n;
+    labels++;
+    out[n++] = len;
+    pos++;
+    for (let i = 0; i < len; i++) {
+      const c = msg[pos++]!;
+      out[n++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+    }
+  }
+  q.qnameLen = n;
+  q.labelCount = labels;
+  return pos;
+}
+
+/** Find the OPT record in the additional section (RFC 6891 §6.1.1: at most one, owner root). */
+function readEdns(msg: Buffer, start: number, skipCount: number, arcount: number, q: ParsedQuery): ParseStatus {
+  let pos = start;
+  for (let i = 0; i < skipCount; i++) {
+    pos = skipRecord(msg, pos);
+    if (pos < 0) return RCODE_FORMERR;
+  }
+  for (let i = 0; i < arcount; i++) {
+    const nameEnd = skipName(msg, pos);
+    if (nameEnd < 0 || nameEnd + 10 > msg.length) return RCODE_FORMERR;
+    const type = (msg[nameEnd]! << 8) | msg[nameEnd + 1]!;
+    if (type === TYPE_OPT) {
+      if (q.hasEdns || nameEnd !== pos + 1 || msg[pos] !== 0) return RCODE_FORMERR;
+      q.hasEdns = true;
+      const size = (msg[nameEnd + 2]! << 8) | msg[nameEnd + 3]!;
+      q.udpPayload = size < MIN_UDP_PAYLOAD ? MIN_UDP_PAYLOAD : size;
+      q.ednsVersion = msg[nameEnd + 5]!;
+      q.dnssecOk = (((msg[nameEnd + 6]! << 8) | msg[nameEnd + 7]!) & EDNS_DO) !== 0;
+    }
+    const rdlen = (msg[nameEnd + 8]! << 8) | msg[nameEnd + 9]!;
+    pos = nameEnd + 10 + rdlen;
+    if (pos > msg.length) return RCODE_FORMERR;
+  }
+  if (q.hasEdns && q.ednsVersion !== 0) return RCODE_BADVERS;
+  return PARSE_OK;
+}
+
+/** Skip a possibly compressed name; returns the offset after it or -1. */
+export function skipName(msg: Buffer, pos: number): number {
+  for (let guard = 0; guard < 128; guard++) {
+    if (pos >= msg.length) return -1;
+    const len = msg[pos]!;
+    if (len === 0) return pos + 1;
+    if ((len & 0xc0) === 0xc0) return pos + 2 <= msg.length ? pos + 2 : -1;
+    if (len > 63) return -1;
+    pos += 1 + len;
+  }
+  return -1;
+}
+
+/** Skip one resource record; returns the offset after it or -1. */
+export function skipRecord(msg: Buffer, pos: number): number {
+  const nameEnd = skipName(msg, pos);
+  if (nameEnd < 0 || nameEnd + 10 > msg.length) return -1;
+  const end = nameEnd + 10 + ((msg[nameEnd + 8]! << 8) | msg[nameEnd + 9]!);
+  return end <= msg.length ? end : -1;
+}
+
+const keyScratch = Buffer.alloc(MAX_NAME_LEN + 8);
+
+function makeKey(q: ParsedQuery): string {
+  const n = q.qnameLen;
+  q.lowerName.copy(keyScratch, 0, 0, n);
+  keyScratch[n] = q.qtype >> 8;
+  keyScratch[n + 1] = q.qtype & 0xff;
+  keyScratch[n + 2] = q.qclass >> 8;
+  keyScratch[n + 3] = q.qclass & 0xff;
+  keyScratch[n + 4] = (q.dnssecOk ? 1 : 0) | (q.checkingDisabled ? 2 : 0);
+  return keyScratch.toString('latin1', 0, n + 5);
+}
+
+/** The key's parts back, for building the upstream query of a miss. */
+export function keyQname(key: string): Buffer {
+  return Buffer.from(key.slice(0, key.length - 5), 'latin1');
+}
+export function keyQtype(key: string): number {
+  return (key.charCodeAt(key.length - 5) << 8) | key.charCodeAt(key.length - 4);
+}
+export function keyQclass(key: string): number {
+  return (key.charCodeAt(key.length - 3) << 8) | key.charCodeAt(key.length - 2);
+}
+export function keyDnssecOk(key: string): boolean {
+  return (key.charCodeAt(key.length - 1) & 1) !== 0;
+}
+export function keyCheckingDisabled(key: string): boolean {
+  return (key.charCodeAt(key.length - 1) & 2) !== 0;
+}
+
+/** Presentation form of a wire name (for logs and metrics labels only; slow path). */
+export function wireNameToString(buf: Buffer, start = 0): string {
+  const labels: string[] = [];
+  let pos = start;
+  while (pos < buf.length && buf[pos] !== 0) {
+    const len = buf[pos]!;
+    labels.push(buf.toString('latin1', pos + 1, pos + 1 + len).replace(/[.\\]/g, (c) => '\\' + c));
+    pos += 1 + len;
+  }
+  return labels.length ? labels.join('.') + '.' : '.';
+}
+
+/** Wire form of a presentation name ("cluster.local." → 7cluster5local0), lowercased. */
+export function nameToWire(name: string): Buffer {
+  const trimmed = name.replace(/\.$/, '').toLowerCase();
+  if (trimmed === '') return Buffer.from([0]);
+  const parts = trimmed.split('.');
+  const out: number[] = [];
+  for (const p of parts) {
+    const b = Buffer.from(p, 'latin1');
+    if (b.length === 0 || b.length > 63) throw new RangeError(`bad label in ${JSON.stringify(name)}`);
+    out.push(b.length, ...b);
+  }
+  out.push(0);
+  if (out.length > MAX_NAME_LEN) throw new RangeError(`name too long: ${name}`);
+  return Buffer.from(out);
+}

@@ -1,0 +1,91 @@
+// Per (listener, zone) counters in typed arrays: the hot path only indexes and increments;
+// metrics.ts turns them into CoreDNS's series at scrape time (DESIGN.md: no prom-client per query).
+
+/** qtypes CoreDNS labels by name (plugin/metrics/vars); everything else is "other". */
+export const TYPE_LABELS: [number, string][] = [
+  [1, 'A'], [2, 'NS'], [5, 'CNAME'], [6, 'SOA'], [12, 'PTR'], [13, 'HINFO'], [15, 'MX'], [16, 'TXT'],
+  [28, 'AAAA'], [33, 'SRV'], [35, 'NAPTR'], [43, 'DS'], [46, 'RRSIG'], [47, 'NSEC'], [48, 'DNSKEY'],
+  [50, 'NSEC3'], [64, 'SVCB'], [65, 'HTTPS'], [251, 'IXFR'], [252, 'AXFR'], [255, 'ANY'], [257, 'CAA'],
+];
+export const TYPE_OTHER = TYPE_LABELS.length;
+export const N_TYPES = TYPE_LABELS.length + 1;
+const TYPE_INDEX = new Uint8Array(65536).fill(TYPE_OTHER);
+TYPE_LABELS.forEach(([t], i) => (TYPE_INDEX[t] = i));
+export function typeIndex(qtype: number): number {
+  return TYPE_INDEX[qtype]!;
+}
+
+export const PROTO_UDP = 0;
+export const PROTO_TCP = 1;
+export const FAMILY_1 = 0; // IPv4 ("1" in CoreDNS's family label)
+export const FAMILY_2 = 1; // IPv6 ("2")
+
+export const PLUGIN_NONE = 0; // written by the server itself (FORMERR, NOTIMP, REFUSED…)
+export const PLUGIN_CACHE = 1;
+export const PLUGIN_FORWARD = 2;
+export const PLUGIN_LABELS = ['', 'cache', 'forward'];
+export const N_RCODES = 24; // 0..22 by value (extended ones included), slot 23 = anything else
+
+/** coredns_dns_request_duration_seconds: 0.25 ms × 2^n, 16 buckets (CoreDNS plugin/metrics). */
+export const DURATION_BUCKETS = Array.from({ length: 16 }, (_, i) => 0.00025 * 2 ** i);
+/** coredns_dns_request/response_size_bytes buckets. */
+export const SIZE_BUCKETS = [0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000];
+
+export class ZoneStats {
+  /** [proto][family][type] */
+  readonly requests = new Float64Array(2 * 2 * N_TYPES);
+  /** [rcode][plugin] */
+  readonly responses = new Float64Array(N_RCODES * PLUGIN_LABELS.length);
+  readonly duration = new Float64Array(DURATION_BUCKETS.length + 1); // last = +Inf only
+  durationSum = 0;
+  /** [proto][bucket] */
+  readonly requestSize = new Float64Array(2 * (SIZE_BUCKETS.length + 1));
+  readonly requestSizeSum = new Float64Array(2);
+  readonly responseSize = new Float64Array(2 * (SIZE_BUCKETS.length + 1));
+  readonly responseSizeSum = new Float64Array(2);
+  doRequests = 0;
+  cacheHitsSuccess = 0;
+  cacheHitsDenial = 0;
+  cacheMisses = 0;
+  cacheServedStale = 0;
+
+  constructor(
+    readonly server: string, // "dns://127.0.0.1:5353"
+    readonly zone: string, // "cluster.local."
+  ) {}
+
+  request(proto: number, family: number, qtype: number, size: number, dnssecOk: boolean): void {
+    this.requests[(proto * 2 + family) * N_TYPES + TYPE_INDEX[qtype]!]!++;
+    const b = proto * (SIZE_BUCKETS.length + 1) + sizeBucket(size);
+    this.requestSize[b]!++;
+    this.requestSizeSum[proto]! += size;
+    if (dnssecOk) this.doRequests++;
+  }
+
+  response(proto: number, rcode: number, plugin: number, size: number, seconds: number): void {
+    this.responses[(rcode < N_RCODES - 1 ? rcode : N_RCODES - 1) * PLUGIN_LABELS.length + plugin]!++;
+    this.responseSize[proto * (SIZE_BUCKETS.length + 1) + sizeBucket(size)]!++;
+    this.responseSizeSum[proto]! += size;
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+    this.duration[i]!++;
+    this.durationSum += seconds;
+  }
+}
+
+function sizeBucket(size: number): number {
+  let i = 0;
+  while (i < SIZE_BUCKETS.length && size > SIZE_BUCKETS[i]!) i++;
+  return i;
+}
+
+/** Listener-level counters: what never reached a zone. */
+export class ListenerStats {
+  dropped = 0; // unreadable header, responses sent to us
+  formerr = 0;
+  notimp = 0;
+  refused = 0; // no zone of this listener covers the name
+  tcpConnections = 0;
+  tcpRejected = 0; // over the connection limit
+  constructor(readonly server: string) {}
+}

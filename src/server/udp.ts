@@ -1,0 +1,50 @@
+// UDP listener: one socket per local address; every datagram goes straight to the handler.
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { BindError } from '../errors.js';
+import type { QueryHandler } from './handler.js';
+import type { ReplySink } from './waiter.js';
+
+export class UdpListener implements ReplySink {
+  readonly tcp = false;
+  private readonly socket: Socket;
+  private readonly family: number;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly handler: QueryHandler,
+  ) {
+    this.family = isIPv6(host) ? 1 : 0;
+    // Large receive buffer: glibc/musl bursts (A+AAAA × search domains) arrive together.
+    this.socket = createSocket({ type: this.family ? 'udp6' : 'udp4', recvBufferSize: 4 << 20 });
+    this.socket.on('message', (msg, rinfo) => this.handler.handle(msg, this, rinfo.address, rinfo.port, this.family));
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(new BindError(`udp ${this.host}:${this.port}: ${err.message}`, { cause: err }));
+      this.socket.once('error', onError);
+      this.socket.bind({ address: this.host, port: this.port, exclusive: true }, () => {
+        this.socket.off('error', onError);
+        // after binding, a send error (e.g. EHOSTUNREACH for one client) must not kill the listener
+        this.socket.on('error', () => {});
+        resolve();
+      });
+    });
+  }
+
+  send(reply: Buffer, address: string, port: number): void {
+    this.socket.send(reply, port, address);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      try {
+        this.socket.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+}

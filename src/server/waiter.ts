@@ -1,0 +1,38 @@
+// A client waiting for a cache miss to be resolved: its query's header and question (copied,
+// so a TCP read buffer is not pinned), where to answer, and when it arrived.
+import type { QueryView } from '../dns/reply.js';
+import type { ParsedQuery } from '../dns/wire.js';
+import type { ZoneStats } from '../observe/stats.js';
+
+export interface ReplySink {
+  readonly tcp: boolean;
+  send(reply: Buffer, address: string, port: number): void;
+}
+
+export class Waiter implements QueryView {
+  readonly query: Buffer;
+  readonly flags: number;
+  readonly qnameEnd: number;
+  readonly questionEnd: number;
+  readonly hasEdns: boolean;
+  readonly dnssecOk: boolean;
+  readonly limit: number;
+
+  constructor(
+    msg: Buffer,
+    q: ParsedQuery,
+    readonly sink: ReplySink,
+    readonly address: string,
+    readonly port: number,
+    readonly startedAt: number,
+    readonly stats: ZoneStats,
+  ) {
+    this.query = Buffer.from(msg.subarray(0, q.questionEnd));
+    this.flags = q.flags;
+    this.qnameEnd = q.qnameEnd;
+    this.questionEnd = q.questionEnd;
+    this.hasEdns = q.hasEdns;
+    this.dnssecOk = q.dnssecOk;
+    this.limit = sink.tcp ? 0xffff : q.udpPayload;
+  }
+}

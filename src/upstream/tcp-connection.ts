@@ -1,0 +1,159 @@
+// One persistent, pipelined TCP connection to an upstream (RFC 7766 §6.2.1.1): many queries in
+// flight, each under a connection-local 16-bit ID, answers matched by ID and question in any
+// order. Writes issued in one tick go out in one segment (cork/uncork).
+import { Socket } from 'node:net';
+import { randomInt } from 'node:crypto';
+import { questionMatches } from '../dns/answer.js';
+import { UpstreamError } from '../errors.js';
+
+export interface Exchange {
+  /** ID on the connection it was last sent on. */
+  id: number;
+  /** Query wire (its ID bytes are overwritten per attempt). */
+  query: Buffer;
+  qname: Buffer;
+  qtype: number;
+  qclass: number;
+  sentAt: number;
+  resolve(response: Buffer): void;
+  reject(err: Error): void;
+}
+
+export interface ConnectionEvents {
+  /** An answer whose ID or question matched nothing in flight (counted, discarded). */
+  onMismatch(): void;
+  /** The connection is gone; `pending` exchanges must be retried elsewhere. */
+  onClose(conn: TcpConnection, pending: Exchange[], err: Error): void;
+}
+
+export class TcpConnection {
+  readonly createdAt = Date.now();
+  lastReadAt = 0;
+  lastWriteAt = 0;
+  /** Answers received on this connection (a connection that never answers is suspect). */
+  answered = 0;
+  private readonly socket: Socket;
+  private readonly inflight = new Map<number, Exchange>();
+  private nextId = randomInt(0, 0x10000);
+  private readBuf: Buffer | null = null;
+  private corked = false;
+  private closed = false;
+  private connected = false;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly events: ConnectionEvents,
+    connectTimeoutMs: number,
+  ) {
+    const s = new Socket();
+    this.socket = s;
+    s.setNoDelay(true);
+    s.setKeepAlive(true, 10_000);
+    s.setTimeout(connectTimeoutMs, () => {
+      if (!this.connected) this.close(new UpstreamError(`connect to ${host}:${port} timed out`));
+    });
+    s.on('connect', () => {
+      this.connected = true;
+      s.setTimeout(0);
+    });
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('error', (err) => this.close(new UpstreamError(`${host}:${port}: ${err.message}`, { cause: err })));
+    s.on('close', () => this.close(new UpstreamError(`${host}:${port}: connection closed`)));
+    s.connect({ host, port });
+  }
+
+  get size(): number {
+    return this.inflight.size;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  get isConnected(): boolean {
+    return this.connected && !this.closed;
+  }
+
+  /** Send `ex` on this connection. False if it is closed or its 65,536 IDs are all in use. */
+  send(ex: Exchange): boolean {
+    if (this.closed || this.inflight.size >= 0xffff) return false;
+    let id = this.nextId;
+    while (this.inflight.has(id)) id = (id + 1) & 0xffff;
+    this.nextId = (id + 1) & 0xffff;
+    this.inflight.set(id, ex);
+    ex.id = id;
+    const frame = Buffer.allocUnsafe(ex.query.length + 2);
+    frame.writeUInt16BE(ex.query.length, 0);
+    ex.query.copy(frame, 2);
+    frame.writeUInt16BE(id, 2);
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(uncork, this);
+    }
+    this.socket.write(frame);
+    this.lastWriteAt = Date.now();
+    return true;
+  }
+
+  /** Forget `ex` (its attempt timed out); a late answer then counts as a mismatch. */
+  abandon(ex: Exchange): void {
+    if (this.inflight.get(ex.id) === ex) this.inflight.delete(ex.id);
+  }
+
+  /** Oldest send time among in-flight exchanges, or 0. Used to spot a silent backend. */
+  oldestSentAt(): number {
+    let oldest = 0;
+    for (const ex of this.inflight.values()) if (oldest === 0 || ex.sentAt < oldest) oldest = ex.sentAt;
+    return oldest;
+  }
+
+  uncork(): void {
+    this.corked = false;
+    if (!this.closed) this.socket.uncork();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastReadAt = Date.now();
+    let buf = this.readBuf ? Buffer.concat([this.readBuf, chunk]) : chunk;
+    let pos = 0;
+    while (buf.length - pos >= 2) {
+      const len = (buf[pos]! << 8) | buf[pos + 1]!;
+      if (buf.length - pos - 2 < len) break;
+      this.onMessage(buf.subarray(pos + 2, pos + 2 + len));
+      pos += 2 + len;
+    }
+    this.readBuf = pos < buf.length ? Buffer.from(buf.subarray(pos)) : null;
+  }
+
+  private onMessage(msg: Buffer): void {
+    if (msg.length < 12) return this.events.onMismatch();
+    const id = (msg[0]! << 8) | msg[1]!;
+    const ex = this.inflight.get(id);
+    if (!ex || !questionMatches(msg, ex.qname, ex.qtype, ex.qclass)) return this.events.onMismatch();
+    this.inflight.delete(id);
+    this.answered++;
+    // copy: `msg` is a view into a read buffer that may be large or reused
+    ex.resolve(Buffer.from(msg));
+  }
+
+  /** Close now; in-flight exchanges are handed back through onClose for a retry. */
+  close(err: Error = new UpstreamError(`${this.host}:${this.port}: closed by agent`)): void {
+    if (this.closed) return;
+    this.closed = true;
+    const pending = [...this.inflight.values()];
+    this.inflight.clear();
+    this.socket.destroy();
+    this.events.onClose(this, pending, err);
+  }
+
+  /** Close once in-flight exchanges are answered (drain after expire / max age). */
+  drained(): boolean {
+    return this.inflight.size === 0;
+  }
+}
+
+function uncork(conn: TcpConnection): void {
+  conn.uncork();
+}

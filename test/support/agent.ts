@@ -1,0 +1,67 @@
+// An Agent in the test process, serving on a loopback address of the test's own and forwarding
+// every zone to the given upstream(s); the real code path, minus the cli.
+import { Agent } from '../../src/agent.js';
+import { defaultForwardConfig, nodeCacheCacheConfig } from '../../src/config/defaults.js';
+import type { AgentConfig, CacheConfig, ForwardConfig, ServerBlockConfig, UpstreamAddress } from '../../src/config/types.js';
+import { createLogger, silentLogger } from '../../src/observe/log.js';
+import { randomLoopback, randomPort } from './net.js';
+
+export interface TestAgentOptions {
+  upstreams: UpstreamAddress[];
+  zones?: string[]; // default: cluster zones over TCP + "."
+  cache?: Partial<CacheConfig> | null;
+  forward?: Partial<ForwardConfig>;
+  host?: string;
+  port?: number;
+  metricsPort?: number;
+}
+
+export interface TestAgent {
+  agent: Agent;
+  host: string;
+  port: number;
+  metricsUrl: string;
+  config: AgentConfig;
+  stop(): Promise<void>;
+}
+
+export function testConfig(o: TestAgentOptions & { host: string; port: number; metricsPort: number }): AgentConfig {
+  const zones = o.zones ?? ['cluster.local.', 'in-addr.arpa.', 'ip6.arpa.', '.'];
+  const servers: ServerBlockConfig[] = zones.map((zone) => ({
+    zones: [zone],
+    port: o.port,
+    bind: [o.host],
+    cache: o.cache === null ? null : { ...nodeCacheCacheConfig(30), ...(o.cache ?? {}) },
+    forward: { ...defaultForwardConfig(zone, o.upstreams), forceTcp: zone !== '.', ...(o.forward ?? {}) },
+    log: { enabled: false },
+    errors: { enabled: false, consolidate: [] },
+    loop: false,
+    reload: null,
+    prometheus: { host: o.host, port: o.metricsPort },
+    health: null,
+    ready: null,
+    source: 'test',
+  }));
+  return { servers, corefileText: '' };
+}
+
+export async function startTestAgent(o: TestAgentOptions): Promise<TestAgent> {
+  const host = o.host ?? randomLoopback();
+  const port = o.port ?? randomPort();
+  const metricsPort = o.metricsPort ?? randomPort();
+  const config = testConfig({ ...o, host, port, metricsPort });
+  const agent = new Agent({ log: process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger });
+  await agent.start(config);
+  return { agent, host, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, config, stop: () => agent.stop() };
+}
+
+/** Sum of a metric's samples whose labels include `match`. */
+export async function metricValue(url: string, name: string, match: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(url)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+    if (Object.entries(match).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}

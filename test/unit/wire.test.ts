@@ -1,0 +1,123 @@
+// Query parsing, cache keys, reply building (TTL aging, truncation) on raw bytes.
+import t from 'tap';
+import * as packet from 'dns-packet';
+import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery, keyQname, keyQtype, keyDnssecOk } from '../../src/dns/wire.js';
+import { prepareAnswer } from '../../src/dns/answer.js';
+import { errorReply, replyFromAnswer } from '../../src/dns/reply.js';
+import { RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP } from '../../src/dns/constants.js';
+import { encodeQuery } from '../support/dnsclient.js';
+
+t.test('header and question parse by hand', async (t) => {
+  const q = new ParsedQuery();
+  const msg = encodeQuery('Web.Prod.SVC.cluster.local', 'AAAA', { id: 4242, edns: 4096, do: true });
+  t.equal(parseQuery(msg, q), PARSE_OK);
+  t.equal(q.id, 4242);
+  t.equal(q.qtype, 28);
+  t.equal(q.qclass, 1);
+  t.ok(q.hasEdns);
+  t.equal(q.udpPayload, 4096);
+  t.ok(q.dnssecOk);
+  t.equal(keyQname(q.key).toString('latin1'), '\x03web\x04prod\x03svc\x07cluster\x05local\x00', 'key name lowercased');
+  t.equal(keyQtype(q.key), 28);
+  t.ok(keyDnssecOk(q.key));
+  const q2 = new ParsedQuery();
+  parseQuery(encodeQuery('web.prod.svc.cluster.local', 'AAAA', { edns: 1232, do: true }), q2);
+  t.equal(q2.key, q.key, 'case and payload size do not change the key');
+  parseQuery(encodeQuery('web.prod.svc.cluster.local', 'AAAA', { edns: 1232 }), q2);
+  t.not(q2.key, q.key, 'DO changes the key');
+});
+
+t.test('EDNS payload below 512 counts as 512; no OPT → 512', async (t) => {
+  const q = new ParsedQuery();
+  parseQuery(encodeQuery('a.b', 'A', { edns: 100 }), q);
+  t.equal(q.udpPayload, 512);
+  parseQuery(encodeQuery('a.b', 'A'), q);
+  t.equal(q.udpPayload, 512);
+  t.notOk(q.hasEdns);
+});
+
+t.test('what is not a standard query', async (t) => {
+  const q = new ParsedQuery();
+  t.equal(parseQuery(Buffer.alloc(5), q), PARSE_DROP, 'short header dropped');
+  const resp = encodeQuery('a.b', 'A');
+  resp[2] |= 0x80;
+  t.equal(parseQuery(resp, q), PARSE_DROP, 'a response is dropped, never answered');
+  const notify = encodeQuery('a.b', 'SOA');
+  notify[2] = (notify[2]! & 0x87) | (4 << 3);
+  t.equal(parseQuery(notify, q), RCODE_NOTIMP, 'NOTIFY → NOTIMP');
+  const two = encodeQuery('a.b', 'A');
+  two[5] = 2;
+  t.equal(parseQuery(two, q), RCODE_FORMERR, 'QDCOUNT 2 → FORMERR');
+  const cut = encodeQuery('abc.example', 'A').subarray(0, 16);
+  t.equal(parseQuery(cut, q), RCODE_FORMERR, 'cut question → FORMERR');
+  const reply = errorReply(cut, q, RCODE_FORMERR);
+  t.equal(reply.readUInt16BE(0), cut.readUInt16BE(0), 'FORMERR keeps the ID');
+  t.equal(reply[3]! & 0xf, RCODE_FORMERR);
+  t.equal(reply.readUInt16BE(4), 0, 'no question echoed when it did not parse');
+  const v1 = packet.encode({ type: 'query', id: 1, questions: [{ type: 'A', name: 'a.b' }], additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 1, flags: 0, options: [] } as never] });
+  t.equal(parseQuery(v1, q), RCODE_BADVERS, 'EDNS version 1 → BADVERS');
+  const bv = packet.decode(errorReply(v1, q, RCODE_BADVERS));
+  const opt = bv.additionals![0] as { type: string; extendedRcode?: number };
+  t.equal(opt.type, 'OPT', 'BADVERS travels in an OPT');
+  t.equal(opt.extendedRcode, 1, 'extended rcode 1 + header 0 = 16 (BADVERS)');
+});
+
+function upstreamAnswer(name: string, ttls: number[], extra: Partial<packet.Packet> = {}): Buffer {
+  return packet.encode({
+    type: 'response',
+    id: 77,
+    flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE,
+    questions: [{ type: 'A', name }],
+    answers: ttls.map((ttl, i) => ({ type: 'A', name, ttl, data: `10.0.0.${i + 1}` })),
+    additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0, options: [] } as never],
+    ...extra,
+  });
+}
+
+t.test('prepared answers: TTL offsets, OPT stripped, ID cleared; reply ages TTLs', async (t) => {
+  const q = new ParsedQuery();
+  const query = encodeQuery('WWW.example.com', 'A', { id: 999 });
+  parseQuery(query, q);
+  const a = prepareAnswer(upstreamAnswer('www.example.com', [60, 40]), keyQname(q.key), 1, 1)!;
+  t.ok(a);
+  t.equal(a.minTtl, 40);
+  t.equal(a.ttlOffsets.length, 2, 'OPT TTL is not a TTL');
+  t.equal(a.wire.readUInt16BE(10), 0, 'OPT stripped from the stored wire');
+  t.equal(a.wire.readUInt16BE(0), 0, 'ID cleared');
+  const served = { wire: a.wire, ttlOffsets: a.ttlOffsets, servedTtls: Uint32Array.from([30, 30]) };
+  const r = packet.decode(replyFromAnswer(served, query, q, 7, 512, true));
+  t.equal(r.id, 999, 'client ID');
+  t.same(r.answers!.map((x) => x.ttl), [23, 23], 'TTLs aged by 7 s');
+  t.equal(r.questions![0]!.name, 'WWW.example.com', 'client case');
+  t.equal(r.additionals!.length, 0, 'no OPT for a client without EDNS');
+  t.ok(r.flags! & packet.AUTHORITATIVE_ANSWER, 'AA on a cache hit');
+  const qe = new ParsedQuery();
+  const queryEdns = encodeQuery('www.example.com', 'A', { edns: 1232, do: true });
+  parseQuery(queryEdns, qe);
+  const re = packet.decode(replyFromAnswer(served, queryEdns, qe, 40, 1232, false));
+  t.same(re.answers!.map((x) => x.ttl), [0, 0], 'never below 0');
+  t.equal(re.additionals![0]!.type, 'OPT', 'the client\'s OPT comes back');
+  t.ok(((re.additionals![0] as { flags?: number }).flags ?? 0) & packet.DNSSEC_OK, 'with its DO bit');
+});
+
+t.test('answers that do not match the question are refused', async (t) => {
+  const other = upstreamAnswer('evil.example.com', [60]);
+  t.equal(prepareAnswer(other, Buffer.from('\x03www\x07example\x03com\x00', 'latin1'), 1, 1), null);
+  t.equal(prepareAnswer(Buffer.alloc(11), Buffer.from([0]), 1, 1), null, 'short');
+  const good = upstreamAnswer('www.example.com', [60]);
+  t.equal(prepareAnswer(good.subarray(0, good.length - 5), Buffer.from('\x03www\x07example\x03com\x00', 'latin1'), 1, 1), null, 'cut record');
+});
+
+t.test('denials take min(SOA TTL, SOA MINIMUM) (RFC 2308 §5)', async (t) => {
+  const msg = packet.encode({
+    type: 'response',
+    id: 1,
+    flags: 3, // NXDOMAIN
+    questions: [{ type: 'A', name: 'x.example.com' }],
+    authorities: [{ type: 'SOA', name: 'example.com', ttl: 300, data: { mname: 'ns.example.com', rname: 'h.example.com', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 20 } }],
+  });
+  const a = prepareAnswer(msg, Buffer.from('\x01x\x07example\x03com\x00', 'latin1'), 1, 1)!;
+  t.equal(a.kind, 1, 'denial');
+  t.ok(a.hasSoa);
+  t.equal(a.minTtl, 20);
+});
