@@ -1,6 +1,7 @@
 // The measured phases for one server. Every phase is a bounded dnsperf run (≤ 10 s).
 import { join } from 'node:path';
-import { cpuMicros, rssKiB } from './procs.mjs';
+import { cpuBusyMicros, cpuMicros, rssKiB } from './procs.mjs';
+import { SERVER_CPU } from './servers.mjs';
 import { dnsperf } from './dnsperf.mjs';
 import { tcpPeersTo } from './net.mjs';
 import { cacheCounters } from './metrics.mjs';
@@ -24,6 +25,7 @@ export async function measureHits(server, hitFile, dir) {
   await warm(server, hitFile);
   const counters0 = server.metrics ? await cacheCounters(server.metrics) : undefined;
   const cpu0 = cpuMicros(server.pid);
+  const core0 = cpuBusyMicros(SERVER_CPU);
   const fixed = await dnsperf(server, hitFile, {
     seconds: PHASE_SECONDS,
     qps: FIXED_QPS,
@@ -31,6 +33,7 @@ export async function measureHits(server, hitFile, dir) {
     latencyFile: join(dir, `latency-${server.port}.txt`),
   });
   const cpu1 = cpuMicros(server.pid);
+  const core1 = cpuBusyMicros(SERVER_CPU);
   const counters1 = server.metrics ? await cacheCounters(server.metrics) : undefined;
   return {
     cacheHitRatio: counters0 && counters1 ? ratioOf(counters1.hits - counters0.hits, counters1.misses - counters0.misses) : undefined,
@@ -39,6 +42,8 @@ export async function measureHits(server, hitFile, dir) {
     fixedQps: fixed.qps,
     fixedLost: fixed.lost,
     cpuPerQueryUs: (cpu1 - cpu0) / fixed.completed,
+    // The box is shared: how much of the server's CPU went to other processes during the phase.
+    foreignCpuShare: Math.max(0, core1 - core0 - (cpu1 - cpu0)) / (fixed.runSeconds * 1e6),
     avgLatencyMs: fixed.avgLatency * 1000,
     p99LatencyMs: fixed.p99 * 1000,
     rssMiB: rssKiB(server.pid) / 1024,

@@ -122,3 +122,10 @@ export function rssKiB(pid) {
   }
   return kib;
 }
+
+/** Busy time of one CPU since boot in microseconds, from /proc/stat (all but idle and iowait). */
+export function cpuBusyMicros(cpu) {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user + nice + system + irq + softirq + steal) * 1e6) / CLK_TCK;
+}
