@@ -26,6 +26,7 @@ export async function measureHits(server, hitFile, dir) {
   const counters0 = server.metrics ? await cacheCounters(server.metrics) : undefined;
   const cpu0 = cpuMicros(server.pid);
   const core0 = cpuBusyMicros(SERVER_CPU);
+  const wall0 = performance.now();
   const fixed = await dnsperf(server, hitFile, {
     seconds: PHASE_SECONDS,
     qps: FIXED_QPS,
@@ -34,6 +35,7 @@ export async function measureHits(server, hitFile, dir) {
   });
   const cpu1 = cpuMicros(server.pid);
   const core1 = cpuBusyMicros(SERVER_CPU);
+  const wallMicros = (performance.now() - wall0) * 1000;
   const counters1 = server.metrics ? await cacheCounters(server.metrics) : undefined;
   return {
     cacheHitRatio: counters0 && counters1 ? ratioOf(counters1.hits - counters0.hits, counters1.misses - counters0.misses) : undefined,
@@ -42,8 +44,9 @@ export async function measureHits(server, hitFile, dir) {
     fixedQps: fixed.qps,
     fixedLost: fixed.lost,
     cpuPerQueryUs: (cpu1 - cpu0) / fixed.completed,
-    // The box is shared: how much of the server's CPU went to other processes during the phase.
-    foreignCpuShare: Math.max(0, core1 - core0 - (cpu1 - cpu0)) / (fixed.runSeconds * 1e6),
+    // The box is shared: the share of the server's CPU that other processes took during the
+    // phase (the window includes dnsperf's start and its wait for late answers).
+    foreignCpuShare: Math.max(0, core1 - core0 - (cpu1 - cpu0)) / wallMicros,
     avgLatencyMs: fixed.avgLatency * 1000,
     p99LatencyMs: fixed.p99 * 1000,
     rssMiB: rssKiB(server.pid) / 1024,

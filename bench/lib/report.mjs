@@ -26,7 +26,7 @@ export function machineNote(versions) {
 export function hitTable(results) {
   const base = results.find((r) => r.name === 'unbound')?.hits;
   const rows = [
-    `| server | max qps (${PHASE_SECONDS} s) | × unbound | CPU µs/query @ ${FIXED_QPS / 1000}k qps | × unbound | avg latency ms | p99 latency ms | RSS MiB | lost (max / fixed) | CPU 0 used by others @ fixed |`,
+    `| server | max qps (${PHASE_SECONDS} s) | × unbound | CPU µs/query @ ${FIXED_QPS / 1000}k qps | × unbound | avg latency ms | p99 latency ms | RSS MiB | lost (max / fixed) | CPU 0 taken by other processes @ fixed |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
