@@ -100,6 +100,7 @@ function zipfHitRatios(distinct, length, capacity, s) {
 }
 
 const mem = memoryWith(10_000);
+const memFigures = { rssMiB: mem.rssMiB, baselineMiB: mem.baselineMiB, bytesPerEntry: mem.bytesPerEntry };
 const memLine = `| 10k entries | ${mem.rssMiB.toFixed(1)} MiB (process before filling: ${mem.baselineMiB.toFixed(1)} MiB) | ${mem.bytesPerEntry.toFixed(0)} bytes |`;
 mem.kept = null;
 
@@ -140,3 +141,5 @@ console.log(
     ...zipf.map(([s, r]) => `| ${s.toFixed(1)} | ${(r.lru * 100).toFixed(2)} % | ${(r.random * 100).toFixed(2)} % | ${((r.lru - r.random) * 100).toFixed(2)} points |`),
   ].join('\n'),
 );
+// One machine-readable line for run.mjs's targets table.
+console.log(`\nJSON ${JSON.stringify({ costs, mem: memFigures, zipf })}`);

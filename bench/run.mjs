@@ -12,7 +12,7 @@ import { startAgent, startDnsdist, startDnsmasq, startUnbound } from './lib/serv
 import { writeHitQueries, writeMissQueries } from './lib/zone.mjs';
 import { measureHits, measureMisses, PHASE_SECONDS, FIXED_QPS } from './lib/measure.mjs';
 import { CLIENT_CPU } from './lib/dnsperf.mjs';
-import { commandList, configFiles, hitTable, machineNote, missTable } from './lib/report.mjs';
+import { commandList, configFiles, hitTable, machineNote, missTable, targetsTable } from './lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..');
@@ -93,10 +93,17 @@ async function main() {
     }
 
     let cacheSection = '';
+    let cacheFigures;
     if (agentBuilt && existsSync(join(repoRoot, 'dist', 'cache')) && wanted('cache')) {
       log('in-process cache micro-bench');
       const r = await run([process.execPath, '--expose-gc', join(here, 'cache-bench.mjs')], { cpu: 0, timeoutMs: 300_000 });
-      cacheSection = r.code === 0 ? r.stdout : `cache-bench failed (exit ${r.code}, signal ${r.signal}): ${r.stderr}`;
+      if (r.code === 0) {
+        const [text, json] = r.stdout.split('\nJSON ');
+        cacheSection = text;
+        cacheFigures = JSON.parse(json);
+      } else {
+        cacheSection = `cache-bench failed (exit ${r.code}, signal ${r.signal}): ${r.stderr}`;
+      }
     }
 
     const versions = [
@@ -114,6 +121,10 @@ async function main() {
       machineNote(versions),
       `- Zone: ${NAMES} A names under bench.svc.cluster.local plus a wildcard under miss.svc.cluster.local, served by knotd; every server forwards cluster.local to it and caches.`,
       `- Whole run took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+      '',
+      '## Targets from the issues',
+      '',
+      targetsTable(results, missResults, cacheFigures),
       '',
       '## Cache hits (issue 2)',
       '',

@@ -76,3 +76,29 @@ export function configFiles(servers) {
   }
   return parts.join('\n');
 }
+
+/** The issues' targets against this run's figures. `cache` is cache-bench's JSON line, if any. */
+export function targetsTable(results, missResults, cache) {
+  const agent = results.find((r) => r.name === 'nodelocaldns-ts')?.hits;
+  const unbound = results.find((r) => r.name === 'unbound')?.hits;
+  const agentMiss = missResults.find((r) => r.name === 'nodelocaldns-ts')?.misses;
+  const unboundMiss = missResults.find((r) => r.name.startsWith('unbound'))?.misses;
+  const rows = ['| issue | target | this run | met |', '|---|---|---|---|'];
+  const row = (issue, target, value, ok) => rows.push(`| ${issue} | ${target} | ${value} | ${ok === undefined ? 'n/a' : ok ? 'yes' : '**no**'} |`);
+  if (agent && unbound) {
+    const cpu = agent.cpuPerQueryUs / unbound.cpuPerQueryUs;
+    const qps = agent.maxQps / unbound.maxQps;
+    row(2, 'cache-hit CPU/query ≤ 1.5× unbound', `${cpu.toFixed(2)}×`, cpu <= 1.5);
+    row(2, 'max qps ≥ 0.75× unbound', `${qps.toFixed(2)}×`, qps >= 0.75);
+  }
+  if (cache) {
+    const [[, u1k, z1k], , [, u1m, z1m]] = cache.costs;
+    row(3, 'hit cost at 1M entries ≤ 1.2× at 1k', `${(u1m / u1k).toFixed(2)}× uniform, ${(z1m / z1k).toFixed(2)}× Zipf`, u1m / u1k <= 1.2);
+    row(3, 'RSS with 10k entries ≤ 64 MiB', `${cache.mem.rssMiB.toFixed(1)} MiB micro-bench process${agent ? `, ${agent.rssMiB.toFixed(1)} MiB agent with the hit set cached` : ''}`, cache.mem.rssMiB <= 64 && (!agent || agent.rssMiB <= 64));
+  }
+  if (agentMiss && unboundMiss) {
+    const q = agentMiss.qps / unboundMiss.qps;
+    row(4, 'miss qps ≥ unbound (tcp-upstream) with ≤ 4 connections', `${q.toFixed(2)}×, ${agentMiss.upstreamConnections} connections`, q >= 1 && agentMiss.upstreamConnections <= 4);
+  }
+  return rows.join('\n');
+}
