@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Where the agent's CPU goes on the cache-hit path: runs the agent under `node --cpu-prof`
 // against knot, warms, drives it with dnsperf for 8 s, stops it (SIGTERM, so the profile is
-// written) and prints the functions with the most self time. Knob: --seconds (default 8).
+// written) and prints the functions with the most self time. Knobs: --seconds (default 8);
+// --miss profiles the miss path instead (unique names, every query to knot over TCP).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,12 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { start, stop, stopAll, stopAllOnSignals } from './lib/procs.mjs';
 import { startKnot } from './lib/knot.mjs';
 import { freePort, randomLoopback, waitForAnswer } from './lib/net.mjs';
-import { writeHitQueries, HIT_SUFFIX } from './lib/zone.mjs';
+import { writeHitQueries, writeMissQueries, HIT_SUFFIX } from './lib/zone.mjs';
 import { dnsperf } from './lib/dnsperf.mjs';
 import { SERVER_CPU } from './lib/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.argv.find((a) => a.startsWith('--seconds='))?.split('=')[1] ?? 8);
+const missPath = process.argv.includes('--miss');
 
 function topSelfTime(profile, n) {
   const dt = new Map(); // node id → µs of self time
@@ -46,11 +48,18 @@ async function main() {
     await waitForAnswer(ip, port, `n0.${HIT_SUFFIX}`, { child: agent });
     const server = { ip, port };
     await dnsperf(server, hitFile, { once: true, seconds: 10 });
-    const r = await dnsperf(server, hitFile, { seconds });
+    let r;
+    if (missPath) {
+      const missFile = join(dir, 'miss.txt');
+      writeMissQueries(missFile, 600_000, 'profile');
+      r = await dnsperf(server, missFile, { seconds, once: true, outstanding: 500 });
+    } else {
+      r = await dnsperf(server, hitFile, { seconds });
+    }
     await stop(agent);
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`no profile written (agent exit ${agent.exitCode}): ${agent.output}`);
-    console.log(`${r.qps.toFixed(0)} qps under the profiler; self time by function:`);
+    console.log(`${missPath ? 'miss' : 'hit'} path, ${r.qps.toFixed(0)} qps under the profiler; self time by function:`);
     console.log(topSelfTime(JSON.parse(readFileSync(join(dir, file), 'utf8')), 25).join('\n'));
   } finally {
     await stopAll();
