@@ -131,7 +131,7 @@ async function main() {
       `Caches warmed (each name asked once) before each phase; then (a) dnsperf as fast as it goes for ${PHASE_SECONDS} s,`,
       `(b)+(c) dnsperf at a fixed ${FIXED_QPS} qps for ${PHASE_SECONDS} s: server CPU = utime+stime delta of its process`,
       'tree from /proc/<pid>/stat divided by queries answered; avg latency from dnsperf, p99 from its per-query `-v` output;',
-      '(d) VmRSS after the phases. Ratios are against unbound in the same run (CPU: lower is better; qps: higher is better).',
+      '(d) VmRSS right after start-up and after the phases (hit set cached). Ratios are against unbound in the same run (CPU: lower is better; qps: higher is better).',
       '',
       hitTable(results),
       '',

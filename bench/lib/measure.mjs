@@ -19,6 +19,7 @@ async function warm(server, hitFile) {
 
 /** Cache-hit path: (a) max qps, (b) CPU µs/query at a fixed rate, (c) avg and p99 latency, (d) RSS. */
 export async function measureHits(server, hitFile, dir) {
+  const rssStartMiB = rssKiB(server.pid) / 1024; // after start-up, one name cached
   await warm(server, hitFile);
   const max = await dnsperf(server, hitFile, { seconds: PHASE_SECONDS, outstanding: 200 });
 
@@ -49,6 +50,7 @@ export async function measureHits(server, hitFile, dir) {
     foreignCpuShare: Math.max(0, core1 - core0 - (cpu1 - cpu0)) / wallMicros,
     avgLatencyMs: fixed.avgLatency * 1000,
     p99LatencyMs: fixed.p99 * 1000,
+    rssStartMiB,
     rssMiB: rssKiB(server.pid) / 1024,
     commands: { max: max.command, fixed: fixed.command },
   };
