@@ -1,0 +1,42 @@
+// Runs ip / iptables as child processes: execFile (no shell, so addresses and comments are never
+// re-parsed), a hard timeout, and never a throw — callers classify failures from the exit status
+// and stderr, which is how node-cache tells "rule missing" from "xtables lock held".
+import { execFile } from 'node:child_process';
+
+export interface RunResult {
+  /** Exit status; -1 when the process could not start or was killed by the timeout. */
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type Runner = (cmd: string, args: string[], timeoutMs?: number) => Promise<RunResult>;
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** A runner; with `netns` every command runs as `ip netns exec <netns> <cmd> ...` (tests only). */
+export function createRunner(netns?: string): Runner {
+  return (cmd, args, timeoutMs = DEFAULT_TIMEOUT_MS) => {
+    const argv = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] as const : [cmd, args] as const;
+    return new Promise((resolve) => {
+      execFile(
+        argv[0],
+        argv[1],
+        // LC_ALL=C: the stderr texts we match ("File exists", "xtables lock") must not be translated.
+        { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } },
+        (err, stdout, stderr) => {
+          if (!err) return resolve({ code: 0, stdout, stderr });
+          const e = err as NodeJS.ErrnoException & { code?: unknown; killed?: boolean };
+          const code = typeof e.code === 'number' && !e.killed ? e.code : -1;
+          const why = e.killed ? `timed out after ${timeoutMs} ms` : typeof e.code === 'string' ? e.code : '';
+          resolve({ code, stdout: stdout ?? '', stderr: [stderr ?? '', why].filter(Boolean).join('\n') });
+        },
+      );
+    });
+  };
+}
+
+/** One line for logs: "iptables-nft -t raw -C ... → 1: Bad rule". */
+export function describeRun(cmd: string, args: string[], r: RunResult): string {
+  return `${cmd} ${args.join(' ')} → ${r.code}: ${r.stderr.trim().split('\n').join(' | ')}`;
+}
