@@ -45,3 +45,24 @@ export function preparedFor(i) {
   if (!a) throw new Error(`prepareAnswer rejected the bench answer for ${nameOf(i)}`);
   return a;
 }
+
+/**
+ * Client queries for name i written in place into one reused buffer per label length, so the
+ * hit-cost loop reads no cold query memory: what grows with the cache size is the cache's own.
+ */
+export class QueryWriter {
+  constructor() {
+    // "n" + up to 7 digits: index d holds the template for a d-digit i.
+    this.templates = [null];
+    for (let d = 1; d <= 7; d++) this.templates.push(queryFor(10 ** (d - 1)));
+  }
+
+  query(i) {
+    let d = 1;
+    for (let v = i; v >= 10; v = Math.floor(v / 10)) d++;
+    const buf = this.templates[d];
+    for (let p = 13 + d, v = i; p > 13; p--, v = Math.floor(v / 10)) buf[p] = 48 + (v % 10); // digits after "n" at 13
+    buf[0] = i & 0xff;
+    return buf;
+  }
+}
