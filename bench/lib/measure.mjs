@@ -1,0 +1,99 @@
+// The measured phases for one server. Every phase is a bounded dnsperf run (≤ 10 s).
+import { join } from 'node:path';
+import { cpuBusyMicros, cpuMicros, rssKiB } from './procs.mjs';
+import { SERVER_CPU } from './servers.mjs';
+import { dnsperf } from './dnsperf.mjs';
+import { tcpPeersTo } from './net.mjs';
+import { cacheCounters } from './metrics.mjs';
+
+export const PHASE_SECONDS = 10;
+export const FIXED_QPS = 40_000;
+
+// Each name asked once, so every later query of the hit set is a cache hit. Done before every
+// phase because the agent caps TTLs at 30 s (node-cache's template) and a run lasts longer.
+async function warm(server, hitFile) {
+  const r = await dnsperf(server, hitFile, { once: true, seconds: 10, outstanding: 100 });
+  if (r.completed !== r.sent) throw new Error(`${server.name}: warm-up lost ${r.sent - r.completed} of ${r.sent} queries`);
+  return r;
+}
+
+/** Cache-hit path: (a) max qps, (b) CPU µs/query at a fixed rate, (c) avg and p99 latency, (d) RSS. */
+export async function measureHits(server, hitFile, dir) {
+  const rssStartMiB = rssKiB(server.pid) / 1024; // after start-up, one name cached
+  await warm(server, hitFile);
+  const max = await dnsperf(server, hitFile, { seconds: PHASE_SECONDS, outstanding: 200 });
+
+  await warm(server, hitFile);
+  const counters0 = server.metrics ? await cacheCounters(server.metrics) : undefined;
+  const cpu0 = cpuMicros(server.pid);
+  const core0 = cpuBusyMicros(SERVER_CPU);
+  const wall0 = performance.now();
+  const fixed = await dnsperf(server, hitFile, {
+    seconds: PHASE_SECONDS,
+    qps: FIXED_QPS,
+    outstanding: 200,
+    latencyFile: join(dir, `latency-${server.port}.txt`),
+  });
+  const cpu1 = cpuMicros(server.pid);
+  const core1 = cpuBusyMicros(SERVER_CPU);
+  const wallMicros = (performance.now() - wall0) * 1000;
+  const counters1 = server.metrics ? await cacheCounters(server.metrics) : undefined;
+  return {
+    cacheHitRatio: counters0 && counters1 ? ratioOf(counters1.hits - counters0.hits, counters1.misses - counters0.misses) : undefined,
+    maxQps: max.qps,
+    maxLost: max.lost,
+    fixedQps: fixed.qps,
+    fixedLost: fixed.lost,
+    cpuPerQueryUs: (cpu1 - cpu0) / fixed.completed,
+    // The box is shared: the share of the server's CPU that other processes took during the
+    // phase (the window includes dnsperf's start and its wait for late answers).
+    foreignCpuShare: Math.max(0, core1 - core0 - (cpu1 - cpu0)) / wallMicros,
+    avgLatencyMs: fixed.avgLatency * 1000,
+    p99LatencyMs: fixed.p99 * 1000,
+    rssStartMiB,
+    rssMiB: rssKiB(server.pid) / 1024,
+    commands: { max: max.command, fixed: fixed.command },
+  };
+}
+
+function ratioOf(hits, misses) {
+  return hits + misses > 0 ? hits / (hits + misses) : undefined;
+}
+
+/**
+ * Miss path (issue 4): names never asked before, so every query goes to knot over TCP. qps, server
+ * CPU per query, and the TCP connections toward knot (sampled with `ss` every 200 ms: the number of
+ * distinct connections seen, and the most open at one time).
+ */
+export async function measureMisses(server, missFile, knot) {
+  const seen = new Set();
+  let peak = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const now = await tcpPeersTo(knot.ip, knot.port);
+      for (const c of now) seen.add(c);
+      peak = Math.max(peak, now.size);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  const cpu0 = cpuMicros(server.pid);
+  let r;
+  try {
+    r = await dnsperf(server, missFile, { seconds: PHASE_SECONDS, once: true, outstanding: 500 });
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  const cpu1 = cpuMicros(server.pid);
+  return {
+    qps: r.qps,
+    completed: r.completed,
+    lost: r.lost,
+    noerror: r.noerror,
+    cpuPerQueryUs: (cpu1 - cpu0) / r.completed,
+    upstreamConnections: seen.size,
+    peakConnections: peak,
+    command: r.command,
+  };
+}

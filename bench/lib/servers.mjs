@@ -1,0 +1,126 @@
+// The servers under test, each on its own loopback address, pinned to CPU 0, forwarding
+// cluster.local to the same knot and caching. Config files go to the run's temp dir.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { start } from './procs.mjs';
+import { freePort, randomLoopback, waitForAnswer } from './net.mjs';
+import { HIT_SUFFIX } from './zone.mjs';
+
+export const SERVER_CPU = 0;
+
+async function launch(name, argv, ip, port, opts = {}) {
+  // `config`: the generated file, quoted in RESULTS.md.
+  const child = start(argv, { cpu: SERVER_CPU, name });
+  await waitForAnswer(ip, port, `n0.${HIT_SUFFIX}`, { timeoutMs: 20_000, child });
+  return { name, ip, port, child, pid: child.pid, argv, config: opts.config };
+}
+
+/** unbound, one thread, no validation; `tcpUpstream` for the miss-path comparison (issue 4). */
+export async function startUnbound(dir, knot, { tcpUpstream = false } = {}) {
+  const ip = randomLoopback();
+  const port = await freePort(ip);
+  const conf = join(dir, `unbound${tcpUpstream ? '-tcp' : ''}.conf`);
+  writeFileSync(
+    conf,
+    [
+      'server:',
+      `  interface: ${ip}@${port}`,
+      '  port: ' + port,
+      '  num-threads: 1',
+      '  so-reuseport: no',
+      '  access-control: 127.0.0.0/8 allow',
+      '  do-not-query-localhost: no',
+      '  username: ""',
+      '  chroot: ""',
+      `  directory: "${dir}"`,
+      `  pidfile: "${join(dir, `unbound${tcpUpstream ? '-tcp' : ''}.pid`)}"`,
+      '  use-syslog: no',
+      '  logfile: ""',
+      '  verbosity: 0',
+      '  module-config: "iterator"',
+      '  msg-cache-size: 64m',
+      '  rrset-cache-size: 128m',
+      '  num-queries-per-thread: 4096',
+      '  outgoing-range: 8192',
+      '  incoming-num-tcp: 100',
+      '  outgoing-num-tcp: 100',
+      `  tcp-upstream: ${tcpUpstream ? 'yes' : 'no'}`,
+      '  domain-insecure: "cluster.local"',
+      '  local-zone: "cluster.local." nodefault',
+      'remote-control:',
+      '  control-enable: no',
+      'forward-zone:',
+      '  name: "cluster.local."',
+      `  forward-addr: ${knot.ip}@${knot.port}`,
+      '',
+    ].join('\n'),
+  );
+  return launch(tcpUpstream ? 'unbound (tcp-upstream)' : 'unbound', ['/usr/sbin/unbound', '-d', '-c', conf], ip, port, { config: conf });
+}
+
+/** dnsdist with one backend and a packet cache on the default pool. */
+export async function startDnsdist(dir, knot) {
+  const ip = randomLoopback();
+  const port = await freePort(ip);
+  const conf = join(dir, 'dnsdist.conf');
+  writeFileSync(
+    conf,
+    [
+      `setLocal('${ip}:${port}')`,
+      `newServer({address='${knot.ip}:${knot.port}', checkName='n0.${HIT_SUFFIX}.'})`,
+      "pc = newPacketCache(100000, {maxTTL=86400, minTTL=0})",
+      "getPool(''):setCache(pc)",
+      "setSecurityPollSuffix('')",
+      '',
+    ].join('\n'),
+  );
+  return launch('dnsdist', ['/usr/bin/dnsdist', '--supervised', '--disable-syslog', '-C', conf], ip, port, { config: conf });
+}
+
+/** dnsmasq forwarding cluster.local only, with a cache big enough for the hit set. */
+export async function startDnsmasq(dir, knot, names) {
+  const ip = randomLoopback();
+  const port = await freePort(ip);
+  return launch(
+    'dnsmasq',
+    [
+      '/usr/sbin/dnsmasq',
+      '--keep-in-foreground',
+      '--conf-file=/dev/null',
+      `--listen-address=${ip}`,
+      '--bind-interfaces',
+      `--port=${port}`,
+      '--no-resolv',
+      '--no-hosts',
+      `--server=/cluster.local/${knot.ip}#${knot.port}`,
+      `--cache-size=${names * 2}`,
+      '--dns-forward-max=1000',
+      `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+      '--user=root',
+    ],
+    ip,
+    port,
+  );
+}
+
+/** Our agent from dist/ (built by tsc): node-cache flags, no interface or iptables setup. */
+export async function startAgent(knot, repoRoot) {
+  const ip = randomLoopback();
+  const port = await freePort(ip);
+  const healthPort = await freePort(ip);
+  const metrics = `${ip}:${await freePort(ip)}`;
+  const argv = [
+    process.execPath,
+    join(repoRoot, 'dist', 'cli.js'),
+    '-localip', ip,
+    '-dns.port', String(port),
+    '-setupinterface=false',
+    '-setupiptables=false',
+    '-upstream', `${knot.ip}:${knot.port}`,
+    '-health-port', String(healthPort),
+    '-prometheus-listen-address', metrics,
+  ];
+  const s = await launch('nodelocaldns-ts', argv, ip, port);
+  s.metrics = metrics;
+  return s;
+}

@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+// npm run bench: our agent vs unbound, dnsdist and dnsmasq, all forwarding cluster.local to one
+// knotd, measured with dnsperf; writes bench/RESULTS.md. See bench/README.md for the knobs.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { run, stop, stopAll, stopAllOnSignals } from './lib/procs.mjs';
+import { startKnot } from './lib/knot.mjs';
+import { startAgent, startDnsdist, startDnsmasq, startUnbound } from './lib/servers.mjs';
+import { writeHitQueries, writeMissQueries } from './lib/zone.mjs';
+import { measureHits, measureMisses, PHASE_SECONDS, FIXED_QPS } from './lib/measure.mjs';
+import { CLIENT_CPU } from './lib/dnsperf.mjs';
+import { commandList, configFiles, hitTable, machineNote, missTable, targetsTable } from './lib/report.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..');
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+// 9,000 names: under the agent's default success capacity (9984, node-cache's template), so a
+// hit phase is all hits; 10,000 names cycled through a 9,984-entry LRU would miss on every turn.
+const NAMES = Number(args.get('names') ?? 9_000);
+const MISS_NAMES = Number(args.get('miss-names') ?? 600_000);
+const OUT = args.get('out') ?? join(here, 'RESULTS.md');
+const agentBuilt = existsSync(join(repoRoot, 'dist', 'cli.js'));
+const only = args.get('only')?.split(',');
+const wanted = (name) => !only || only.includes(name);
+
+function version(argv, re) {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+  const m = re.exec((r.stdout ?? '') + (r.stderr ?? ''));
+  return m ? m[0].trim() : `${argv[0]} (version unknown)`;
+}
+
+async function main() {
+  // The harness shares CPU 1 with dnsperf, so its own work (ss sampling, parsing) never lands on
+  // the server's core.
+  spawnSync('taskset', ['-cp', String(CLIENT_CPU), String(process.pid)]);
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'nodelocaldns-bench-'));
+  const hitFile = join(dir, 'hits.txt');
+  const log = (m) => console.log(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${m}`);
+  try {
+    writeHitQueries(hitFile, NAMES);
+    const knot = await startKnot(dir, NAMES);
+    log(`knotd on ${knot.ip}@${knot.port} with ${NAMES} names`);
+
+    const candidates = [
+      ['unbound', () => startUnbound(dir, knot)],
+      ['dnsdist', () => startDnsdist(dir, knot)],
+      ['dnsmasq', () => startDnsmasq(dir, knot, NAMES)],
+    ];
+    if (agentBuilt) candidates.push(['nodelocaldns-ts', () => startAgent(knot, repoRoot)]);
+    else log('dist/cli.js missing (run `npx tsc -p tsconfig.json`): the agent is left out');
+
+    const results = [];
+    const servers = [{ ...knot, pinned: false }];
+    for (const [name, startFn] of candidates.filter(([n]) => wanted(n))) {
+      let server;
+      try {
+        server = await startFn();
+        servers.push(server);
+        log(`${name} on ${server.ip}@${server.port} (pid ${server.pid}): cache-hit phases`);
+        results.push({ name, hits: await measureHits(server, hitFile, dir) });
+      } catch (e) {
+        log(`${name} failed: ${e.message}`);
+        results.push({ name, error: e.message.split('\n')[0] });
+      } finally {
+        if (server) await stop(server.child);
+      }
+    }
+
+    // Miss path (issue 4): a fresh server per run, unique names, TCP to knot.
+    const missResults = [];
+    const missCandidates = [['unbound (tcp-upstream: yes)', () => startUnbound(dir, knot, { tcpUpstream: true })]];
+    if (agentBuilt) missCandidates.push(['nodelocaldns-ts', () => startAgent(knot, repoRoot)]);
+    for (const [name, startFn] of missCandidates.filter(([n]) => wanted(n.split(' ')[0]))) {
+      let server;
+      try {
+        server = await startFn();
+        server.name = name;
+        servers.push(server);
+        const missFile = join(dir, `miss-${server.port}.txt`);
+        writeMissQueries(missFile, MISS_NAMES, server.port);
+        log(`${name}: miss path`);
+        missResults.push({ name, misses: await measureMisses(server, missFile, knot) });
+      } catch (e) {
+        log(`${name} failed: ${e.message}`);
+        missResults.push({ name, error: e.message.split('\n')[0] });
+      } finally {
+        if (server) await stop(server.child);
+      }
+    }
+
+    let cacheSection = '';
+    let cacheFigures;
+    if (agentBuilt && existsSync(join(repoRoot, 'dist', 'cache')) && wanted('cache')) {
+      log('in-process cache micro-bench');
+      const r = await run([process.execPath, '--expose-gc', join(here, 'cache-bench.mjs')], { cpu: 0, timeoutMs: 300_000 });
+      if (r.code === 0) {
+        const [text, json] = r.stdout.split('\nJSON ');
+        cacheSection = text;
+        cacheFigures = JSON.parse(json);
+      } else {
+        cacheSection = `cache-bench failed (exit ${r.code}, signal ${r.signal}): ${r.stderr}`;
+      }
+    }
+
+    const versions = [
+      version(['unbound', '-V'], /Version \S+/).replace('Version', 'unbound'),
+      version(['dnsdist', '--version'], /dnsdist \S+/),
+      version(['dnsmasq', '--version'], /Dnsmasq version \S+/),
+      version(['knotd', '--version'], /version \S+/).replace('version', 'knotd'),
+      version(['dnsperf', '-h'], /Version \S+/).replace('Version', 'dnsperf'),
+    ];
+    const text = [
+      '# Benchmark results',
+      '',
+      'Written by `npm run bench` (bench/run.mjs); do not edit by hand. Rerun: see bench/README.md.',
+      '',
+      machineNote(versions),
+      `- Zone: ${NAMES} A names under bench.svc.cluster.local plus a wildcard under miss.svc.cluster.local, served by knotd; every server forwards cluster.local to it and caches.`,
+      `- Whole run took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+      '',
+      '## Targets from the issues',
+      '',
+      targetsTable(results, missResults, cacheFigures),
+      '',
+      '## Cache hits (issue 2)',
+      '',
+      `Caches warmed (each name asked once) before each phase; then (a) dnsperf as fast as it goes for ${PHASE_SECONDS} s,`,
+      `(b)+(c) dnsperf at a fixed ${FIXED_QPS} qps for ${PHASE_SECONDS} s: server CPU = utime+stime delta of its process`,
+      'tree from /proc/<pid>/stat divided by queries answered; avg latency from dnsperf, p99 from its per-query `-v` output;',
+      '(d) VmRSS right after start-up and after the phases (hit set cached). Ratios are against unbound in the same run (CPU: lower is better; qps: higher is better).',
+      '',
+      hitTable(results),
+      '',
+      ...results
+        .filter((r) => r.hits?.cacheHitRatio !== undefined)
+        .map((r) => `${r.name}: cache hit ratio during the fixed-rate phase, from its own /metrics: ${(r.hits.cacheHitRatio * 100).toFixed(2)} %.\n`),
+      '## Miss path over TCP (issue 4)',
+      '',
+      `Every query a name never asked before (wildcard in knot), dnsperf with 500 outstanding for ${PHASE_SECONDS} s;`,
+      'the server must go to knot over TCP for each. Connections counted from `ss -tn` toward knot every 200 ms.',
+      '',
+      missTable(missResults),
+      '',
+      cacheSection ? '## Cache micro-bench (issue 3)\n\n' + cacheSection.trim() + '\n' : '',
+      '## Commands',
+      '',
+      'Config files are generated by bench/lib/servers.mjs and bench/lib/knot.mjs into a temp dir.',
+      '',
+      commandList(servers),
+      ...results.filter((r) => r.hits).slice(0, 1).map((r) => `- dnsperf, max qps (${r.name}): \`${r.hits.commands.max}\``),
+      ...results.filter((r) => r.hits).slice(0, 1).map((r) => `- dnsperf, fixed rate (${r.name}): \`${r.hits.commands.fixed}\``),
+      ...missResults.filter((r) => r.misses).map((r) => `- dnsperf, miss path (${r.name}): \`${r.misses.command}\``),
+      '',
+      configFiles(servers),
+    ].join('\n');
+    writeFileSync(OUT, text);
+    log(`wrote ${OUT}`);
+    console.log(hitTable(results));
+    console.log(missTable(missResults));
+  } finally {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+stopAllOnSignals();
+main().catch(async (e) => {
+  console.error(e);
+  await stopAll();
+  process.exitCode = 1;
+});
