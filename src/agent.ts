@@ -4,6 +4,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Registry } from 'prom-client';
 import type { AgentConfig, ServerBlockConfig } from './config/types.js';
+import { HealthStats } from './observe/health-probe.js';
 import { HttpEndpoint } from './observe/http.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { createRegistry, type MetricsSource } from './observe/metrics.js';
@@ -15,6 +16,7 @@ import { UdpListener } from './server/udp.js';
 import { ZoneTable, zoneWire, type Route } from './server/zone-table.js';
 import type { DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
+import { detectLoop } from './upstream/loop.js';
 
 export const SETUP_ERROR_TYPES = ['iptables', 'iptables_lock', 'interface_add', 'interface_check', 'configmap'];
 
@@ -39,6 +41,7 @@ export class Agent implements MetricsSource {
   readonly setupErrors: Record<string, number> = Object.fromEntries(SETUP_ERROR_TYPES.map((t) => [t, 0]));
   reloadFailed = 0;
   panics = 0;
+  readonly healthStats = new HealthStats();
   config: AgentConfig | null = null;
   private blocks: BlockRuntime[] = [];
   private listeners = new Map<string, Listener>();
@@ -54,6 +57,8 @@ export class Agent implements MetricsSource {
 
   async start(config: AgentConfig): Promise<void> {
     await this.apply(config);
+    // CoreDNS `loop`: a forwarding loop stops the agent before it reports serving.
+    await detectLoop(this.blocks.filter((b) => b.config.loop && b.forwarder).map((b) => ({ zone: b.config.zones[0]!, forwarder: b.forwarder! })), this.log);
     this.state = 'serving';
     this.log.info('serving', { listeners: [...this.listeners.keys()], zones: config.servers.flatMap((s) => s.zones) });
   }
@@ -152,18 +157,21 @@ export class Agent implements MetricsSource {
         registry: w.metrics ? this.registry : undefined,
         health: w.health ? () => this.state === 'serving' || this.state === 'lameduck' : undefined,
         ready: w.ready ? () => this.readiness() : undefined,
+        healthStats: this.healthStats,
+        log: this.log,
       });
       await ep.listen();
       this.http.set(id, ep);
     }
   }
 
+  /** /ready: listeners bound (state "serving") and, per zone, an upstream not marked down. */
   readiness(): { ok: boolean; reason: string } {
-    if (this.state !== 'serving') return { ok: false, reason: `agent is ${this.state}` };
-    for (const b of this.blocks) {
-      const f = b.forwarder;
-      if (f && f.upstreams.every((u) => u.down)) return { ok: false, reason: `no reachable upstream for ${b.config.zones.join(' ')}` };
-    }
+    if (this.state === 'new') return { ok: false, reason: 'starting: listeners not bound yet' };
+    if (this.state === 'lameduck') return { ok: false, reason: 'shutting down (lameduck)' };
+    if (this.state === 'stopped') return { ok: false, reason: 'stopped' };
+    const unreachable = this.blocks.filter((b) => b.forwarder && b.forwarder.upstreams.every((u) => u.down));
+    if (unreachable.length) return { ok: false, reason: `no reachable upstream for ${unreachable.flatMap((b) => b.config.zones).join(' ')}` };
     return { ok: true, reason: '' };
   }
 

@@ -2,15 +2,15 @@
 // nodelocaldns: node-cache's command line → configuration → Agent; signals and exit codes.
 import { writeFileSync } from 'node:fs';
 import { Agent } from './agent.js';
-import { embeddedConfig } from './config/embedded.js';
 import { helpText, parseFlags, parseHostPort, type Flags } from './config/flags.js';
-import { readResolvConf } from './config/resolvconf.js';
-import type { AgentConfig } from './config/types.js';
-import { AgentError, FlagError } from './errors.js';
+import { loadAgentConfig, type LoadResult } from './config/load.js';
+import { ConfigWatcher } from './config/watch.js';
+import { FlagError } from './errors.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { nodeSetupFromFlags } from './node/from-flags.js';
 import type { NodeSetup } from './node/setup.js';
 import { VERSION } from './observe/metrics.js';
+import { startEndpointSliceDiscovery } from './upstream/discovery-binding.js';
 
 export async function main(argv: string[]): Promise<number> {
   let flags: Flags;
@@ -32,9 +32,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger(flags.logLevel);
-  let config: AgentConfig;
+  let loaded: LoadResult;
   try {
-    config = loadConfig(flags);
+    loaded = loadAgentConfig(flags, process.env);
   } catch (err) {
     log.error('configuration rejected', { err });
     process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
@@ -45,11 +45,15 @@ export async function main(argv: string[]): Promise<number> {
     agent.panics++;
     log.error('uncaught exception (kept serving)', { err, stack: err.stack });
   });
+  for (const p of loaded.problems) {
+    agent.setupErrors[p.errortype] = (agent.setupErrors[p.errortype] ?? 0) + 1;
+    log.error('kube-dns ConfigMap rejected, serving without it', { err: p.error, errortype: p.errortype });
+  }
   // Node setup, node-cache's order: interface → serve → pidfile → rules → sync (src/node/).
   const node = nodeSetupFromFlags(flags, agent.setupErrors, log);
   await node?.ensureInterface();
   try {
-    await agent.start(config);
+    await agent.start(loaded.config);
   } catch (err) {
     log.error('could not start serving', { err });
     process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
@@ -64,13 +68,27 @@ export async function main(argv: string[]): Promise<number> {
     await node?.installRules();
     node?.startSync();
   })();
-  return await waitForSignals(agent, flags, log, node, nodeReady);
+  const watcher = watchConfig(agent, flags, loaded, log);
+  const discovery = flags.endpointslices ? startEndpointSliceDiscovery(agent, flags.upstreamsvc, process.env, log) : null;
+  const code = await waitForSignals(agent, flags, log, node, nodeReady);
+  watcher.stop();
+  await discovery?.stop();
+  return code;
 }
 
-function loadConfig(flags: Flags): AgentConfig {
-  const nameservers = readResolvConf();
-  if (nameservers.length === 0) throw new AgentError('/etc/resolv.conf lists no nameserver for "."');
-  return embeddedConfig(flags, nameservers);
+/** Hot reload: a bad config keeps the old one serving and is counted, as CoreDNS/node-cache. */
+function watchConfig(agent: Agent, flags: Flags, loaded: LoadResult, log: Logger): ConfigWatcher {
+  const failed = (err: unknown, errortype: string): void => {
+    if (errortype === 'configmap') agent.setupErrors.configmap = (agent.setupErrors.configmap ?? 0) + 1;
+    else agent.reloadFailed++;
+    log.error('configuration rejected, keeping the previous one', { err, errortype });
+  };
+  const watcher = new ConfigWatcher(flags, process.env, loaded, {
+    onConfig: (config) => void agent.reload(config).catch((err) => failed(err, 'corefile')),
+    onError: failed,
+  });
+  watcher.start();
+  return watcher;
 }
 
 /**

@@ -57,3 +57,8 @@ export class SetupError extends AgentError {
     super(message, options);
   }
 }
+
+/** EndpointSlice discovery could not reach or read the Kubernetes API. */
+export class DiscoveryError extends AgentError {
+  override readonly code = 'ERR_DISCOVERY';
+}

@@ -28,6 +28,7 @@ export interface Flags {
   lameduckMs: number;
   endpointslices: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  dnsDomain: string; // fills a __PILLAR__DNS__DOMAIN__ left in the template (kustomize installs)
 }
 
 type Kind = 'string' | 'bool' | 'int' | 'duration' | 'iplist' | 'hostport';
@@ -63,6 +64,7 @@ export const FLAG_SPECS: Spec[] = [
   { name: 'iptables-backend', key: 'iptablesBackend', kind: 'string', def: 'auto', choices: ['auto', 'nft', 'legacy'], usage: 'ours: iptables flavour; auto follows kube-proxy\'s chains' },
   { name: 'lameduck', key: 'lameduckMs', kind: 'duration', def: '0s', usage: 'ours: keep serving this long after SIGTERM before teardown (Corefile health lameduck wins)' },
   { name: 'endpointslices', key: 'endpointslices', kind: 'bool', def: 'false', usage: 'ours: reach ready CoreDNS pods directly, discovered from EndpointSlices' },
+  { name: 'dns-domain', key: 'dnsDomain', kind: 'string', def: 'cluster.local', usage: 'ours: cluster domain for a __PILLAR__DNS__DOMAIN__ left in -basecorefile (the kustomize install leaves it for the agent)' },
   { name: 'log-level', key: 'logLevel', kind: 'string', def: 'info', choices: ['debug', 'info', 'warn', 'error'], usage: 'ours: agent event log level' },
 ];
 
@@ -113,8 +115,9 @@ function convert(spec: Spec, raw: string): unknown {
       return ms === null ? bad('want a duration like 60s, 1m30s, 500ms') : ms;
     }
     case 'iplist': {
-      if (raw === '') return [];
-      const items = raw.split(',').map((s) => s.trim());
+      // Empty items are skipped: "169.254.20.10," is what IPVS-mode installs leave after the
+      // kube-dns IP is substituted with "".
+      const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
       for (const it of items) if (!isIP(it) && !(spec.name === 'upstream' && parseHostPort(it))) bad(`${JSON.stringify(it)} is not an IP address`);
       return items;
     }

@@ -44,6 +44,9 @@ export interface CacheConfig {
   servfailTtl: number; // 0 = do not cache SERVFAIL; max 300
   disableSuccess: boolean;
   disableDenial: boolean;
+  /** `disable success ZONES...`: only these zones; absent or empty = every zone of the block. */
+  disableSuccessZones?: string[];
+  disableDenialZones?: string[];
   keepTtl: boolean;
   prefetch: { amount: number; durationMs: number; percentage: number } | null;
   serveStale: { durationMs: number; mode: ServeStaleMode } | null;

@@ -1,17 +1,24 @@
 // The HTTP endpoints: /metrics (Prometheus text), /health (CoreDNS health: 200 "OK" while up,
 // still 200 during lameduck), /ready (200 once serving and an upstream per zone is reachable).
+import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { BindError } from '../errors.js';
+import { HealthProbe, type HealthStats } from './health-probe.js';
+import type { Logger } from './log.js';
 
 export interface HttpRoutes {
   registry?: Registry;
   health?: () => boolean;
   ready?: () => { ok: boolean; reason: string };
+  /** With `health`: probe our own /health every second into these stats (CoreDNS does). */
+  healthStats?: HealthStats;
+  log?: Logger;
 }
 
 export class HttpEndpoint {
   private readonly server: Server;
+  private probe: HealthProbe | null = null;
 
   constructor(
     readonly host: string,
@@ -32,7 +39,7 @@ export class HttpEndpoint {
       } else if (path === '/health' && this.routes.health) {
         const ok = this.routes.health();
         res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' });
-        res.end(ok ? 'OK' : 'shutting down');
+        res.end(ok ? 'OK' : 'not serving');
       } else if (path === '/ready' && this.routes.ready) {
         const r = this.routes.ready();
         res.writeHead(r.ok ? 200 : 503, { 'Content-Type': 'text/plain' });
@@ -53,12 +60,25 @@ export class HttpEndpoint {
       this.server.once('error', onError);
       this.server.listen({ host: this.host || undefined, port: this.port }, () => {
         this.server.off('error', onError);
+        this.startProbe();
         resolve();
       });
     });
   }
 
+  private startProbe(): void {
+    const { health, healthStats, log } = this.routes;
+    if (!health || !healthStats) return;
+    const host = !this.host || this.host === '0.0.0.0' ? '127.0.0.1' : this.host === '::' ? '::1' : this.host;
+    const port = (this.server.address() as AddressInfo).port;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/health`;
+    this.probe = new HealthProbe(url, healthStats, (msg, fields) => log?.warn(msg, fields));
+    this.probe.start();
+  }
+
   close(): Promise<void> {
+    this.probe?.stop();
+    this.probe = null;
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();

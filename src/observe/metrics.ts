@@ -1,6 +1,6 @@
 // The Prometheus surface, with CoreDNS's names and labels so existing dashboards and alerts keep
 // working. Nothing here runs per query: each family reads the typed-array counters at scrape time.
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics } from 'prom-client';
 import {
   C_DROPS,
   C_EVICT_DENIAL,
@@ -9,8 +9,13 @@ import {
   C_STALE,
   type DnsCache,
 } from '../cache/cache.js';
+import { reloadVersionInfo } from '../config/hash.js';
+import type { AgentConfig } from '../config/types.js';
 import { rcodeName } from '../dns/constants.js';
 import type { Forwarder } from '../upstream/forwarder.js';
+import { AgentRegistry, histogram, join, labels, type MetricType } from './exposition.js';
+import { HEALTH_BUCKETS, type HealthStats } from './health-probe.js';
+import { queryLogDropped } from './query-log.js';
 import {
   DURATION_BUCKETS,
   N_RCODES,
@@ -35,62 +40,79 @@ export interface MetricsSource {
   setupErrors: Record<string, number>;
   reloadFailed: number;
   panics: number;
+  /** The configuration in force (its Corefile text is hashed for coredns_reload_version_info). */
+  readonly config: AgentConfig | null;
+  readonly healthStats: HealthStats;
 }
 
 type Labels = Record<string, string | number>;
+/** `labels` as an object, or already rendered (hot families cache their label strings). */
 interface Value {
-  labels: Labels;
+  labels: Labels | string;
   value: number;
-  metricName?: string;
-}
-
-class RawMetric {
-  readonly aggregator = 'sum';
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: 'counter' | 'gauge' | 'histogram',
-    private readonly collect: () => Value[],
-  ) {}
-  get(): { name: string; help: string; type: string; values: Value[]; aggregator: string } {
-    return { name: this.name, help: this.help, type: this.type, values: mergeSame(this.collect()), aggregator: this.aggregator };
-  }
+  name?: string;
 }
 
 const PROTOS = ['udp', 'tcp'];
 const FAMILIES = ['1', '2'];
+const TYPE_NAMES = Array.from({ length: N_TYPES }, (_, t) => TYPE_LABELS[t]?.[1] ?? 'other');
+const RCODE_LABELS = Array.from({ length: N_RCODES }, (_, r) => (r === N_RCODES - 1 ? 'other' : rcodeName(r)));
 
-export function createRegistry(src: MetricsSource): Registry {
-  const reg = new Registry();
+/** Rendered label strings per ZoneStats, built on first scrape: [base, [proto]…, requests[p][f][t]…, responses[r][plugin]…]. */
+interface ZoneLabels {
+  base: string;
+  proto: string[];
+  requests: string[];
+  responses: string[];
+}
+const zoneLabelCache = new WeakMap<ZoneStats, ZoneLabels>();
+function zoneLabels(s: ZoneStats): ZoneLabels {
+  let z = zoneLabelCache.get(s);
+  if (z) return z;
+  const base = labels({ server: s.server, zone: s.zone, view: '' });
+  const requests: string[] = [];
+  for (let p = 0; p < 2; p++)
+    for (let f = 0; f < 2; f++) for (let t = 0; t < N_TYPES; t++) requests.push(join(base, labels({ proto: PROTOS[p]!, family: FAMILIES[f]!, type: TYPE_NAMES[t]! })));
+  const responses: string[] = [];
+  for (let r = 0; r < N_RCODES; r++) for (const plugin of PLUGIN_LABELS) responses.push(join(base, labels({ rcode: RCODE_LABELS[r]!, plugin })));
+  z = { base, proto: PROTOS.map((p) => join(base, `proto="${p}"`)), requests, responses };
+  zoneLabelCache.set(s, z);
+  return z;
+}
+
+export function createRegistry(src: MetricsSource): AgentRegistry {
+  const reg = new AgentRegistry();
   collectDefaultMetrics({ register: reg, eventLoopMonitoringPrecision: 20 });
-  const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', collect: () => Value[]): void =>
-    reg.registerMetric(new RawMetric(name, help, type, collect) as never);
-  const zl = (s: ZoneStats): Labels => ({ server: s.server, zone: s.zone, view: '' });
+  const add = (name: string, help: string, type: MetricType, collect: () => Value[], merge = true): void =>
+    reg.add({
+      name,
+      help,
+      type,
+      merge,
+      collect: () => collect().map((v) => ({ name: v.name, labels: typeof v.labels === 'string' ? v.labels : labels(v.labels), value: v.value })),
+    });
+  const zl = (s: ZoneStats): string => zoneLabels(s).base;
 
+  // One (listener, zone) stats object per series set, so these never need merging.
   add('coredns_dns_requests_total', 'Counter of DNS requests made per zone, protocol and family.', 'counter', () => {
     const out: Value[] = [];
-    for (const s of src.zoneStats())
-      for (let p = 0; p < 2; p++)
-        for (let f = 0; f < 2; f++)
-          for (let t = 0; t < N_TYPES; t++) {
-            const v = s.requests[(p * 2 + f) * N_TYPES + t]!;
-            if (v > 0) out.push({ labels: { ...zl(s), proto: PROTOS[p]!, family: FAMILIES[f]!, type: TYPE_LABELS[t]?.[1] ?? 'other' }, value: v });
-          }
+    for (const s of src.zoneStats()) {
+      const l = zoneLabels(s).requests;
+      for (let i = 0; i < s.requests.length; i++) if (s.requests[i]! > 0) out.push({ labels: l[i]!, value: s.requests[i]! });
+    }
     return out;
-  });
+  }, false);
   add('coredns_dns_responses_total', 'Counter of response status codes.', 'counter', () => {
     const out: Value[] = [];
-    for (const s of src.zoneStats())
-      for (let r = 0; r < N_RCODES; r++)
-        for (let p = 0; p < PLUGIN_LABELS.length; p++) {
-          const v = s.responses[r * PLUGIN_LABELS.length + p]!;
-          if (v > 0) out.push({ labels: { ...zl(s), rcode: r === N_RCODES - 1 ? 'other' : rcodeName(r), plugin: PLUGIN_LABELS[p]! }, value: v });
-        }
+    for (const s of src.zoneStats()) {
+      const l = zoneLabels(s).responses;
+      for (let i = 0; i < s.responses.length; i++) if (s.responses[i]! > 0) out.push({ labels: l[i]!, value: s.responses[i]! });
+    }
     return out;
-  });
+  }, false);
   add('coredns_dns_request_duration_seconds', 'Histogram of the time (in seconds) each request took per zone.', 'histogram', () =>
     src.zoneStats().flatMap((s) => histogram('coredns_dns_request_duration_seconds', zl(s), DURATION_BUCKETS, s.duration, s.durationSum)),
-  );
+  false);
   for (const [name, help, pick] of [
     ['coredns_dns_request_size_bytes', 'Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.', (s: ZoneStats) => [s.requestSize, s.requestSizeSum] as const],
     ['coredns_dns_response_size_bytes', 'Size of the returned response in bytes.', (s: ZoneStats) => [s.responseSize, s.responseSizeSum] as const],
@@ -100,11 +122,17 @@ export function createRegistry(src: MetricsSource): Registry {
         const [counts, sums] = pick(s);
         const width = SIZE_BUCKETS.length + 1;
         return [0, 1].flatMap((p) =>
-          histogram(name, { ...zl(s), proto: PROTOS[p]! }, SIZE_BUCKETS, counts.subarray(p * width, (p + 1) * width), sums[p]!),
+          histogram(name, zoneLabels(s).proto[p]!, SIZE_BUCKETS, counts.subarray(p * width, (p + 1) * width), sums[p]!),
         );
       }),
-    );
+    false);
   }
+  add('nodelocaldns_forward_duration_seconds', 'Time from sending a cache miss upstream to its answer or failure (retries included), per zone.', 'histogram', () =>
+    src.zoneStats().flatMap((s) => histogram('nodelocaldns_forward_duration_seconds', zl(s), DURATION_BUCKETS, s.forwardDuration, s.forwardDurationSum)),
+  false);
+  add('nodelocaldns_forward_failures_total', 'Cache misses for which no upstream answered within the deadline, per zone.', 'counter', () =>
+    src.zoneStats().map((s) => ({ labels: zl(s), value: s.forwardFailures })),
+  false);
   add('coredns_dns_do_requests_total', 'Counter of DNS requests with DO bit set per zone.', 'counter', () =>
     src.zoneStats().map((s) => ({ labels: zl(s), value: s.doRequests })),
   );
@@ -149,6 +177,15 @@ export function createRegistry(src: MetricsSource): Registry {
   add('coredns_cache_stale_entries_total', 'The number of answers served stale, per cache (ours).', 'counter', perCache((c) => [[{}, c.counters[C_STALE]!]]));
 
   // forward
+  add('coredns_proxy_request_duration_seconds', 'Histogram of the time each request took.', 'histogram', () =>
+    src.forwarders().flatMap(({ forwarder }) =>
+      forwarder.upstreams.flatMap((u) =>
+        u.durations.seen().flatMap((r) =>
+          histogram('coredns_proxy_request_duration_seconds', labels({ proxy_name: 'forward', to: u.name, rcode: rcodeName(r) }), DURATION_BUCKETS, u.durations.bucketsOf(r), u.durations.sums[r]!),
+        ),
+      ),
+    ),
+  );
   add('coredns_proxy_conn_cache_hits_total', 'Counter of connection cache hits per upstream and protocol.', 'counter', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { proxy_name: 'forward', to: u.name, proto: 'tcp' }, value: u.counters.connHits }))),
   );
@@ -169,6 +206,18 @@ export function createRegistry(src: MetricsSource): Registry {
   add('coredns_nodecache_setup_errors_total', 'The number of errors during periodic network setup for node-cache', 'counter', () =>
     Object.entries(src.setupErrors).map(([errortype, value]) => ({ labels: { errortype }, value })),
   );
+  add('coredns_health_request_duration_seconds', 'Histogram of the time (in seconds) each request took.', 'histogram', () =>
+    histogram('coredns_health_request_duration_seconds', '', HEALTH_BUCKETS, src.healthStats.duration, src.healthStats.durationSum),
+  );
+  add('coredns_health_request_failures_total', 'The number of times the health check failed.', 'counter', () => [{ labels: {}, value: src.healthStats.failures }]);
+  // Like CoreDNS, only when the reload plugin is in use; hashed once per configuration.
+  let hashed: { cfg: AgentConfig; labels: Labels } | null = null;
+  add('coredns_reload_version_info', "A metric with a constant '1' value labeled by hash, and value which type of hash generated.", 'gauge', () => {
+    const cfg = src.config;
+    if (!cfg || !cfg.servers.some((s) => s.reload)) return [];
+    if (hashed?.cfg !== cfg) hashed = { cfg, labels: reloadVersionInfo(cfg) };
+    return [{ labels: hashed.labels, value: 1 }];
+  });
   add('coredns_reload_failed_total', 'Counter of the number of failed reload attempts.', 'counter', () => [{ labels: {}, value: src.reloadFailed }]);
   add('nodelocaldns_dropped_queries_total', 'Queries dropped unanswered (unreadable header, or a response sent to us), per listener.', 'counter', () =>
     src.listenerStats().map((l) => ({ labels: { server: l.server }, value: l.dropped })),
@@ -180,37 +229,23 @@ export function createRegistry(src: MetricsSource): Registry {
       { labels: { server: l.server, rcode: 'REFUSED' }, value: l.refused },
     ]),
   );
+  add('nodelocaldns_query_log_dropped_total', 'Query log lines (log directive) dropped because stdout was not keeping up.', 'counter', () => [
+    { labels: {}, value: queryLogDropped() },
+  ]);
   add('nodelocaldns_upstream_mismatched_answers_total', 'Upstream answers discarded because their ID or question matched no query.', 'counter', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.counters.mismatches }))),
+  );
+  for (const [name, help, pick] of [
+    ['nodelocaldns_upstream_requests_total', 'Query attempts sent to each upstream.', (u: Forwarder['upstreams'][number]) => u.counters.requests],
+    ['nodelocaldns_upstream_failures_total', 'Upstream failures counted towards max_fails (timeouts, resets, silent connections).', (u: Forwarder['upstreams'][number]) => u.counters.failures],
+    ['nodelocaldns_upstream_blackholes_total', 'Upstream connections abandoned because they took queries and never answered.', (u: Forwarder['upstreams'][number]) => u.counters.blackholes],
+  ] as const)
+    add(name, help, 'counter', () => src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: pick(u) }))));
+  add('nodelocaldns_upstream_down', 'Whether the upstream is marked down by max_fails (1) or not (0).', 'gauge', () =>
+    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.down ? 1 : 0 }))),
   );
   add('nodelocaldns_upstream_connections', 'Open TCP connections per upstream.', 'gauge', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.connections }))),
   );
   return reg;
-}
-
-/** Series with the same labels from several instances (two forwarders to one upstream) add up. */
-function mergeSame(values: Value[]): Value[] {
-  const byKey = new Map<string, Value>();
-  for (const v of values) {
-    const key = `${v.metricName ?? ''}${JSON.stringify(v.labels)}`;
-    const prev = byKey.get(key);
-    if (prev) prev.value += v.value;
-    else byKey.set(key, { ...v });
-  }
-  return [...byKey.values()];
-}
-
-function histogram(name: string, labels: Labels, bounds: number[], counts: ArrayLike<number>, sum: number): Value[] {
-  const out: Value[] = [];
-  let cumulative = 0;
-  for (let i = 0; i < bounds.length; i++) {
-    cumulative += counts[i]!;
-    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: bounds[i]! }, value: cumulative });
-  }
-  cumulative += counts[bounds.length]!;
-  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative });
-  out.push({ metricName: `${name}_sum`, labels, value: sum });
-  out.push({ metricName: `${name}_count`, labels, value: cumulative });
-  return out;
 }

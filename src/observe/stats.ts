@@ -1,11 +1,11 @@
 // Per (listener, zone) counters in typed arrays: the hot path only indexes and increments;
 // metrics.ts turns them into CoreDNS's series at scrape time (DESIGN.md: no prom-client per query).
 
-/** qtypes CoreDNS labels by name (plugin/metrics/vars); everything else is "other". */
+/** qtypes CoreDNS labels by name (plugin/metrics/vars monitorType); everything else is "other". */
 export const TYPE_LABELS: [number, string][] = [
-  [1, 'A'], [2, 'NS'], [5, 'CNAME'], [6, 'SOA'], [12, 'PTR'], [13, 'HINFO'], [15, 'MX'], [16, 'TXT'],
-  [28, 'AAAA'], [33, 'SRV'], [35, 'NAPTR'], [43, 'DS'], [46, 'RRSIG'], [47, 'NSEC'], [48, 'DNSKEY'],
-  [50, 'NSEC3'], [64, 'SVCB'], [65, 'HTTPS'], [251, 'IXFR'], [252, 'AXFR'], [255, 'ANY'], [257, 'CAA'],
+  [1, 'A'], [2, 'NS'], [5, 'CNAME'], [6, 'SOA'], [12, 'PTR'], [15, 'MX'], [16, 'TXT'], [28, 'AAAA'],
+  [33, 'SRV'], [43, 'DS'], [46, 'RRSIG'], [47, 'NSEC'], [48, 'DNSKEY'], [50, 'NSEC3'], [65, 'HTTPS'],
+  [251, 'IXFR'], [252, 'AXFR'], [255, 'ANY'],
 ];
 export const TYPE_OTHER = TYPE_LABELS.length;
 export const N_TYPES = TYPE_LABELS.length + 1;
@@ -48,6 +48,10 @@ export class ZoneStats {
   cacheHitsDenial = 0;
   cacheMisses = 0;
   cacheServedStale = 0;
+  /** Upstream resolutions started by this zone's misses (one per coalesced key, retries included). */
+  readonly forwardDuration = new Float64Array(DURATION_BUCKETS.length + 1);
+  forwardDurationSum = 0;
+  forwardFailures = 0;
 
   constructor(
     readonly server: string, // "dns://127.0.0.1:5353"
@@ -71,6 +75,14 @@ export class ZoneStats {
     this.duration[i]!++;
     this.durationSum += seconds;
   }
+}
+
+export function forwarded(s: ZoneStats, seconds: number, ok: boolean): void {
+  let i = 0;
+  while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+  s.forwardDuration[i]!++;
+  s.forwardDurationSum += seconds;
+  if (!ok) s.forwardFailures++;
 }
 
 function sizeBucket(size: number): number {

@@ -44,6 +44,8 @@ export class QueryHandler {
         if (now < e.expiresAt) {
           const reply = replyFromAnswer(e, msg, q, ((now - e.storedAt) / 1000) | 0, sink.tcp ? 0xffff : q.udpPayload, true);
           sink.send(reply, address, port);
+          const ql = route.block.queryLog;
+          if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: msg.length, dnssecOk: q.dnssecOk, limit: sink.tcp ? 0xffff : q.udpPayload }, sink.tcp, address, port, reply, t0);
           e.hits++;
           e.lastHitAt = now;
           if (e.kind === KIND_SUCCESS) stats.cacheHitsSuccess++;

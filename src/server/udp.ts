@@ -9,6 +9,7 @@ export class UdpListener implements ReplySink {
   readonly tcp = false;
   private readonly socket: Socket;
   private readonly family: number;
+  private closed = false;
 
   constructor(
     readonly host: string,
@@ -35,10 +36,13 @@ export class UdpListener implements ReplySink {
   }
 
   send(reply: Buffer, address: string, port: number): void {
+    // A miss that completes while the agent stops finds the socket closed: the client is gone.
+    if (this.closed) return;
     this.socket.send(reply, port, address);
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return new Promise((resolve) => {
       try {
         this.socket.close(() => resolve());

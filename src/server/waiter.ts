@@ -17,6 +17,7 @@ export class Waiter implements QueryView {
   readonly hasEdns: boolean;
   readonly dnssecOk: boolean;
   readonly limit: number;
+  readonly size: number; // request length, for the query log
 
   constructor(
     msg: Buffer,
@@ -34,5 +35,6 @@ export class Waiter implements QueryView {
     this.hasEdns = q.hasEdns;
     this.dnssecOk = q.dnssecOk;
     this.limit = sink.tcp ? 0xffff : q.udpPayload;
+    this.size = msg.length;
   }
 }

@@ -1,29 +1,33 @@
 // `forward`: pick an upstream by policy, send over pipelined TCP (or UDP for "." when the client
-// used UDP), retry on another connection/upstream inside the client's deadline, and fail fast
-// when every upstream is down or max_concurrent is reached.
+// used UDP), and race tries inside the client's deadline: a try that fails is replaced at once,
+// a try that goes silent gets a second one elsewhere while it keeps listening (first answer
+// wins). Every upstream down or max_concurrent reached: fail at once, never queue.
+import { performance } from 'node:perf_hooks';
 import { randomInt } from 'node:crypto';
-import type { ForwardConfig } from '../config/types.js';
+import type { ForwardConfig, UpstreamAddress } from '../config/types.js';
 import { FLAG_TC } from '../dns/constants.js';
 import { OverloadError, UpstreamError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
-import type { Exchange } from './tcp-connection.js';
-import { udpExchange } from './udp-exchange.js';
-import { Upstream } from './upstream.js';
+import { startAttempt, type AttemptHandle, type ForwardQuestion } from './attempt.js';
 import { HealthProber } from './health.js';
+import { SWEEP_MS, Upstream } from './upstream.js';
 
-export interface ForwardQuestion {
-  query: Buffer; // wire with any ID; ours replaces it
-  qname: Buffer; // lowercased wire name
-  qtype: number;
-  qclass: number;
-}
+export type { ForwardQuestion } from './attempt.js';
+
+/** Tries per client query (failed + silent ones); bounds work when every try fails fast. */
+export const MAX_TRIES = 6;
 
 export class Forwarder {
-  readonly upstreams: Upstream[];
+  /** Current upstreams; replaced (not mutated) when discovery changes the set. */
+  upstreams: Upstream[];
   inflight = 0;
   maxConcurrentRejects = 0;
-  healthcheckBroken = 0; // times every upstream was down at once
+  healthcheckBroken = 0; // queries that found every upstream down
+  /** Sees the name of every query asked of this forwarder (loop detection at start; else null); may throw to refuse it. */
+  onForward: ((qname: Buffer) => void) | null = null;
   private rr = 0;
+  /** Fail functions of the races in flight, so close/abort can end them at once. */
+  private readonly races = new Set<(err: Error) => void>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly prober: HealthProber;
   private closed = false;
@@ -33,63 +37,143 @@ export class Forwarder {
     private readonly log: Logger,
   ) {
     this.upstreams = cfg.to.map((a) => new Upstream(a.host, a.port, cfg, (up) => this.onDownChange(up)));
-    this.prober = new HealthProber(cfg, this.upstreams, log);
+    this.prober = new HealthProber(cfg, log);
     this.sweepTimer = setInterval(() => {
       const now = Date.now();
       for (const u of this.upstreams) u.sweep(now);
-    }, 250);
+      if (this.upstreams.some((u) => u.retiring && u.connections === 0)) this.upstreams = this.upstreams.filter((u) => !u.retiring || u.connections > 0);
+    }, SWEEP_MS);
     this.sweepTimer.unref();
   }
 
   /** Resolve `q` upstream; `clientTcp` is the client's transport ("." keeps it, node-cache). */
   async forward(q: ForwardQuestion, clientTcp: boolean): Promise<Buffer> {
     const cfg = this.cfg;
+    if (this.onForward !== null) this.onForward(q.qname);
     if (cfg.maxConcurrent > 0 && this.inflight >= cfg.maxConcurrent) {
       this.maxConcurrentRejects++;
       throw new OverloadError(`max_concurrent ${cfg.maxConcurrent} reached`);
     }
     this.inflight++;
     try {
-      const deadline = Date.now() + cfg.deadlineMs;
-      const useTcp = cfg.forceTcp || (clientTcp && !cfg.preferUdp);
-      let lastErr: Error = new UpstreamError('no upstream tried');
-      let previous: Upstream | null = null;
-      while (!this.closed) {
-        const left = deadline - Date.now();
-        if (left <= 0) break;
-        const up = this.pick(previous);
-        if (!up) {
-          this.healthcheckBroken++;
-          throw new UpstreamError('every upstream is down');
-        }
-        previous = up;
-        up.counters.requests++;
-        try {
-          let res = await this.attempt(up, q, useTcp, Math.min(cfg.attemptTimeoutMs, left));
-          if (!useTcp && res.length >= 4 && res[2]! & (FLAG_TC >> 8)) {
-            // RFC 7766 §5: a truncated UDP answer is retried over TCP on the same upstream.
-            res = await this.attempt(up, q, true, Math.max(1, Math.min(cfg.attemptTimeoutMs, deadline - Date.now())));
-          }
-          up.success();
-          return res;
-        } catch (err) {
-          lastErr = err as Error;
-          up.failure();
-        }
-      }
-      throw new UpstreamError(`no answer within ${cfg.deadlineMs} ms: ${lastErr.message}`, { cause: lastErr });
+      return await this.race(q, cfg.forceTcp || (clientTcp && !cfg.preferUdp));
     } finally {
       this.inflight--;
     }
   }
 
-  /** Policy choice among healthy upstreams; after a failure prefer a different one. */
-  private pick(previous: Upstream | null): Upstream | null {
-    const ups = this.upstreams;
-    const healthy = ups.filter((u) => !u.down);
+  private race(q: ForwardQuestion, useTcp: boolean): Promise<Buffer> {
+    const cfg = this.cfg;
+    const deadline = Date.now() + cfg.deadlineMs;
+    return new Promise<Buffer>((resolve, reject) => {
+      const live = new Set<AttemptHandle>();
+      let finished = false;
+      let tries = 0;
+      let lastErr: Error = new UpstreamError('no upstream tried');
+      const finish = (err: Error | null, res?: Buffer): void => {
+        if (finished) return;
+        finished = true;
+        this.races.delete(abort);
+        clearTimeout(deadlineTimer);
+        for (const h of live) h.cancel();
+        live.clear();
+        if (err) reject(err);
+        else resolve(res!);
+      };
+      const abort = (err: Error): void => finish(err);
+      this.races.add(abort);
+      const deadlineTimer = setTimeout(
+        () => finish(new UpstreamError(`no answer within ${cfg.deadlineMs} ms: ${lastErr.message}`, { cause: lastErr })),
+        cfg.deadlineMs,
+      );
+      const launch = (avoid: Upstream | null, tcp: boolean): void => {
+        if (finished) return;
+        const left = deadline - Date.now();
+        if (this.closed || left <= 0 || tries >= MAX_TRIES) {
+          if (live.size === 0) finish(new UpstreamError(`gave up after ${tries} tries: ${lastErr.message}`, { cause: lastErr }));
+          return;
+        }
+        const up = this.pick(avoid);
+        if (!up) {
+          if (live.size === 0) {
+            this.healthcheckBroken++;
+            finish(new UpstreamError('every upstream is down'));
+          }
+          return;
+        }
+        tries++;
+        up.counters.requests++;
+        const t0 = performance.now();
+        const h: AttemptHandle = startAttempt(up, q, tcp, Math.min(cfg.attemptTimeoutMs, left), {
+          answer: (res) => {
+            live.delete(h);
+            up.success(res.length >= 4 ? res[3]! & 0x0f : 0, (performance.now() - t0) / 1000);
+            // RFC 7766 §5: a truncated UDP answer is asked again over TCP on the same upstream.
+            if (!tcp && res.length >= 4 && res[2]! & (FLAG_TC >> 8)) return launchOn(up);
+            finish(null, res);
+          },
+          fail: (err) => {
+            live.delete(h);
+            lastErr = err;
+            if (live.size === 0) launch(up, tcp);
+          },
+          silent: () => launch(up, tcp),
+        });
+        live.add(h);
+      };
+      const launchOn = (up: Upstream): void => {
+        const t0 = performance.now();
+        const h: AttemptHandle = startAttempt(up, q, true, Math.max(1, Math.min(cfg.attemptTimeoutMs, deadline - Date.now())), {
+          answer: (res) => {
+            up.success(res[3]! & 0x0f, (performance.now() - t0) / 1000);
+            finish(null, res);
+          },
+          fail: (err) => {
+            live.delete(h);
+            lastErr = err;
+            if (live.size === 0) launch(up, true);
+          },
+          silent: () => {},
+        });
+        live.add(h);
+      };
+      launch(null, useTcp);
+    });
+  }
+
+  /**
+   * Replace the upstream set (EndpointSlice discovery); null = the configured `to` again.
+   * Kept addresses keep their connections and health; dropped ones drain (in-flight queries
+   * finish, no new ones) and disappear once their connections are closed.
+   */
+  setUpstreams(to: UpstreamAddress[] | null): void {
+    const want = to && to.length > 0 ? to : this.cfg.to;
+    const key = (a: { host: string; port: number }): string => `${a.host}|${a.port}`;
+    const wanted = new Set(want.map(key));
+    const next: Upstream[] = [];
+    for (const a of want) {
+      const live = this.upstreams.find((u) => !u.retiring && key(u) === key(a));
+      next.push(live ?? new Upstream(a.host, a.port, this.cfg, (up) => this.onDownChange(up)));
+    }
+    for (const u of this.upstreams) {
+      if (next.includes(u)) continue;
+      if (!wanted.has(key(u))) u.retire();
+      if (u.connections > 0) next.push(u);
+    }
+    this.upstreams = next;
+  }
+
+  /** The addresses taking new queries. */
+  get activeAddresses(): UpstreamAddress[] {
+    return this.upstreams.filter((u) => !u.retiring).map((u) => ({ host: u.host, port: u.port }));
+  }
+
+  /** Policy choice among healthy upstreams; when asking again, prefer a different one. */
+  private pick(avoid: Upstream | null): Upstream | null {
+    const healthy = this.upstreams.filter((u) => !u.down && !u.retiring);
     if (healthy.length === 0) return null;
     if (healthy.length === 1) return healthy[0]!;
-    const others = previous ? healthy.filter((u) => u !== previous) : healthy;
+    const others = avoid ? healthy.filter((u) => u !== avoid) : healthy;
     switch (this.cfg.policy) {
       case 'sequential':
         return others[0]!;
@@ -98,51 +182,6 @@ export class Forwarder {
       default:
         return others[randomInt(0, others.length)]!;
     }
-  }
-
-  private attempt(up: Upstream, q: ForwardQuestion, tcp: boolean, timeoutMs: number): Promise<Buffer> {
-    return new Promise<Buffer>((resolve, reject) => {
-      let timer: NodeJS.Timeout;
-      if (!tcp) {
-        const h = udpExchange(up.host, up.port, q.query, q.qname, q.qtype, q.qclass, () => up.onMismatch(), (err, res) => {
-          clearTimeout(timer);
-          if (err) reject(err);
-          else resolve(res!);
-        });
-        timer = setTimeout(() => {
-          h.cancel();
-          reject(new UpstreamError(`${up.name}: udp timeout after ${timeoutMs} ms`));
-        }, timeoutMs);
-        return;
-      }
-      const ex: Exchange = {
-        id: 0,
-        query: q.query,
-        qname: q.qname,
-        qtype: q.qtype,
-        qclass: q.qclass,
-        sentAt: Date.now(),
-        resolve(res) {
-          clearTimeout(timer);
-          resolve(res);
-        },
-        reject(err) {
-          clearTimeout(timer);
-          reject(err);
-        },
-      };
-      let conn;
-      try {
-        conn = up.sendTcp(ex);
-      } catch (err) {
-        reject(err as Error);
-        return;
-      }
-      timer = setTimeout(() => {
-        conn.abandon(ex);
-        reject(new UpstreamError(`${up.name}: tcp timeout after ${timeoutMs} ms`));
-      }, timeoutMs);
-    });
   }
 
   private onDownChange(up: Upstream): void {
@@ -154,8 +193,14 @@ export class Forwarder {
     return this.upstreams.reduce((n, u) => n + u.connections, 0);
   }
 
+  /** End every query in flight with `err` (shutdown, or a loop found at start). */
+  abortAll(err: Error): void {
+    for (const abort of [...this.races]) abort(err);
+  }
+
   close(): void {
     this.closed = true;
+    this.abortAll(new UpstreamError('forwarder closed'));
     clearInterval(this.sweepTimer);
     this.prober.close();
     for (const u of this.upstreams) u.close();

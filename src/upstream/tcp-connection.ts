@@ -17,21 +17,26 @@ export interface Exchange {
   sentAt: number;
   resolve(response: Buffer): void;
   reject(err: Error): void;
+  /** The connection went silent with this exchange in flight: ask elsewhere, keep listening here. */
+  silent?(): void;
 }
 
 export interface ConnectionEvents {
   /** An answer whose ID or question matched nothing in flight (counted, discarded). */
   onMismatch(): void;
   /** The connection is gone; `pending` exchanges must be retried elsewhere. */
-  onClose(conn: TcpConnection, pending: Exchange[], err: Error): void;
+  onClose(conn: TcpConnection, pending: Exchange[], err: Error, byPeer: boolean): void;
 }
 
 export class TcpConnection {
   readonly createdAt = Date.now();
   lastReadAt = 0;
   lastWriteAt = 0;
-  /** Answers received on this connection (a connection that never answers is suspect). */
+  /** Last answer that matched a query: bytes that match nothing (wrong ID) do not prove life. */
+  lastAnswerAt = 0;
   answered = 0;
+  /** Silent with queries in flight (IPVS blackhole): takes no new queries, closed once drained. */
+  suspect = false;
   private readonly socket: Socket;
   private readonly inflight = new Map<number, Exchange>();
   private nextId = randomInt(0, 0x10000);
@@ -51,15 +56,15 @@ export class TcpConnection {
     s.setNoDelay(true);
     s.setKeepAlive(true, 10_000);
     s.setTimeout(connectTimeoutMs, () => {
-      if (!this.connected) this.close(new UpstreamError(`connect to ${host}:${port} timed out`));
+      if (!this.connected) this.close(new UpstreamError(`connect to ${host}:${port} timed out`), true);
     });
     s.on('connect', () => {
       this.connected = true;
       s.setTimeout(0);
     });
     s.on('data', (chunk: Buffer) => this.onData(chunk));
-    s.on('error', (err) => this.close(new UpstreamError(`${host}:${port}: ${err.message}`, { cause: err })));
-    s.on('close', () => this.close(new UpstreamError(`${host}:${port}: connection closed`)));
+    s.on('error', (err) => this.close(new UpstreamError(`${host}:${port}: ${err.message}`, { cause: err }), true));
+    s.on('close', () => this.close(new UpstreamError(`${host}:${port}: connection closed`), true));
     s.connect({ host, port });
   }
 
@@ -102,6 +107,11 @@ export class TcpConnection {
     if (this.inflight.get(ex.id) === ex) this.inflight.delete(ex.id);
   }
 
+  /** Exchanges in flight, for a suspect connection to hand them to the forwarder. */
+  pending(): Exchange[] {
+    return [...this.inflight.values()];
+  }
+
   /** Oldest send time among in-flight exchanges, or 0. Used to spot a silent backend. */
   oldestSentAt(): number {
     let oldest = 0;
@@ -134,18 +144,19 @@ export class TcpConnection {
     if (!ex || !questionMatches(msg, ex.qname, ex.qtype, ex.qclass)) return this.events.onMismatch();
     this.inflight.delete(id);
     this.answered++;
+    this.lastAnswerAt = this.lastReadAt;
     // copy: `msg` is a view into a read buffer that may be large or reused
     ex.resolve(Buffer.from(msg));
   }
 
   /** Close now; in-flight exchanges are handed back through onClose for a retry. */
-  close(err: Error = new UpstreamError(`${this.host}:${this.port}: closed by agent`)): void {
+  close(err: Error = new UpstreamError(`${this.host}:${this.port}: closed by agent`), byPeer = false): void {
     if (this.closed) return;
     this.closed = true;
     const pending = [...this.inflight.values()];
     this.inflight.clear();
     this.socket.destroy();
-    this.events.onClose(this, pending, err);
+    this.events.onClose(this, pending, err, byPeer);
   }
 
   /** Close once in-flight exchanges are answered (drain after expire / max age). */

@@ -1,0 +1,37 @@
+# nodelocaldns-ts image: Node 22 slim, iptables (nft and legacy), iproute2, non-root.
+# Runs as uid 65532 with file capabilities instead of root: node may bind :53 and configure the
+# interface (NET_BIND_SERVICE, NET_ADMIN); iptables/ip get NET_ADMIN + NET_RAW, and DAC_OVERRIDE
+# for the host's /run/xtables.lock. The DaemonSet must add NET_ADMIN (as upstream does) and must
+# not set allowPrivilegeEscalation: false (that would disable file capabilities).
+
+FROM node:22-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json tsconfig.json ./
+RUN npm ci --ignore-scripts
+COPY src ./src
+RUN npx tsc -p tsconfig.json
+
+FROM node:22-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` runs tsc, which is a dev dependency; dist/ comes from the build stage.
+RUN npm ci --omit=dev --ignore-scripts
+
+FROM node:22-bookworm-slim
+# -conf /etc/Corefile is written by the agent: that one file belongs to the runtime user.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables iproute2 libcap2-bin \
+ && setcap cap_net_admin,cap_net_bind_service,cap_net_raw+ep "$(readlink -f "$(command -v node)")" \
+ && setcap cap_net_admin,cap_net_raw,cap_dac_override+ep /usr/sbin/xtables-nft-multi \
+ && setcap cap_net_admin,cap_net_raw,cap_dac_override+ep /usr/sbin/xtables-legacy-multi \
+ && setcap cap_net_admin+ep "$(readlink -f "$(command -v ip)")" \
+ && apt-get purge -y libcap2-bin && apt-get autoremove -y \
+ && rm -rf /var/lib/apt/lists/* \
+ && touch /etc/Corefile && chown 65532:65532 /etc/Corefile
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY package.json ./
+USER 65532:65532
+EXPOSE 53/udp 53/tcp 9253/tcp 8080/tcp 8181/tcp
+ENTRYPOINT ["node", "/app/dist/cli.js"]
