@@ -23,7 +23,8 @@ export function createRunner(netns?: string): Runner {
         argv[0],
         argv[1],
         // LC_ALL=C: the stderr texts we match ("File exists", "xtables lock") must not be translated.
-        { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } },
+        // maxBuffer: iptables-save on a node with thousands of Services is several MB (default 1 MB).
+        { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } },
         (err, stdout, stderr) => {
           if (!err) return resolve({ code: 0, stdout, stderr });
           const e = err as NodeJS.ErrnoException & { code?: unknown; killed?: boolean };

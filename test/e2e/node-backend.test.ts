@@ -60,6 +60,24 @@ t.test('auto picks nft when kube-proxy uses it, and when nobody has chains', asy
   await s.teardown();
 });
 
+t.test('a kube-proxy ruleset of several MB is still read whole', async (t) => {
+  const ns = makeNetns(t, 'bk');
+  // 30,000 service rules in legacy (~3 MB of iptables-save), as on a big iptables-mode cluster.
+  const lines = ['*nat', ':KUBE-SERVICES - [0:0]'];
+  for (let i = 0; i < 30_000; i++)
+    lines.push(`-A KUBE-SERVICES -d 10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32 -p tcp -m comment --comment "ns-${i}/svc-${i}:http cluster IP" -m tcp --dport 80 -j RETURN`);
+  lines.push('COMMIT', '');
+  const file = join(lockDir, `rules-${ns}`);
+  writeFileSync(file, lines.join('\n'));
+  nsh(ns, ['iptables-legacy-restore', '--noflush', file], true, 60_000);
+  t.ok(nsh(ns, ['iptables-legacy-save']).out.length > 1024 * 1024, 'save output over 1 MB');
+  const s = setup(ns, []);
+  await s.installRules();
+  t.equal(s.describe().backend, 'legacy');
+  t.equal(nodeCacheLines(ns, 'iptables-legacy-save').length, 12);
+  await s.teardown();
+});
+
 t.test('a forced backend wins over detection', async (t) => {
   const ns = makeNetns(t, 'bk');
   nsh(ns, ['iptables-nft', '-t', 'nat', '-N', 'KUBE-SERVICES']);

@@ -11,7 +11,7 @@ export interface Sh {
 
 /** Run argv (no shell); throws only when `check` and the exit status is not 0. */
 export function sh(argv: string[], check = true, timeoutMs = 15_000): Sh {
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, LC_ALL: 'C' } });
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } });
   const res = { code: r.status ?? -1, out: r.stdout ?? '', err: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
   if (check && res.code !== 0) throw new Error(`${argv.join(' ')} → ${res.code}: ${res.err}`);
   return res;
