@@ -11,6 +11,7 @@ import {
   type PreparedAnswer,
 } from '../dns/answer.js';
 import type { AnswerWire } from '../dns/reply.js';
+import { keyQname, wireNameToString } from '../dns/wire.js';
 
 export const MAX_SERVFAIL_TTL = 300;
 /** Fixed per-entry overhead beyond the wire bytes, for the byte budget (measured in bench/). */
@@ -56,10 +57,10 @@ export class DnsCache {
   constructor(config: CacheConfig, now: Clock = Date.now) {
     this.config = config;
     this.now = now;
-    this.success = config.disableSuccess ? null : this.partition(config.successCapacity, C_EVICT_SUCCESS);
+    this.success = disabledEverywhere(config.disableSuccess, config.disableSuccessZones) ? null : this.partition(config.successCapacity, C_EVICT_SUCCESS);
     // SERVFAILs live with the denials, as in CoreDNS (ncache).
     this.denial =
-      config.disableDenial && config.servfailTtl === 0 ? null : this.partition(config.denialCapacity, C_EVICT_DENIAL);
+      disabledEverywhere(config.disableDenial, config.disableDenialZones) && config.servfailTtl === 0 ? null : this.partition(config.denialCapacity, C_EVICT_DENIAL);
   }
 
   private partition(capacity: number, evictSlot: number): LRUCache<string, CacheEntry> {
@@ -86,11 +87,11 @@ export class DnsCache {
     let ttl: number;
     let part: LRUCache<string, CacheEntry> | null;
     if (a.kind === KIND_SUCCESS) {
-      if (cfg.disableSuccess || a.minTtl < 0) return null;
+      if (a.minTtl < 0 || (cfg.disableSuccess && disabledFor(key, cfg.disableSuccessZones))) return null;
       ttl = clamp(a.minTtl, cfg.successMinTtl, cfg.successMaxTtl);
       part = this.success;
     } else if (a.kind === KIND_DENIAL) {
-      if (cfg.disableDenial || !a.hasSoa) return null;
+      if (!a.hasSoa || (cfg.disableDenial && disabledFor(key, cfg.disableDenialZones))) return null;
       ttl = clamp(a.minTtl, cfg.denialMinTtl, cfg.denialMaxTtl);
       part = this.denial;
     } else if (a.kind === KIND_SERVFAIL) {
@@ -153,3 +154,15 @@ function clamp(v: number, lo: number, hi: number): number {
 }
 
 export { KIND_DENIAL, KIND_SERVFAIL, KIND_SUCCESS };
+
+/** `disable success|denial` with no zones (or the root) covers the whole block. */
+function disabledEverywhere(disabled: boolean, zones: string[] | undefined): boolean {
+  return disabled && (!zones || zones.length === 0 || zones.includes('.'));
+}
+
+/** Whether the key's name is at or under one of `zones` (slow path: inserts only). */
+function disabledFor(key: string, zones: string[] | undefined): boolean {
+  if (!zones || zones.length === 0) return true;
+  const name = wireNameToString(keyQname(key));
+  return zones.some((z) => z === '.' || name === z || name.endsWith('.' + z));
+}

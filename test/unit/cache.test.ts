@@ -185,3 +185,18 @@ t.test('prefetch and refresh policy on the injected clock', async (t) => {
   e.refreshing = true;
   t.notOk(canRefresh(e, clock.now + REFRESH_RETRY_MS), 'one refresh in flight per key');
 });
+
+t.test('disable success|denial ZONES only covers those zones', async (t) => {
+  const keyOf = (name: string): string => {
+    const q = new ParsedQuery();
+    t.equal(parseQuery(encodeQuery(name, 'A'), q), PARSE_OK);
+    return q.key;
+  };
+  const { cache } = makeCache({ disableSuccess: true, disableSuccessZones: ['example.'] });
+  t.equal(cache.insert(keyOf('a.example'), prepared(NOERROR, [a(60)])), null, 'under the disabled zone: not cached');
+  t.equal(cache.insert(keyOf('example'), prepared(NOERROR, [a(60)])), null, 'the zone apex too');
+  t.not(cache.insert(keyOf('a.other'), prepared(NOERROR, [a(60)])), null, 'another zone is still cached');
+  t.not(cache.insert(keyOf('a.notexample'), prepared(NOERROR, [a(60)])), null, 'a label boundary, not a string suffix');
+  const nd = makeCache({ disableDenial: true, disableDenialZones: ['other.'] }).cache;
+  t.not(nd.insert(keyOf('a.example'), prepared(NXDOMAIN, [], [soa(60, 60)])), null, 'denials elsewhere still cached');
+});
