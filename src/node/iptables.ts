@@ -58,6 +58,20 @@ export class Iptables {
    */
   async ensureAll(rules: Rule[], onError: (err: SetupError) => void): Promise<EnsureSummary> {
     const summary: EnsureSummary = { added: [], duplicatesRemoved: 0 };
+    await this.forEachListed(rules, onError, (rule, listed) => this.ensureOne(rule, listed, summary));
+    return summary;
+  }
+
+  /**
+   * Run `fn` for each rule with how many copies the table's listing holds (one `-S` per table,
+   * undefined when it could not be listed). A rule's SetupError goes to onError and the pass goes
+   * on; a held xtables lock ends the pass.
+   */
+  private async forEachListed(
+    rules: Rule[],
+    onError: (err: SetupError) => void,
+    fn: (rule: Rule, listed: number | undefined) => Promise<void>,
+  ): Promise<void> {
     const counts = new Map<string, Map<string, number> | null>();
     for (const rule of rules) {
       const key = `${rule.family}/${rule.table}`;
@@ -66,14 +80,13 @@ export class Iptables {
           const text = await this.listing(rule.family, rule.table);
           counts.set(key, text === null ? null : countSaved(text, rules));
         }
-        await this.ensureOne(rule, counts.get(key)?.get(rule.saved), summary);
+        await fn(rule, counts.get(key)?.get(rule.saved));
       } catch (err) {
         if (!(err instanceof SetupError)) throw err;
         onError(err);
         if (err.errortype === 'iptables_lock') break;
       }
     }
-    return summary;
   }
 
   private async ensureOne(rule: Rule, listed: number | undefined, summary: EnsureSummary): Promise<void> {
@@ -107,21 +120,9 @@ export class Iptables {
    */
   async removeAll(rules: Rule[], onError: (err: SetupError) => void): Promise<number> {
     let removed = 0;
-    const counts = new Map<string, Map<string, number> | null>();
-    for (const rule of rules) {
-      const key = `${rule.family}/${rule.table}`;
-      try {
-        if (!counts.has(key)) {
-          const text = await this.listing(rule.family, rule.table);
-          counts.set(key, text === null ? null : countSaved(text, rules));
-        }
-        removed += await this.removeOne(rule, counts.get(key)?.get(rule.saved));
-      } catch (err) {
-        if (!(err instanceof SetupError)) throw err;
-        onError(err);
-        if (err.errortype === 'iptables_lock') break;
-      }
-    }
+    await this.forEachListed(rules, onError, async (rule, listed) => {
+      removed += await this.removeOne(rule, listed);
+    });
     return removed;
   }
 
