@@ -26,21 +26,18 @@ export function keyOf(query) {
 /** The PreparedAnswer the upstream path would insert for name i (TTL 3600, one A record). */
 export function preparedFor(i) {
   const qname = nameToWire(nameOf(i));
-  const msg = Buffer.alloc(12 + qname.length + 4 + 16);
+  // Header and question as the agent's own query builder writes them, then one A record.
+  const question = buildQuery(qname, TYPE_A, CLASS_IN, { edns: false });
+  const record = Buffer.alloc(16);
+  record.writeUInt16BE(0xc00c, 0); // pointer to the question name
+  record.writeUInt16BE(TYPE_A, 2);
+  record.writeUInt16BE(CLASS_IN, 4);
+  record.writeUInt32BE(3600, 6);
+  record.writeUInt16BE(4, 10);
+  record.writeUInt32BE(0x0a640000 + i, 12);
+  const msg = Buffer.concat([question, record]);
   msg.writeUInt16BE(0x8580, 2); // QR AA RD RA, NOERROR
-  msg.writeUInt16BE(1, 4);
   msg.writeUInt16BE(1, 6);
-  qname.copy(msg, 12);
-  let pos = 12 + qname.length;
-  msg.writeUInt16BE(TYPE_A, pos);
-  msg.writeUInt16BE(CLASS_IN, pos + 2);
-  pos += 4;
-  msg.writeUInt16BE(0xc00c, pos);
-  msg.writeUInt16BE(TYPE_A, pos + 2);
-  msg.writeUInt16BE(CLASS_IN, pos + 4);
-  msg.writeUInt32BE(3600, pos + 6);
-  msg.writeUInt16BE(4, pos + 10);
-  msg.writeUInt32BE(0x0a640000 + i, pos + 12);
   const a = prepareAnswer(msg, qname, TYPE_A, CLASS_IN);
   if (!a) throw new Error(`prepareAnswer rejected the bench answer for ${nameOf(i)}`);
   return a;
