@@ -45,7 +45,7 @@ export class BlockRuntime {
   /** `clock` drives the cache's TTLs when the block makes its own cache (tests inject one). */
   constructor(
     readonly config: ServerBlockConfig,
-    private readonly log: Logger,
+    log: Logger,
     cache?: DnsCache | null,
     clock: Clock = Date.now,
   ) {

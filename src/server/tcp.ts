@@ -80,7 +80,7 @@ export class TcpListener {
     readonly port: number,
     handler: QueryHandler,
     stats: ListenerStats,
-    private readonly opts: TcpListenerOptions = DEFAULT_TCP_OPTIONS,
+    opts: TcpListenerOptions = DEFAULT_TCP_OPTIONS,
   ) {
     this.family = host.includes(':') ? 1 : 0;
     this.server = createServer({ noDelay: true }, (socket) => {

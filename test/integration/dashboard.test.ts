@@ -5,9 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from '../../src/agent.js';
-import { silentLogger } from '../../src/observe/log.js';
-import { testConfig } from '../support/agent.js';
+import { startTestAgent } from '../support/agent.js';
 import { randomLoopback, randomPort } from '../support/net.js';
 import { PROMTOOL, promtoolMissing, scrape } from '../support/prom.js';
 
@@ -61,12 +59,9 @@ t.test('dashboard parses and covers the issue', async (t) => {
 });
 
 t.test('every metric name in the dashboard is exported by the agent', async (t) => {
-  const host = randomLoopback();
-  const metricsPort = randomPort();
-  const agent = new Agent({ log: silentLogger });
-  await agent.start(testConfig({ upstreams: [{ host: randomLoopback(), port: randomPort() }], host, port: randomPort(), metricsPort }));
-  t.teardown(() => agent.stop());
-  const { exp } = await scrape(`http://${host}:${metricsPort}/metrics`);
+  const a = await startTestAgent({ upstreams: [{ host: randomLoopback(), port: randomPort() }] });
+  t.teardown(() => a.stop());
+  const { exp } = await scrape(a.metricsUrl);
   const exported = new Set<string>();
   for (const [name, type] of exp.types) {
     exported.add(name);

@@ -4,7 +4,7 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { Agent } from '../../src/agent.js';
 import { silentLogger } from '../../src/observe/log.js';
-import { testConfig } from '../support/agent.js';
+import { startTestAgent, testConfig } from '../support/agent.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 import { scrape, select, sum } from '../support/prom.js';
 
@@ -85,12 +85,9 @@ t.test('health self-probe, reload version, event-loop lag', async (t) => {
 });
 
 t.test('no reload plugin, no coredns_reload_version_info (as CoreDNS)', async (t) => {
-  const host = randomLoopback();
-  const metricsPort = randomPort();
-  const agent = new Agent({ log: silentLogger });
-  await agent.start(testConfig({ upstreams: [{ host: randomLoopback(), port: randomPort() }], host, port: randomPort(), metricsPort }));
-  t.teardown(() => agent.stop());
-  const { exp } = await scrape(`http://${host}:${metricsPort}/metrics`);
+  const a = await startTestAgent({ upstreams: [{ host: randomLoopback(), port: randomPort() }] });
+  t.teardown(() => a.stop());
+  const { exp } = await scrape(a.metricsUrl);
   t.equal(select(exp, 'coredns_reload_version_info').length, 0);
   t.equal(select(exp, 'coredns_health_request_duration_seconds_count').length, 1, 'health histogram present (empty) even without a health endpoint');
 });
