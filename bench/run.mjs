@@ -144,7 +144,7 @@ async function main() {
       '## Miss path over TCP (issue 4)',
       '',
       `Every query a name never asked before (wildcard in knot), dnsperf with 500 outstanding for ${PHASE_SECONDS} s;`,
-      'the server must go to knot over TCP for each. Connections counted from `ss -tn` toward knot every 200 ms.',
+      'the server must go to knot over TCP for each. Connections counted from `ss -tnp` toward knot every 200 ms (not those a server measured before left in TIME-WAIT).',
       '',
       missTable(missResults),
       '',

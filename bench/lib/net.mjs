@@ -54,16 +54,17 @@ export async function waitForAnswer(ip, port, name, { timeoutMs = 10_000, child 
 }
 
 /**
- * Upstream TCP connections toward ip:port, from `ss -tn`: the set of local ip:port pairs seen
- * (so a connection is counted once however many samples see it).
+ * Upstream TCP connections toward ip:port, from `ss -tnp`: local ip:port → owning pid (0 when
+ * no process owns it any more, e.g. TIME-WAIT), so a connection is counted once however many
+ * samples see it, and one left over from a server measured before can be told apart.
  */
 export async function tcpPeersTo(ip, port) {
-  const r = await run(['ss', '-Htn', 'state', 'all', 'dst', `${ip}:${port}`], { timeoutMs: 3000 });
-  const locals = new Set();
+  const r = await run(['ss', '-Htnp', 'state', 'all', 'dst', `${ip}:${port}`], { timeoutMs: 3000 });
+  const locals = new Map();
   for (const line of r.stdout.split('\n')) {
-    // Columns: [state] recv-q send-q local peer; the first address:port column is ours.
+    // Columns: [state] recv-q send-q local peer [users:((...,pid=N,...))]; the first address:port column is ours.
     const local = line.trim().split(/\s+/).find((c) => /^\S+:\d+$/.test(c));
-    if (local) locals.add(local);
+    if (local) locals.set(local, Number(/pid=(\d+)/.exec(line)?.[1] ?? 0));
   }
   return locals;
 }

@@ -16,8 +16,7 @@ export interface ForwardConfig {
   except: string[]; // sub-zones not forwarded (lowercase, trailing dot)
   forceTcp: boolean;
   preferUdp: boolean;
-  expireMs: number; // close a connection after this long idle (CoreDNS: 10 s)
-  maxConnAgeMs: number; // reconnect after this age so load spreads after scale-up (ours)
+  expireMs: number; // close a connection idle this long, and drain one this old (CoreDNS: 10 s idle)
   maxFails: number; // consecutive failures that mark an upstream down; 0 = never
   healthCheckMs: number; // probe period while down (CoreDNS: 500 ms)
   healthCheckNoRec: boolean;
@@ -27,7 +26,7 @@ export interface ForwardConfig {
   attemptTimeoutMs: number; // per try (CoreDNS: 2 s)
   deadlineMs: number; // per client query (CoreDNS: 5 s)
   maxConnsPerUpstream: number; // pipelined TCP connections per upstream (ours)
-  maxInflightPerConn: number; // open a further connection beyond this (ours)
+  maxInflightPerConn: number; // open a further connection (up to the cap) beyond this (ours)
 }
 
 export type ServeStaleMode = 'immediate' | 'verify';

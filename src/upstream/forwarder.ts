@@ -36,7 +36,7 @@ export class Forwarder {
     readonly cfg: ForwardConfig,
     private readonly log: Logger,
   ) {
-    this.upstreams = cfg.to.map((a) => new Upstream(a.host, a.port, cfg, (up) => this.onDownChange(up)));
+    this.upstreams = cfg.to.map((a) => new Upstream(a.host, a.port, cfg, (up) => this.onDownChange(up), log));
     this.prober = new HealthProber(cfg, log);
     this.sweepTimer = setInterval(() => {
       const now = Date.now();
@@ -154,7 +154,7 @@ export class Forwarder {
     const next: Upstream[] = [];
     for (const a of want) {
       const live = this.upstreams.find((u) => !u.retiring && key(u) === key(a));
-      next.push(live ?? new Upstream(a.host, a.port, this.cfg, (up) => this.onDownChange(up)));
+      next.push(live ?? new Upstream(a.host, a.port, this.cfg, (up) => this.onDownChange(up), this.log));
     }
     for (const u of this.upstreams) {
       if (next.includes(u)) continue;

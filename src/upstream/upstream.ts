@@ -2,13 +2,16 @@
 // failures, probes while down) and the sweep that retires silent, idle and old connections.
 import type { ForwardConfig } from '../config/types.js';
 import { UpstreamError } from '../errors.js';
+import type { Logger } from '../observe/log.js';
 import { ProxyDurations } from './proxy-stats.js';
 import { TcpConnection, type ConnectionEvents, type Exchange } from './tcp-connection.js';
 
 /**
- * A connection whose oldest in-flight query has had no answer for this long, with no answer at
- * all since it was sent, is silent (the IPVS blackhole: a stale conntrack entry to a dead pod).
- * Its queries are asked again elsewhere at once; with the 200 ms sweep that is within 1.2 s.
+ * A connection with queries in flight that has received no answer for this long (counted from
+ * its last answer, or from its oldest in-flight query if that is later) is silent: the IPVS
+ * blackhole, a stale conntrack entry to a dead pod. A loaded connection that keeps answering is
+ * never silent however long its queue. Its queries are asked again elsewhere at once; with the
+ * 200 ms sweep that is within 1.2 s of the first unanswered query.
  */
 export const SILENT_MS = 1_000;
 export const SWEEP_MS = 200;
@@ -52,16 +55,33 @@ export class Upstream implements ConnectionEvents {
     readonly port: number,
     private readonly cfg: ForwardConfig,
     private readonly onDownChange: (up: Upstream) => void,
+    private readonly log: Logger,
   ) {
     this.name = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   }
 
-  /** Send on the least-loaded open connection, opening another when all are busy. */
+  /**
+   * Send on the first connection (oldest first) with fewer than `maxInflightPerConn` in flight;
+   * when all are that busy, open another if the pool (taking queries, or draining after
+   * `expire`) is below `maxConnsPerUpstream`, else use the least-loaded. Filling one connection
+   * before the next keeps each one's queue deep: an upstream without TCP_NODELAY (knot) sends
+   * a short answer burst only after our ACK, so load spread thin over many connections ran at
+   * half the rate of the same load on one. Silent connections do not count towards the cap:
+   * they are presumed dead, and their queries need somewhere to go.
+   */
   sendTcp(ex: Exchange): TcpConnection {
     if (this.closed) throw new UpstreamError(`${this.name}: forwarder closed`);
     let best: TcpConnection | null = null;
-    for (const c of this.conns) if (!best || c.size < best.size) best = c;
-    if (!best || (best.size >= this.cfg.maxInflightPerConn && this.conns.length < this.cfg.maxConnsPerUpstream)) {
+    let least: TcpConnection | null = null;
+    for (const c of this.conns) {
+      if (c.size < this.cfg.maxInflightPerConn) {
+        best = c;
+        break;
+      }
+      if (!least || c.size < least.size) least = c;
+    }
+    if (!best && least && this.poolSize() >= this.cfg.maxConnsPerUpstream) best = least;
+    if (!best) {
       best = new TcpConnection(this.host, this.port, this, this.cfg.attemptTimeoutMs);
       this.conns.push(best);
       this.counters.connMisses++;
@@ -70,6 +90,13 @@ export class Upstream implements ConnectionEvents {
     }
     if (!best.send(ex)) throw new UpstreamError(`${this.name}: no free query ID on connection`);
     return best;
+  }
+
+  /** Connections counted against the cap: taking queries, or draining but not silent. */
+  private poolSize(): number {
+    let n = this.conns.length;
+    for (const c of this.draining) if (!c.suspect) n++;
+    return n;
   }
 
   onMismatch(): void {
@@ -120,14 +147,20 @@ export class Upstream implements ConnectionEvents {
     this.failure();
   }
 
-  /** Periodic: retire silent connections, close idle ones (`expire`), rotate old ones. */
+  /**
+   * Periodic: retire silent connections, close idle ones and rotate old ones (both `expire`).
+   * At most one connection per sweep is rotated for age, so a pool opened in one burst is
+   * replaced one by one while the others carry the load.
+   */
   sweep(now: number): void {
+    let rotated = false;
     for (const c of this.conns) {
       const oldest = c.oldestSentAt();
-      if (oldest > 0 && now - oldest > SILENT_MS && c.lastAnswerAt < oldest) {
+      if (oldest > 0 && now - Math.max(oldest, c.lastAnswerAt) > SILENT_MS) {
         c.suspect = true;
         this.counters.blackholes++;
         this.draining.add(c);
+        this.log.warn('upstream connection silent, its queries asked again elsewhere', { upstream: this.name, inflight: c.size, answered: c.answered });
         this.silence(oldest, now);
         for (const ex of c.pending()) ex.silent?.();
         continue;
@@ -137,8 +170,14 @@ export class Upstream implements ConnectionEvents {
         c.close();
         continue;
       }
-      // Stop sending new queries here so load rebalances across CoreDNS pods after scale-up.
-      if (now - c.createdAt > this.cfg.maxConnAgeMs) this.draining.add(c);
+      // `expire` is also a maximum age: a busy connection takes no new queries past it and
+      // closes once its in-flight ones are answered; its replacement may reach another pod
+      // behind the Service IP (IPVS picks a backend per connection), so load spreads after
+      // CoreDNS scales up.
+      if (!rotated && now - c.createdAt > this.cfg.expireMs) {
+        rotated = true;
+        this.draining.add(c);
+      }
     }
     this.conns = this.conns.filter((c) => !this.draining.has(c) && c.isOpen);
     for (const c of this.draining) {

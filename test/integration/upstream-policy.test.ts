@@ -155,10 +155,10 @@ t.test('forward against three knots', { skip: missing }, async (t) => {
   });
 
   t.test('scale-up: a second upstream appears on reload and both carry load', async (t) => {
-    const a = await agentWith(t, { policy: 'random', maxConnAgeMs: 2_000 }, [upstreams[0]!]);
+    const a = await agentWith(t, { policy: 'random', expireMs: 2_000 }, [upstreams[0]!]);
     await sequentialQueries(a.host, a.port, 10);
     t.same(await answeredBy(a.metricsUrl, knots.slice(0, 2)), [10, 0], 'one upstream at first');
-    const both = testConfig({ upstreams: upstreams.slice(0, 2), zones: ['cluster.local.'], cache: null, forward: { policy: 'random', maxConnAgeMs: 2_000 }, host: a.host, port: a.port, metricsPort: Number(new URL(a.metricsUrl).port) });
+    const both = testConfig({ upstreams: upstreams.slice(0, 2), zones: ['cluster.local.'], cache: null, forward: { policy: 'random', expireMs: 2_000 }, host: a.host, port: a.port, metricsPort: Number(new URL(a.metricsUrl).port) });
     await a.agent.reload(both);
     const rcodes = await sequentialQueries(a.host, a.port, 40);
     t.ok(rcodes.every((r) => r === 'NOERROR'), 'no query failed across the reload');
