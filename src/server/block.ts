@@ -17,6 +17,7 @@ import type { Logger } from '../observe/log.js';
 import { presentName, QueryLog } from '../observe/query-log.js';
 import { forwarded, PLUGIN_CACHE, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
 import { Forwarder } from '../upstream/forwarder.js';
+import type { PoolRegistry } from '../upstream/pool-registry.js';
 import type { Waiter } from './waiter.js';
 
 /** Clients that may wait on one in-flight key; beyond it they get the fallback or SERVFAIL at once. */
@@ -42,15 +43,19 @@ export class BlockRuntime {
   coalesced = 0;
   private readonly inflight = new Map<string, Pending>();
 
-  /** `clock` drives the cache's TTLs when the block makes its own cache (tests inject one). */
+  /**
+   * `clock` drives the cache's TTLs when the block makes its own cache (tests inject one);
+   * `pools`: the agent's TCP connection pools, shared by every block forwarding to an address.
+   */
   constructor(
     readonly config: ServerBlockConfig,
     log: Logger,
     cache?: DnsCache | null,
     clock: Clock = monotonicMs,
+    pools?: PoolRegistry,
   ) {
     this.cache = cache !== undefined ? cache : config.cache ? new DnsCache(config.cache, clock) : null;
-    this.forwarder = config.forward ? new Forwarder(config.forward, log) : null;
+    this.forwarder = config.forward ? new Forwarder(config.forward, log, pools) : null;
     this.queryLog = config.log.enabled ? new QueryLog() : null;
     this.errors = config.errors.enabled ? new ErrorReporter(config.errors, log) : null;
   }
