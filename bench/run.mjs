@@ -110,18 +110,18 @@ async function main() {
     }
 
     let hitScaleSection = '';
+    let scale;
     if (agentBuilt && wanted('hitscale')) {
       log('hit cost vs cached entries through the agent (hitscale)');
-      let scale;
       try {
         scale = await measureHitScale(dir, knot, repoRoot, { max: HITSCALE_MAX, log });
-        servers.push(scale.server);
+        servers.push(scale.servers[1]);
         hitScaleSection = hitScaleTable(scale);
       } catch (e) {
         log(`hitscale failed: ${e.message}`);
         hitScaleSection = `hitscale failed: ${e.message.split('\n')[0]}`;
       } finally {
-        if (scale) await stop(scale.server.child);
+        if (scale) for (const s of scale.servers) await stop(s.child);
       }
     }
 
@@ -143,7 +143,7 @@ async function main() {
       '',
       '## Targets from the issues',
       '',
-      targetsTable(results, missResults, cacheFigures),
+      targetsTable(results, missResults, cacheFigures, scale),
       '',
       '## Cache hits (issue 2)',
       '',
