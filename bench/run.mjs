@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { run, stop, stopAll, stopAllOnSignals } from './lib/procs.mjs';
 import { startKnot } from './lib/knot.mjs';
-import { startAgent, startDnsdist, startDnsmasq, startUnbound } from './lib/servers.mjs';
+import { startAgent, startDnsdist, startDnsmasq, startNodeFloor, startUnbound } from './lib/servers.mjs';
 import { writeHitQueries, writeMissQueries } from './lib/zone.mjs';
 import { measureHits, measureMisses, PHASE_SECONDS, FIXED_QPS } from './lib/measure.mjs';
 import { hitScaleTable, measureHitScale } from './lib/hitscale.mjs';
@@ -55,6 +55,7 @@ async function main() {
     ];
     if (agentBuilt) candidates.push(['nodelocaldns-ts', () => startAgent(knot, repoRoot)]);
     else log('dist/cli.js missing (run `npx tsc -p tsconfig.json`): the agent is left out');
+    candidates.push(['node-dgram-floor', () => startNodeFloor()]);
 
     const results = [];
     const servers = [{ ...knot, pinned: false }];
@@ -151,6 +152,8 @@ async function main() {
       `(b)+(c) dnsperf at a fixed ${FIXED_QPS} qps for ${PHASE_SECONDS} s: server CPU = utime+stime delta of its process`,
       'tree from /proc/<pid>/stat divided by queries answered; avg latency from dnsperf, p99 from its per-query `-v` output;',
       '(d) VmRSS right after start-up and after the phases (hit set cached). Ratios are against unbound in the same run (CPU: lower is better; qps: higher is better).',
+      '`node-dgram-floor` is not a cache: bench/lib/floor-responder.mjs answers every query with a fixed record through the same',
+      'node:dgram calls the agent uses, so its row is the ceiling for any server built on node:dgram on this machine.',
       '',
       hitTable(results),
       '',

@@ -93,6 +93,10 @@ export function targetsTable(results, missResults, cache, scale) {
     const qps = agent.maxQps / unbound.maxQps;
     row(2, 'cache-hit CPU/query ≤ 1.5× unbound', `${cpu.toFixed(2)}×`, cpu <= 1.5);
     row(2, 'max qps ≥ 0.75× unbound', `${qps.toFixed(2)}×`, qps >= 0.75);
+    const floor = results.find((r) => r.name === 'node-dgram-floor')?.hits;
+    if (floor) {
+      row(2, '(context) node:dgram floor: the most any node:dgram server reached here', `floor ${(floor.maxQps / unbound.maxQps).toFixed(2)}× unbound max qps, ${(floor.cpuPerQueryUs / unbound.cpuPerQueryUs).toFixed(2)}× its CPU/query; agent ${(agent.maxQps / floor.maxQps).toFixed(2)}× the floor's qps`, undefined);
+    }
   }
   const largest = scale?.rows.at(-1);
   if (largest && largest.entries >= 1_000_000) {

@@ -2,6 +2,7 @@
 // cluster.local to the same knot and caching. Config files go to the run's temp dir.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { start } from './procs.mjs';
 import { freePort, randomLoopback, waitForAnswer } from './net.mjs';
 import { HIT_SUFFIX } from './zone.mjs';
@@ -109,6 +110,13 @@ export function agentNodeFlags(repoRoot) {
   if (!m) throw new Error('Dockerfile: no ENTRYPOINT ["node", ...] line');
   const argv = JSON.parse(m[1]);
   return argv.slice(1, argv.findIndex((a) => a.endsWith('cli.js')));
+}
+
+/** The Node dgram floor (floor-responder.mjs): not a DNS cache, the ceiling for one built on node:dgram. */
+export async function startNodeFloor() {
+  const ip = randomLoopback();
+  const port = await freePort(ip);
+  return launch('node-dgram-floor', [process.execPath, fileURLToPath(new URL('floor-responder.mjs', import.meta.url)), ip, String(port)], ip, port);
 }
 
 /** Our agent from dist/ (built by tsc): node-cache flags, no interface or iptables setup. */

@@ -80,6 +80,14 @@ export type Clock = () => number;
 /** Passed to every lru-cache get: its default `{}` argument is an allocation per lookup. */
 const GET_OPTIONS = {};
 
+const ORIGIN = performance.timeOrigin;
+/**
+ * The default cache clock, in ms: monotonic (an NTP step of the wall clock must not expire or
+ * resurrect the whole cache), and derived from performance.now() so the hit path can reuse the
+ * one reading it takes for the request duration (`nowAt`).
+ */
+export const monotonicMs: Clock = () => ORIGIN + performance.now();
+
 export class DnsCache {
   readonly config: CacheConfig;
   readonly counters = new Float64Array(N_COUNTERS);
@@ -87,13 +95,22 @@ export class DnsCache {
   private readonly success: LRUCache<string, CacheEntry> | null;
   private readonly denial: LRUCache<string, CacheEntry> | null;
 
-  constructor(config: CacheConfig, now: Clock = Date.now) {
+  /** Whether `now` is the default clock, so `nowAt` can skip reading it again. */
+  private readonly monotonic: boolean;
+
+  constructor(config: CacheConfig, now: Clock = monotonicMs) {
     this.config = config;
     this.now = now;
+    this.monotonic = now === monotonicMs;
     this.success = disabledEverywhere(config.disableSuccess, config.disableSuccessZones) ? null : this.partition(config.successCapacity, C_EVICT_SUCCESS);
     // SERVFAILs live with the denials, as in CoreDNS (ncache).
     this.denial =
       disabledEverywhere(config.disableDenial, config.disableDenialZones) && config.servfailTtl === 0 ? null : this.partition(config.denialCapacity, C_EVICT_DENIAL);
+  }
+
+  /** The cache time at `perfNow` (a performance.now() reading just taken); an injected clock is asked. */
+  nowAt(perfNow: number): number {
+    return this.monotonic ? ORIGIN + perfNow : this.now();
   }
 
   private partition(capacity: number, evictSlot: number): LRUCache<string, CacheEntry> {

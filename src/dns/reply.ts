@@ -16,6 +16,11 @@ import {
 } from './constants.js';
 import type { PackedAnswer } from './packed.js';
 
+/** Node's Buffer method behind write(string, offset, length, 'latin1'); not in @types/node. */
+interface Latin1Writable {
+  latin1Write(s: string, offset: number, length: number): number;
+}
+
 /** The parts of a query a reply needs: a ParsedQuery, or a waiter's copy of one. */
 export interface QueryView {
   flags: number;
@@ -43,11 +48,13 @@ export function replyFromAnswer(
   const len = wireLen + (q.hasEdns ? OPT_RR_LEN : 0);
   if (len > limit) return truncatedReply(a, query, q);
   const out = Buffer.allocUnsafe(len);
-  out.write(a.data, 0, wireLen, 'latin1');
+  // Buffer#latin1Write is what Buffer#write(…, 'latin1') calls after its argument handling, which
+  // costs more than the copy itself (≈ 150 vs 270 ns per reply measured on Node 20).
+  (out as unknown as Latin1Writable).latin1Write(a.data, 0, wireLen);
   out[0] = query[0]!;
   out[1] = query[1]!;
   writeFlags(out, (out[2]! << 8) | out[3]!, q, authoritative);
-  query.copy(out, HEADER_LEN, HEADER_LEN, q.qnameEnd);
+  for (let i = HEADER_LEN; i < q.qnameEnd; i++) out[i] = query[i]!; // the client's qname case
   const n = a.ttlCount;
   for (let i = 0; i < n; i++) {
     let ttl = fixedTtl >= 0 ? fixedTtl : a.servedTtl(i) - elapsedSec;

@@ -160,17 +160,19 @@ export function skipRecord(msg: Buffer, pos: number): number {
   return end <= msg.length ? end : -1;
 }
 
-const keyScratch = Buffer.alloc(MAX_NAME_LEN + 8);
+// Buffer's own latin1 decoder, without toString's encoding dispatch: the key is made per query.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Buffer, start: number, end: number): string }).latin1Slice;
 
 function makeKey(q: ParsedQuery): string {
+  // lowerName has 5 spare bytes past the longest name: the suffix goes there, no copy.
   const n = q.qnameLen;
-  q.lowerName.copy(keyScratch, 0, 0, n);
-  keyScratch[n] = q.qtype >> 8;
-  keyScratch[n + 1] = q.qtype & 0xff;
-  keyScratch[n + 2] = q.qclass >> 8;
-  keyScratch[n + 3] = q.qclass & 0xff;
-  keyScratch[n + 4] = (q.dnssecOk ? 1 : 0) | (q.checkingDisabled ? 2 : 0);
-  return keyScratch.toString('latin1', 0, n + 5);
+  const b = q.lowerName;
+  b[n] = q.qtype >> 8;
+  b[n + 1] = q.qtype & 0xff;
+  b[n + 2] = q.qclass >> 8;
+  b[n + 3] = q.qclass & 0xff;
+  b[n + 4] = (q.dnssecOk ? 1 : 0) | (q.checkingDisabled ? 2 : 0);
+  return latin1Slice.call(b, 0, n + 5);
 }
 
 /** The key's parts back, for building the upstream query of a miss. */

@@ -2,7 +2,7 @@
 // identical misses and background refreshes (one upstream query per key however many clients
 // ask at once). When upstream fails or is slow, waiters get the cached fallback (RFC 8767).
 import { performance } from 'node:perf_hooks';
-import { DnsCache, C_DROPS, C_PREFETCH, C_STALE, type CacheEntry, type Clock } from '../cache/cache.js';
+import { DnsCache, C_DROPS, C_PREFETCH, C_STALE, monotonicMs, type CacheEntry, type Clock } from '../cache/cache.js';
 import { STALE_CLIENT_TIMEOUT_MS, STALE_TTL } from '../cache/policy.js';
 import type { ServerBlockConfig } from '../config/types.js';
 import { prepareAnswer } from '../dns/answer.js';
@@ -48,7 +48,7 @@ export class BlockRuntime {
     readonly config: ServerBlockConfig,
     log: Logger,
     cache?: DnsCache | null,
-    clock: Clock = Date.now,
+    clock: Clock = monotonicMs,
   ) {
     this.cache = cache !== undefined ? cache : config.cache ? new DnsCache(config.cache, clock) : null;
     this.forwarder = config.forward ? new Forwarder(config.forward, log) : null;

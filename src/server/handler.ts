@@ -43,7 +43,7 @@ export class QueryHandler {
     if (cache !== null) {
       const e = cache.get(q.key);
       if (e !== undefined) {
-        const now = cache.now();
+        const now = cache.nowAt(t0);
         if (now < e.expiresAt) {
           const reply = replyFromAnswer(e, msg, q, ((now - e.storedAt) / 1000) | 0, sink.tcp ? 0xffff : q.udpPayload, true);
           sink.send(reply, address, port);

@@ -30,10 +30,16 @@ export class ZoneTable {
       if (off < 0) continue;
       if (zlen === 1) return r; // the root zone "."
       if (!isLabelStart(q, off)) continue;
-      if (name.compare(r.zoneWire, 0, zlen, off, n) === 0) return r;
+      if (sameBytes(name, off, r.zoneWire, zlen)) return r;
     }
     return null;
   }
+}
+
+// A JS loop: zone names are a few dozen bytes, less than the cost of a call into Buffer.compare.
+function sameBytes(a: Buffer, off: number, b: Buffer, len: number): boolean {
+  for (let i = 0; i < len; i++) if (a[off + i] !== b[i]) return false;
+  return true;
 }
 
 function isLabelStart(q: ParsedQuery, off: number): boolean {
