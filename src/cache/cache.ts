@@ -21,10 +21,23 @@ export const MAX_SERVFAIL_TTL = 300;
  */
 const ENTRY_OVERHEAD = 350;
 
+/** Bound of the relative times (12.4 days): a small integer on every V8 build. */
+const MAX_RELATIVE_MS = 2 ** 30 - 1;
+const NO_FAILURE = -(2 ** 30);
+
+/**
+ * `d` ms as a small integer, clamped to ±MAX_RELATIVE_MS: only an entry held longer than that
+ * (TTL + serve_stale window) is affected, and then only its prefetch hit count restarts.
+ */
+function relativeMs(d: number): number {
+  return (d >= MAX_RELATIVE_MS ? MAX_RELATIVE_MS : d <= -MAX_RELATIVE_MS ? -MAX_RELATIVE_MS : Math.floor(d)) | 0;
+}
+
 /**
  * One cached answer: the packed wire (one string) plus the cache's bookkeeping. Every field is
  * set in the constructor in one order, so all entries share one V8 shape; the expiry times are
- * derived from storedAt instead of stored, to keep the boxed doubles per entry at three.
+ * derived from storedAt instead of stored, and the others kept relative to it, so storedAt is the
+ * only boxed double per entry.
  */
 export class CacheEntry extends PackedAnswer {
   readonly key: string;
@@ -36,11 +49,12 @@ export class CacheEntry extends PackedAnswer {
   readonly staleMs: number;
   readonly size: number;
   hits = 0;
-  lastHitAt: number;
   /** A prefetch or stale refresh is in flight. */
   refreshing = false;
-  /** ms of the last failed refresh (RFC 8767 §4: 30 s); -Infinity if none. */
-  refreshFailedAt = Number.NEGATIVE_INFINITY;
+  // The two mutable times are kept as whole ms relative to storedAt: small integers live in the
+  // object itself, where an absolute ms value would be a separately allocated double per entry.
+  private lastHitAge = 0;
+  private failedAge = NO_FAILURE;
 
   constructor(key: string, a: PreparedAnswer, ttl: number, ttlCap: number, storedAt: number, staleMs: number) {
     super(a, ttlCap);
@@ -49,7 +63,24 @@ export class CacheEntry extends PackedAnswer {
     this.storedAt = storedAt;
     this.staleMs = staleMs;
     this.size = this.data.length + key.length + ENTRY_OVERHEAD;
-    this.lastHitAt = storedAt;
+  }
+
+  /** ms of the last hit (CoreDNS freq), to the ms below. */
+  get lastHitAt(): number {
+    return this.storedAt + this.lastHitAge;
+  }
+
+  set lastHitAt(ms: number) {
+    this.lastHitAge = relativeMs(ms - this.storedAt);
+  }
+
+  /** ms of the last failed refresh (RFC 8767 §4: 30 s); -Infinity if none. */
+  get refreshFailedAt(): number {
+    return this.failedAge === NO_FAILURE ? Number.NEGATIVE_INFINITY : this.storedAt + this.failedAge;
+  }
+
+  set refreshFailedAt(ms: number) {
+    this.failedAge = ms === Number.NEGATIVE_INFINITY ? NO_FAILURE : relativeMs(ms - this.storedAt);
   }
 
   /** ms when the entry stops being fresh. */

@@ -195,6 +195,27 @@ t.test('prefetch and refresh policy on the injected clock', async (t) => {
   t.notOk(canRefresh(e, clock.now + REFRESH_RETRY_MS), 'one refresh in flight per key');
 });
 
+t.test('hit and failure times: relative to storedAt, whole ms, clamped after 12.4 days', async (t) => {
+  const clock = { now: 1_700_000_000_000.25 }; // a monotonic clock has fractions of a ms
+  const cache = new DnsCache(defaultCacheConfig(), () => clock.now);
+  const e = cache.insert('k', prepared(NOERROR, [a(100)]))!;
+  t.equal(e.lastHitAt, e.storedAt, 'a new entry was last "hit" when stored');
+  t.equal(e.refreshFailedAt, Number.NEGATIVE_INFINITY, 'no failed refresh yet');
+  e.lastHitAt = e.storedAt + 1234.9;
+  t.equal(e.lastHitAt, e.storedAt + 1234, 'kept to the ms below');
+  e.lastHitAt = e.storedAt - 5000;
+  t.equal(e.lastHitAt, e.storedAt - 5000, 'earlier than storedAt (carried over from a refreshed entry)');
+  e.refreshFailedAt = e.storedAt;
+  t.equal(e.refreshFailedAt, e.storedAt, 'a failure at age 0 is not "none"');
+  e.refreshFailedAt = Number.NEGATIVE_INFINITY;
+  t.equal(e.refreshFailedAt, Number.NEGATIVE_INFINITY);
+  const days = (n: number): number => n * 86_400_000;
+  e.lastHitAt = e.storedAt + days(20);
+  t.equal(e.lastHitAt, e.storedAt + 2 ** 30 - 1, 'clamped at 2^30 - 1 ms');
+  e.lastHitAt = e.storedAt - days(20);
+  t.equal(e.lastHitAt, e.storedAt - (2 ** 30 - 1));
+});
+
 t.test('disable success|denial ZONES only covers those zones', async (t) => {
   const keyOf = (name: string): string => {
     const q = new ParsedQuery();
