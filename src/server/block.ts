@@ -8,7 +8,8 @@ import type { ServerBlockConfig } from '../config/types.js';
 import { prepareAnswer } from '../dns/answer.js';
 import { RCODE_REFUSED, RCODE_SERVFAIL, rcodeName } from '../dns/constants.js';
 import { buildQuery } from '../dns/query.js';
-import { errorReply, replyFromAnswer, type AnswerWire } from '../dns/reply.js';
+import { NO_TTL_CAP, PackedAnswer } from '../dns/packed.js';
+import { errorReply, replyFromAnswer } from '../dns/reply.js';
 import { keyCheckingDisabled, keyDnssecOk, keyQclass, keyQname, keyQtype } from '../dns/wire.js';
 import { OverloadError } from '../errors.js';
 import { dnsTypeName } from '../observe/dns-names.js';
@@ -148,7 +149,7 @@ export class BlockRuntime {
         entry.lastHitAt = p.fallback.lastHitAt;
       } else cache.delete(key);
     }
-    const answer: AnswerWire = entry ?? { wire: prepared.wire, ttlOffsets: prepared.ttlOffsets, servedTtls: prepared.ttls };
+    const answer = entry ?? new PackedAnswer(prepared, NO_TTL_CAP);
     for (const w of p.waiters) {
       const reply = replyFromAnswer(answer, w.query, w, 0, w.limit, false);
       send(w, reply, prepared.rcode, PLUGIN_FORWARD, this.queryLog);
