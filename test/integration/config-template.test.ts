@@ -33,7 +33,9 @@ t.test('cli with -basecorefile and a kube-dns ConfigMap', { skip: knotMissing() 
   );
   const conf = join(dir, 'Corefile');
   const argv = [CLI, '-localip', host, '-dns.port', String(port), '-basecorefile', join(dir, 'coredns', 'Corefile.base'), '-conf', conf,
-    '-kubednscm', join(dir, 'kube-dns'), '-upstreamsvc', 'kube-dns-upstream', '-reloadwithsignal', '-setupinterface=false', '-setupiptables=false'];
+    '-kubednscm', join(dir, 'kube-dns'), '-upstreamsvc', 'kube-dns-upstream', '-reloadwithsignal', '-setupinterface=false', '-setupiptables=false',
+    // node-cache's own metrics server defaults to 0.0.0.0:9353: off here, so no other process on the box can collide with it.
+    '-metrics-listen-address', ''];
   const child = spawn(process.execPath, [...TS_LOADER, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBE_DNS_UPSTREAM_SERVICE_HOST: knot.address } });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
