@@ -120,8 +120,17 @@ export class DnsCache {
     }
     if (!part || ttl <= 0) return null;
     const now = this.now();
-    const servedTtls = new Uint32Array(a.ttls.length);
-    for (let i = 0; i < a.ttls.length; i++) servedTtls[i] = cfg.keepTtl ? a.ttls[i]! : Math.min(a.ttls[i]!, ttl);
+    // Served TTLs are capped at the entry's TTL; when none is above it (the usual case) the
+    // upstream's array serves as is (neither is ever written after this), one allocation less per miss.
+    let servedTtls = a.ttls;
+    if (!cfg.keepTtl) {
+      for (let i = 0; i < a.ttls.length; i++) {
+        if (a.ttls[i]! <= ttl) continue;
+        servedTtls = new Uint32Array(a.ttls.length);
+        for (let j = 0; j < a.ttls.length; j++) servedTtls[j] = Math.min(a.ttls[j]!, ttl);
+        break;
+      }
+    }
     const expiresAt = now + ttl * 1000;
     const entry: CacheEntry = {
       key,
