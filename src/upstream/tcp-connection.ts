@@ -146,8 +146,9 @@ export class TcpConnection {
     this.inflight.delete(id);
     this.answered++;
     this.lastAnswerAt = this.lastReadAt;
-    // copy: `msg` is a view into a read buffer that may be large or reused
-    ex.resolve(Buffer.from(msg));
+    // A view, not a copy: net gives every read a buffer of its own (never reused), and the
+    // consumers copy what they keep (prepareAnswer), so the view pins the chunk only briefly.
+    ex.resolve(msg);
   }
 
   /** Close now; in-flight exchanges are handed back through onClose for a retry. */
