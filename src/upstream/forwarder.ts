@@ -46,7 +46,8 @@ export class Forwarder implements RaceHost {
 
   /** Resolve `q` upstream; `clientTcp` is the client's transport ("." keeps it, node-cache). */
   forward(q: ForwardQuestion, clientTcp: boolean): Promise<Buffer> {
-    return new Promise<Buffer>((resolve, reject) => this.forwardTo(q, clientTcp, { answer: resolve, fail: reject }));
+    // A copy: a TCP answer is a view into a read buffer that the next read overwrites.
+    return new Promise<Buffer>((resolve, reject) => this.forwardTo(q, clientTcp, { answer: (res) => resolve(Buffer.from(res)), fail: reject }));
   }
 
   /** `forward` for the miss path: the outcome goes to `done` (in a later microtask at the earliest), no Promise. */

@@ -16,6 +16,7 @@ export const MAX_TRIES = 6;
 
 /** Where a forwarded query's outcome goes: exactly one call, never synchronously from forwardTo. */
 export interface ForwardDone {
+  /** `res` may be a view into a reused read buffer: copy what must outlive the call. */
   answer(res: Buffer): void;
   fail(err: Error): void;
 }

@@ -1,13 +1,15 @@
 // One persistent, pipelined TCP connection to an upstream (RFC 7766 §6.2.1.1): many queries in
 // flight, each under a connection-local 16-bit ID, answers matched by ID and question in any
 // order. Queries issued in one event-loop turn go out in one write (see send).
-import { Socket } from 'node:net';
+import { Socket, type SocketConstructorOpts } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { questionMatches } from '../dns/answer.js';
 import { UpstreamError } from '../errors.js';
 
 /** First size of a turn's write buffer: under half of Node's 8 KiB pool, so it comes from the pool. */
 const OUT_START = 2048;
+/** Where every upstream connection's reads land; 64 KiB holds any DNS message. */
+const READ_BUF = Buffer.allocUnsafe(0x10000);
 
 export interface Exchange {
   /** ID on the connection it was last sent on. */
@@ -18,6 +20,7 @@ export interface Exchange {
   qtype: number;
   qclass: number;
   sentAt: number;
+  /** `response` is a view into a buffer reused by the next read: copy what must outlive the call. */
   resolve(response: Buffer): void;
   reject(err: Error): void;
   /** The connection went silent with this exchange in flight: ask elsewhere, keep listening here. */
@@ -56,7 +59,10 @@ export class TcpConnection {
     private readonly events: ConnectionEvents,
     connectTimeoutMs: number,
   ) {
-    const s = new Socket();
+    // Reads land in one buffer shared by every connection (`onread`): each read is parsed to
+    // the end before the next (libuv reads one stream at a time), so nothing outlives the call.
+    // A buffer per read was garbage (and external memory) on every upstream answer.
+    const s = new Socket({ onread: { buffer: READ_BUF, callback: (n: number, buf: Uint8Array) => this.onRead(buf as Buffer, n) } } as SocketConstructorOpts);
     this.socket = s;
     s.setNoDelay(true);
     s.setKeepAlive(true, 10_000);
@@ -67,7 +73,6 @@ export class TcpConnection {
       this.connected = true;
       s.setTimeout(0);
     });
-    s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('error', (err) => this.close(new UpstreamError(`${host}:${port}: ${err.message}`, { cause: err }), true));
     s.on('close', () => this.close(new UpstreamError(`${host}:${port}: connection closed`), true));
     s.connect({ host, port });
@@ -145,17 +150,23 @@ export class TcpConnection {
     this.lastWriteAt = Date.now();
   }
 
-  private onData(chunk: Buffer): void {
+  private onRead(chunk: Buffer, n: number): void {
     this.lastReadAt = Date.now();
-    let buf = this.readBuf ? Buffer.concat([this.readBuf, chunk]) : chunk;
+    let buf = chunk;
+    let end = n;
+    if (this.readBuf !== null) {
+      buf = Buffer.concat([this.readBuf, chunk.subarray(0, n)]);
+      end = buf.length;
+    }
     let pos = 0;
-    while (buf.length - pos >= 2) {
+    while (end - pos >= 2) {
       const len = (buf[pos]! << 8) | buf[pos + 1]!;
-      if (buf.length - pos - 2 < len) break;
+      if (end - pos - 2 < len) break;
       this.onMessage(buf.subarray(pos + 2, pos + 2 + len));
       pos += 2 + len;
     }
-    this.readBuf = pos < buf.length ? Buffer.from(buf.subarray(pos)) : null;
+    // A partial frame is copied out: the shared read buffer is overwritten by the next read.
+    this.readBuf = pos < end ? Buffer.from(buf.subarray(pos, end)) : null;
   }
 
   private onMessage(msg: Buffer): void {
@@ -166,8 +177,7 @@ export class TcpConnection {
     this.inflight.delete(id);
     this.answered++;
     this.lastAnswerAt = this.lastReadAt;
-    // A view, not a copy: net gives every read a buffer of its own (never reused), and the
-    // consumers copy what they keep (prepareAnswer), so the view pins the chunk only briefly.
+    // A view into the shared read buffer, valid only during this call (see Exchange.resolve).
     ex.resolve(msg);
   }
 
