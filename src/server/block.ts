@@ -16,7 +16,7 @@ import { ErrorReporter } from '../observe/errors.js';
 import type { Logger } from '../observe/log.js';
 import { presentName, QueryLog } from '../observe/query-log.js';
 import { forwarded, PLUGIN_CACHE, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
-import { Forwarder, type ForwardDone } from '../upstream/forwarder.js';
+import { Forwarder, type ForwardDone, type ForwardQuestion } from '../upstream/forwarder.js';
 import type { Waiter } from './waiter.js';
 
 /** Clients that may wait on one in-flight key; beyond it they get the fallback or SERVFAIL at once. */
@@ -26,10 +26,15 @@ export const MAX_WAITERS_PER_KEY = 1024;
  * One in-flight upstream query and the clients waiting on it. It is also where the forwarder
  * delivers the outcome (no Promise and no closures per miss).
  */
-class Pending implements ForwardDone {
+class Pending implements ForwardDone, ForwardQuestion {
   timer: NodeJS.Timeout | null = null; // RFC 8767 client-response timer
   slow = false; // the timer fired: later joiners get the fallback at once
   readonly startedAt = performance.now(); // when the query went upstream
+  /** The upstream query, and its question: the name is a view into it. */
+  readonly query: Buffer;
+  readonly qname: Buffer;
+  readonly qtype: number;
+  readonly qclass: number;
 
   constructor(
     private readonly block: BlockRuntime,
@@ -37,9 +42,12 @@ class Pending implements ForwardDone {
     public waiters: Waiter[],
     /** The cached entry this query refreshes: answered instead when upstream fails or is slow. */
     public fallback: CacheEntry | null,
-    /** The lowercased question name: a view into the upstream query. */
-    readonly qname: Buffer,
-  ) {}
+  ) {
+    this.query = buildQueryFromKey(key);
+    this.qname = this.query.subarray(12, 12 + key.length - 5);
+    this.qtype = keyQtype(key);
+    this.qclass = keyQclass(key);
+  }
 
   answer(res: Buffer): void {
     this.block.complete(this, res);
@@ -109,12 +117,10 @@ export class BlockRuntime {
   }
 
   private start(key: string, waiters: Waiter[], fallback: CacheEntry | null, tcp: boolean): void {
-    const query = buildQueryFromKey(key);
-    const qname = query.subarray(12, 12 + key.length - 5);
-    const p = new Pending(this, key, waiters, fallback, qname);
+    const p = new Pending(this, key, waiters, fallback);
     this.inflight.set(key, p);
     this.armTimer(p);
-    this.forwarder!.forwardTo({ query, qname, qtype: keyQtype(key), qclass: keyQclass(key) }, tcp, p);
+    this.forwarder!.forwardTo(p, tcp, p);
   }
 
   /** Start the client-response timer when serve_stale is on and someone waits on a fallback. */
@@ -140,7 +146,7 @@ export class BlockRuntime {
     this.settle(key, p);
     const first = p.waiters[0];
     if (first !== undefined) forwarded(first.stats, (performance.now() - p.startedAt) / 1000, true);
-    const prepared = prepareAnswer(res, p.qname, keyQtype(key), keyQclass(key));
+    const prepared = prepareAnswer(res, p.qname, p.qtype, p.qclass);
     if (!prepared) {
       this.upstreamDrops++;
       if (this.cache) this.cache.counters[C_DROPS]!++;
