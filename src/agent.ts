@@ -17,6 +17,8 @@ import { ZoneTable, zoneWire, type Route } from './server/zone-table.js';
 import type { Clock, DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
 import { detectLoop } from './upstream/loop.js';
+import { PoolRegistry } from './upstream/pool-registry.js';
+import type { TcpPool } from './upstream/pool.js';
 
 export const SETUP_ERROR_TYPES = ['iptables', 'iptables_lock', 'interface_add', 'interface_check', 'configmap'];
 
@@ -50,10 +52,13 @@ export class Agent implements MetricsSource {
   private readonly stats = new Map<string, ZoneStats>();
   private readonly lstats = new Map<string, ListenerStats>();
   private http = new Map<string, HttpEndpoint>();
+  /** TCP connections per upstream address, shared by every block and kept across reloads. */
+  private readonly pools: PoolRegistry;
   private state: 'new' | 'serving' | 'lameduck' | 'stopped' = 'new';
 
   constructor(private readonly opts: AgentOptions = {}) {
     this.log = opts.log ?? createLogger();
+    this.pools = new PoolRegistry(this.log);
     this.registry = createRegistry(this);
   }
 
@@ -73,7 +78,7 @@ export class Agent implements MetricsSource {
 
   private async apply(config: AgentConfig): Promise<void> {
     const oldBlocks = this.blocks;
-    const blocks = config.servers.map((cfg) => new BlockRuntime(cfg, this.log, this.reusableCache(cfg, oldBlocks), this.opts.clock));
+    const blocks = config.servers.map((cfg) => new BlockRuntime(cfg, this.log, this.reusableCache(cfg, oldBlocks), this.opts.clock, this.pools));
     const wanted = new Map<string, Route[]>();
     for (const b of blocks) {
       for (const host of b.config.bind) {
@@ -101,7 +106,8 @@ export class Agent implements MetricsSource {
       await this.applyHttp(config);
     } catch (err) {
       for (const l of opened) await Promise.all([l.udp.close(), l.tcp.close()]);
-      for (const b of blocks) if (!oldBlocks.some((o) => o.cache === b.cache)) b.close();
+      // Closing a block closes its forwarder (its pool references), never the cache it may share.
+      for (const b of blocks) b.close();
       throw err;
     }
     for (const l of opened) this.listeners.set(listenerId(l.host, l.port), l);
@@ -115,7 +121,8 @@ export class Agent implements MetricsSource {
     }
     this.blocks = blocks;
     this.config = config;
-    // Old forwarders finish what they carry (the client deadline), then close.
+    // Old forwarders finish what they carry (the client deadline), then close. The new ones
+    // already hold the pools they share with them, so those connections stay open.
     if (oldBlocks.length) setTimeout(() => oldBlocks.forEach((b) => b.close()), 6_000).unref();
   }
 
@@ -197,6 +204,7 @@ export class Agent implements MetricsSource {
     while (Date.now() < deadline && this.blocks.some((b) => b.pendingKeys > 0)) await new Promise((r) => setTimeout(r, 20));
     await Promise.all(ls.map((l) => l.tcp.close(Math.max(0, deadline - Date.now()))));
     for (const b of this.blocks) b.close();
+    this.pools.close();
     await Promise.all([...this.http.values()].map((h) => h.close()));
     this.http.clear();
     this.log.info('stopped');
@@ -216,6 +224,9 @@ export class Agent implements MetricsSource {
   }
   forwarders(): { forwarder: Forwarder; server: string }[] {
     return this.blocks.filter((b) => b.forwarder).map((b) => ({ forwarder: b.forwarder!, server: b.config.zones[0]! }));
+  }
+  upstreamPools(): TcpPool[] {
+    return this.pools.all();
   }
   plugins(): { server: string; zone: string; name: string }[] {
     const out: { server: string; zone: string; name: string }[] = [];

@@ -1,6 +1,6 @@
 // The servers under test, each on its own loopback address, pinned to CPU 0, forwarding
 // cluster.local to the same knot and caching. Config files go to the run's temp dir.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { start } from './procs.mjs';
@@ -104,6 +104,14 @@ export async function startDnsmasq(dir, knot, names) {
   );
 }
 
+/** The node flags the image runs the agent with (Dockerfile ENTRYPOINT), so the bench measures them. */
+export function agentNodeFlags(repoRoot) {
+  const m = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+  if (!m) throw new Error('Dockerfile: no ENTRYPOINT ["node", ...] line');
+  const argv = JSON.parse(m[1]);
+  return argv.slice(1, argv.findIndex((a) => a.endsWith('cli.js')));
+}
+
 /** The Node dgram floor (floor-responder.mjs): not a DNS cache, the ceiling for one built on node:dgram. */
 export async function startNodeFloor() {
   const ip = randomLoopback();
@@ -119,6 +127,7 @@ export async function startAgent(knot, repoRoot) {
   const metrics = `${ip}:${await freePort(ip)}`;
   const argv = [
     process.execPath,
+    ...agentNodeFlags(repoRoot),
     join(repoRoot, 'dist', 'cli.js'),
     '-localip', ip,
     '-dns.port', String(port),

@@ -10,27 +10,88 @@ import {
   type AnswerKind,
   type PreparedAnswer,
 } from '../dns/answer.js';
-import type { AnswerWire } from '../dns/reply.js';
+import { NO_TTL_CAP, PackedAnswer } from '../dns/packed.js';
 import { keyQname, wireNameToString } from '../dns/wire.js';
 
 export const MAX_SERVFAIL_TTL = 300;
-/** Fixed per-entry overhead beyond the wire bytes, for the byte budget (measured in bench/). */
-const ENTRY_OVERHEAD = 200;
+/**
+ * Per-entry memory beyond the packed data and the key, for the byte budget: string headers, the
+ * entry object, its boxed timestamps, the Map slot and lru-cache's arrays. bench/cache-bench.mjs
+ * measured 452 B per entry for a 66 B packed A answer under a 40 B key.
+ */
+const ENTRY_OVERHEAD = 350;
 
-export interface CacheEntry extends AnswerWire {
-  key: string;
-  kind: AnswerKind;
-  rcode: number;
-  storedAt: number; // ms, from the cache's clock
-  ttl: number; // seconds the entry is fresh
-  expiresAt: number; // ms
-  staleUntil: number; // ms; equal to expiresAt without serve_stale
-  origTtls: Uint32Array;
-  size: number;
-  hits: number;
-  lastHitAt: number;
-  refreshing: boolean; // a prefetch or stale refresh is in flight
-  refreshFailedAt: number; // ms of the last failed refresh (RFC 8767 §4: 30 s); -Infinity if none
+/** Bound of the relative times (12.4 days): a small integer on every V8 build. */
+const MAX_RELATIVE_MS = 2 ** 30 - 1;
+const NO_FAILURE = -(2 ** 30);
+
+/**
+ * `d` ms as a small integer, clamped to ±MAX_RELATIVE_MS: only an entry held longer than that
+ * (TTL + serve_stale window) is affected, and then only its prefetch hit count restarts.
+ */
+function relativeMs(d: number): number {
+  return (d >= MAX_RELATIVE_MS ? MAX_RELATIVE_MS : d <= -MAX_RELATIVE_MS ? -MAX_RELATIVE_MS : Math.floor(d)) | 0;
+}
+
+/**
+ * One cached answer: the packed wire (one string) plus the cache's bookkeeping. Every field is
+ * set in the constructor in one order, so all entries share one V8 shape; the expiry times are
+ * derived from storedAt instead of stored, and the others kept relative to it, so storedAt is the
+ * only boxed double per entry.
+ */
+export class CacheEntry extends PackedAnswer {
+  readonly key: string;
+  /** Seconds the entry is fresh. */
+  readonly ttl: number;
+  /** ms, from the cache's clock. */
+  readonly storedAt: number;
+  /** ms an expired entry stays servable (serve_stale DURATION); 0 without serve_stale. */
+  readonly staleMs: number;
+  readonly size: number;
+  hits = 0;
+  /** A prefetch or stale refresh is in flight. */
+  refreshing = false;
+  // The two mutable times are kept as whole ms relative to storedAt: small integers live in the
+  // object itself, where an absolute ms value would be a separately allocated double per entry.
+  private lastHitAge = 0;
+  private failedAge = NO_FAILURE;
+
+  constructor(key: string, a: PreparedAnswer, ttl: number, ttlCap: number, storedAt: number, staleMs: number) {
+    super(a, ttlCap);
+    this.key = key;
+    this.ttl = ttl;
+    this.storedAt = storedAt;
+    this.staleMs = staleMs;
+    this.size = this.data.length + key.length + ENTRY_OVERHEAD;
+  }
+
+  /** ms of the last hit (CoreDNS freq), to the ms below. */
+  get lastHitAt(): number {
+    return this.storedAt + this.lastHitAge;
+  }
+
+  set lastHitAt(ms: number) {
+    this.lastHitAge = relativeMs(ms - this.storedAt);
+  }
+
+  /** ms of the last failed refresh (RFC 8767 §4: 30 s); -Infinity if none. */
+  get refreshFailedAt(): number {
+    return this.failedAge === NO_FAILURE ? Number.NEGATIVE_INFINITY : this.storedAt + this.failedAge;
+  }
+
+  set refreshFailedAt(ms: number) {
+    this.failedAge = ms === Number.NEGATIVE_INFINITY ? NO_FAILURE : relativeMs(ms - this.storedAt);
+  }
+
+  /** ms when the entry stops being fresh. */
+  get expiresAt(): number {
+    return this.storedAt + this.ttl * 1000;
+  }
+
+  /** ms until which the entry may be answered stale; equal to expiresAt without serve_stale. */
+  get staleUntil(): number {
+    return this.storedAt + this.ttl * 1000 + this.staleMs;
+  }
 }
 
 /** Counter slots in DnsCache.counters (published as coredns_cache_* at scrape time). */
@@ -46,6 +107,9 @@ export const C_REQUESTS = 8;
 const N_COUNTERS = 9;
 
 export type Clock = () => number;
+
+/** Passed to every lru-cache get: its default `{}` argument is an allocation per lookup. */
+const GET_OPTIONS = {};
 
 const ORIGIN = performance.timeOrigin;
 /**
@@ -94,7 +158,7 @@ export class DnsCache {
 
   /** The entry for `key`, fresh or not (the caller decides on stale); undefined if none. */
   get(key: string): CacheEntry | undefined {
-    return this.success?.get(key) ?? this.denial?.get(key);
+    return this.success?.get(key, GET_OPTIONS) ?? this.denial?.get(key, GET_OPTIONS);
   }
 
   /** Store an upstream answer under the cache's rules; returns the entry, or null if not cacheable. */
@@ -119,37 +183,8 @@ export class DnsCache {
       return null;
     }
     if (!part || ttl <= 0) return null;
-    const now = this.now();
-    // Served TTLs are capped at the entry's TTL; when none is above it (the usual case) the
-    // upstream's array serves as is (neither is ever written after this), one allocation less per miss.
-    let servedTtls = a.ttls;
-    if (!cfg.keepTtl) {
-      for (let i = 0; i < a.ttls.length; i++) {
-        if (a.ttls[i]! <= ttl) continue;
-        servedTtls = new Uint32Array(a.ttls.length);
-        for (let j = 0; j < a.ttls.length; j++) servedTtls[j] = Math.min(a.ttls[j]!, ttl);
-        break;
-      }
-    }
-    const expiresAt = now + ttl * 1000;
-    const entry: CacheEntry = {
-      key,
-      wire: a.wire,
-      ttlOffsets: a.ttlOffsets,
-      servedTtls,
-      origTtls: a.ttls,
-      kind: a.kind,
-      rcode: a.rcode,
-      storedAt: now,
-      ttl,
-      expiresAt,
-      staleUntil: cfg.serveStale && a.kind !== KIND_SERVFAIL ? expiresAt + cfg.serveStale.durationMs : expiresAt,
-      size: a.wire.length + a.ttlOffsets.length * 10 + key.length + ENTRY_OVERHEAD,
-      hits: 0,
-      lastHitAt: now,
-      refreshing: false,
-      refreshFailedAt: Number.NEGATIVE_INFINITY,
-    };
+    const staleMs = cfg.serveStale && a.kind !== KIND_SERVFAIL ? cfg.serveStale.durationMs : 0;
+    const entry = new CacheEntry(key, a, ttl, cfg.keepTtl ? NO_TTL_CAP : ttl, this.now(), staleMs);
     // A key lives in one partition: drop a previous answer of the other kind.
     (part === this.success ? this.denial : this.success)?.delete(key);
     part.set(key, entry);

@@ -13,6 +13,7 @@ import { reloadVersionInfo } from '../config/hash.js';
 import type { AgentConfig } from '../config/types.js';
 import { rcodeName } from '../dns/constants.js';
 import type { Forwarder } from '../upstream/forwarder.js';
+import type { TcpPool } from '../upstream/pool.js';
 import { AgentRegistry, histogram, join, labels, type MetricType } from './exposition.js';
 import { HEALTH_BUCKETS, type HealthStats } from './health-probe.js';
 import { queryLogDropped } from './query-log.js';
@@ -36,6 +37,8 @@ export interface MetricsSource {
   /** Each cache with the server labels it serves and its zones label. */
   caches(): { cache: DnsCache; servers: string[]; zones: string }[];
   forwarders(): { forwarder: Forwarder; server: string }[];
+  /** The TCP connection pools, each once however many forwarders share it. */
+  upstreamPools(): TcpPool[];
   plugins(): { server: string; zone: string; name: string }[];
   setupErrors: Record<string, number>;
   reloadFailed: number;
@@ -187,10 +190,10 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
     ),
   );
   add('coredns_proxy_conn_cache_hits_total', 'Counter of connection cache hits per upstream and protocol.', 'counter', () =>
-    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { proxy_name: 'forward', to: u.name, proto: 'tcp' }, value: u.counters.connHits }))),
+    src.upstreamPools().map((p) => ({ labels: { proxy_name: 'forward', to: p.name, proto: 'tcp' }, value: p.counters.connHits })),
   );
   add('coredns_proxy_conn_cache_misses_total', 'Counter of connection cache misses per upstream and protocol.', 'counter', () =>
-    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { proxy_name: 'forward', to: u.name, proto: 'tcp' }, value: u.counters.connMisses }))),
+    src.upstreamPools().map((p) => ({ labels: { proxy_name: 'forward', to: p.name, proto: 'tcp' }, value: p.counters.connMisses })),
   );
   add('coredns_proxy_healthcheck_failures_total', 'Counter of the number of failed healthchecks.', 'counter', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { proxy_name: 'forward', to: u.name }, value: u.counters.healthcheckFailures }))),
@@ -233,19 +236,26 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
     { labels: {}, value: queryLogDropped() },
   ]);
   add('nodelocaldns_upstream_mismatched_answers_total', 'Upstream answers discarded because their ID or question matched no query.', 'counter', () =>
-    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.counters.mismatches }))),
+    // UDP mismatches per forwarder's upstream, TCP ones per shared pool: samples with one `to` are summed.
+    [
+      ...src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.counters.mismatches }))),
+      ...src.upstreamPools().map((p) => ({ labels: { to: p.name }, value: p.counters.mismatches })),
+    ],
   );
   for (const [name, help, pick] of [
     ['nodelocaldns_upstream_requests_total', 'Query attempts sent to each upstream.', (u: Forwarder['upstreams'][number]) => u.counters.requests],
     ['nodelocaldns_upstream_failures_total', 'Upstream failures counted towards max_fails (timeouts, resets, silent connections).', (u: Forwarder['upstreams'][number]) => u.counters.failures],
-    ['nodelocaldns_upstream_blackholes_total', 'Upstream connections abandoned because they took queries and never answered.', (u: Forwarder['upstreams'][number]) => u.counters.blackholes],
   ] as const)
     add(name, help, 'counter', () => src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: pick(u) }))));
   add('nodelocaldns_upstream_down', 'Whether the upstream is marked down by max_fails (1) or not (0).', 'gauge', () =>
     src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.down ? 1 : 0 }))),
   );
+  // Per shared pool, so three blocks forwarding to one address count its connections once.
+  add('nodelocaldns_upstream_blackholes_total', 'Upstream connections abandoned because they took queries and never answered.', 'counter', () =>
+    src.upstreamPools().map((p) => ({ labels: { to: p.name }, value: p.counters.blackholes })),
+  );
   add('nodelocaldns_upstream_connections', 'Open TCP connections per upstream.', 'gauge', () =>
-    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.connections }))),
+    src.upstreamPools().map((p) => ({ labels: { to: p.name }, value: p.connections })),
   );
   return reg;
 }

@@ -8,7 +8,8 @@ import type { ServerBlockConfig } from '../config/types.js';
 import { prepareAnswer } from '../dns/answer.js';
 import { RCODE_REFUSED, RCODE_SERVFAIL, rcodeName } from '../dns/constants.js';
 import { buildQueryFromKey } from '../dns/query.js';
-import { errorReply, replyFromAnswer, type AnswerWire } from '../dns/reply.js';
+import { NO_TTL_CAP, PackedAnswer } from '../dns/packed.js';
+import { errorReply, replyFromAnswer } from '../dns/reply.js';
 import { keyQclass, keyQname, keyQtype } from '../dns/wire.js';
 import { OverloadError } from '../errors.js';
 import { dnsTypeName } from '../observe/dns-names.js';
@@ -17,6 +18,7 @@ import type { Logger } from '../observe/log.js';
 import { presentName, QueryLog } from '../observe/query-log.js';
 import { forwarded, PLUGIN_CACHE, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
 import { Forwarder, type ForwardDone, type ForwardQuestion } from '../upstream/forwarder.js';
+import type { PoolRegistry } from '../upstream/pool-registry.js';
 import type { Waiter } from './waiter.js';
 
 /** Clients that may wait on one in-flight key; beyond it they get the fallback or SERVFAIL at once. */
@@ -69,15 +71,19 @@ export class BlockRuntime {
   coalesced = 0;
   private readonly inflight = new Map<string, Pending>();
 
-  /** `clock` drives the cache's TTLs when the block makes its own cache (tests inject one). */
+  /**
+   * `clock` drives the cache's TTLs when the block makes its own cache (tests inject one);
+   * `pools`: the agent's TCP connection pools, shared by every block forwarding to an address.
+   */
   constructor(
     readonly config: ServerBlockConfig,
     log: Logger,
     cache?: DnsCache | null,
     clock: Clock = monotonicMs,
+    pools?: PoolRegistry,
   ) {
     this.cache = cache !== undefined ? cache : config.cache ? new DnsCache(config.cache, clock) : null;
-    this.forwarder = config.forward ? new Forwarder(config.forward, log) : null;
+    this.forwarder = config.forward ? new Forwarder(config.forward, log, pools) : null;
     this.queryLog = config.log.enabled ? new QueryLog() : null;
     this.errors = config.errors.enabled ? new ErrorReporter(config.errors, log) : null;
   }
@@ -165,7 +171,7 @@ export class BlockRuntime {
         entry.lastHitAt = p.fallback.lastHitAt;
       } else cache.delete(key);
     }
-    const answer: AnswerWire = entry ?? { wire: prepared.wire, ttlOffsets: prepared.ttlOffsets, servedTtls: prepared.ttls };
+    const answer = entry ?? new PackedAnswer(prepared, NO_TTL_CAP);
     for (const w of p.waiters) {
       const reply = replyFromAnswer(answer, w.query, w, 0, w.limit, false);
       send(w, reply, prepared.rcode, PLUGIN_FORWARD, this.queryLog);

@@ -9,7 +9,8 @@ import type { Logger } from '../observe/log.js';
 import type { ForwardQuestion } from './attempt.js';
 import { Race, RaceList, type ForwardDone, type RaceHost } from './race.js';
 import { HealthProber } from './health.js';
-import { SWEEP_MS, Upstream } from './upstream.js';
+import { PoolRegistry } from './pool-registry.js';
+import { Upstream } from './upstream.js';
 
 export type { ForwardQuestion } from './attempt.js';
 
@@ -26,22 +27,26 @@ export class Forwarder implements RaceHost {
   private rr = 0;
   /** The races in flight, so close/abort can end them at once. */
   readonly races = new RaceList();
-  private readonly sweepTimer: NodeJS.Timeout;
   private readonly prober: HealthProber;
+  private readonly pools: PoolRegistry;
+  /** A forwarder built without the agent's registry owns (and closes) its own. */
+  private readonly ownPools: boolean;
   private closed = false;
 
+  /** `pools`: the agent's shared TCP pools; without it the forwarder keeps its own. */
   constructor(
     readonly cfg: ForwardConfig,
     private readonly log: Logger,
+    pools?: PoolRegistry,
   ) {
-    this.upstreams = cfg.to.map((a) => new Upstream(a.host, a.port, cfg, (up) => this.onDownChange(up), log));
+    this.ownPools = !pools;
+    this.pools = pools ?? new PoolRegistry(log);
+    this.upstreams = cfg.to.map((a) => this.newUpstream(a));
     this.prober = new HealthProber(cfg, log);
-    this.sweepTimer = setInterval(() => {
-      const now = Date.now();
-      for (const u of this.upstreams) u.sweep(now);
-      if (this.upstreams.some((u) => u.retiring && u.connections === 0)) this.upstreams = this.upstreams.filter((u) => !u.retiring || u.connections > 0);
-    }, SWEEP_MS);
-    this.sweepTimer.unref();
+  }
+
+  private newUpstream(a: UpstreamAddress): Upstream {
+    return new Upstream(a.host, a.port, this.cfg, (up) => this.onDownChange(up), this.pools);
   }
 
   /** Resolve `q` upstream; `clientTcp` is the client's transport ("." keeps it, node-cache). */
@@ -84,11 +89,11 @@ export class Forwarder implements RaceHost {
     const next: Upstream[] = [];
     for (const a of want) {
       const live = this.upstreams.find((u) => !u.retiring && key(u) === key(a));
-      next.push(live ?? new Upstream(a.host, a.port, this.cfg, (up) => this.onDownChange(up), this.log));
+      next.push(live ?? this.newUpstream(a));
     }
     for (const u of this.upstreams) {
       if (next.includes(u)) continue;
-      if (!wanted.has(key(u))) u.retire();
+      if (!wanted.has(key(u))) u.retire(() => (this.upstreams = this.upstreams.filter((x) => x !== u)));
       if (u.connections > 0) next.push(u);
     }
     this.upstreams = next;
@@ -141,8 +146,8 @@ export class Forwarder implements RaceHost {
   close(): void {
     this.closed = true;
     this.abortAll(new UpstreamError('forwarder closed'));
-    clearInterval(this.sweepTimer);
     this.prober.close();
     for (const u of this.upstreams) u.close();
+    if (this.ownPools) this.pools.close();
   }
 }

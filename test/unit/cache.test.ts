@@ -7,6 +7,7 @@ import { canRefresh, recordHit, shouldPrefetch, REFRESH_RETRY_MS } from '../../s
 import { defaultCacheConfig, nodeCacheCacheConfig } from '../../src/config/defaults.js';
 import type { CacheConfig } from '../../src/config/types.js';
 import { KIND_DENIAL, KIND_SERVFAIL, KIND_SUCCESS, prepareAnswer, type PreparedAnswer } from '../../src/dns/answer.js';
+import type { PackedAnswer } from '../../src/dns/packed.js';
 import { ParsedQuery, PARSE_OK, nameToWire, parseQuery } from '../../src/dns/wire.js';
 import { encodeQuery } from '../support/dnsclient.js';
 
@@ -37,6 +38,14 @@ function prepared(rcode: number, answers: packet.Answer[] = [], authorities: pac
   return p;
 }
 
+function servedTtls(e: PackedAnswer): number[] {
+  return Array.from({ length: e.ttlCount }, (_, i) => e.servedTtl(i));
+}
+
+function origTtls(e: PackedAnswer): number[] {
+  return Array.from({ length: e.ttlCount }, (_, i) => e.origTtl(i));
+}
+
 function makeCache(cfg: Partial<CacheConfig> = {}, base: CacheConfig = defaultCacheConfig()): { cache: DnsCache; clock: { now: number } } {
   const clock = { now: 5_000_000 };
   return { cache: new DnsCache({ ...base, ...cfg }, () => clock.now), clock };
@@ -48,8 +57,8 @@ t.test('success TTL = min over records, clamped to [MINTTL, TTL]', async (t) => 
   t.equal(e.kind, KIND_SUCCESS);
   t.equal(e.ttl, 120, 'minimum of the records');
   t.equal(e.expiresAt, clock.now + 120_000, 'expiry from the injected clock');
-  t.same([...e.servedTtls], [120, 120], 'served TTLs capped to the entry TTL');
-  t.same([...e.origTtls], [300, 120], 'original TTLs kept');
+  t.same(servedTtls(e), [120, 120], 'served TTLs capped to the entry TTL');
+  t.same(origTtls(e), [300, 120], 'original TTLs kept');
   t.equal(cache.insert('k2', prepared(NOERROR, [a(1)]))!.ttl, 5, 'raised to MINTTL 5');
   t.equal(cache.insert('k3', prepared(NOERROR, [a(100_000)]))!.ttl, 3600, 'capped at 3600 by default');
   const nc = makeCache({}, nodeCacheCacheConfig(30)).cache;
@@ -107,7 +116,7 @@ t.test('disable success / denial', async (t) => {
 t.test('keepttl serves the upstream TTLs', async (t) => {
   const e = makeCache({ keepTtl: true }, nodeCacheCacheConfig(30)).cache.insert('k', prepared(NOERROR, [a(300), a(120, '10.0.0.2')]))!;
   t.equal(e.ttl, 30, 'still expires by the cache rules');
-  t.same([...e.servedTtls], [300, 120], 'but serves the original TTLs');
+  t.same(servedTtls(e), [300, 120], 'but serves the original TTLs');
 });
 
 t.test('one key lives in one partition', async (t) => {
@@ -184,6 +193,27 @@ t.test('prefetch and refresh policy on the injected clock', async (t) => {
   t.ok(canRefresh(e, clock.now + REFRESH_RETRY_MS));
   e.refreshing = true;
   t.notOk(canRefresh(e, clock.now + REFRESH_RETRY_MS), 'one refresh in flight per key');
+});
+
+t.test('hit and failure times: relative to storedAt, whole ms, clamped after 12.4 days', async (t) => {
+  const clock = { now: 1_700_000_000_000.25 }; // a monotonic clock has fractions of a ms
+  const cache = new DnsCache(defaultCacheConfig(), () => clock.now);
+  const e = cache.insert('k', prepared(NOERROR, [a(100)]))!;
+  t.equal(e.lastHitAt, e.storedAt, 'a new entry was last "hit" when stored');
+  t.equal(e.refreshFailedAt, Number.NEGATIVE_INFINITY, 'no failed refresh yet');
+  e.lastHitAt = e.storedAt + 1234.9;
+  t.equal(e.lastHitAt, e.storedAt + 1234, 'kept to the ms below');
+  e.lastHitAt = e.storedAt - 5000;
+  t.equal(e.lastHitAt, e.storedAt - 5000, 'earlier than storedAt (carried over from a refreshed entry)');
+  e.refreshFailedAt = e.storedAt;
+  t.equal(e.refreshFailedAt, e.storedAt, 'a failure at age 0 is not "none"');
+  e.refreshFailedAt = Number.NEGATIVE_INFINITY;
+  t.equal(e.refreshFailedAt, Number.NEGATIVE_INFINITY);
+  const days = (n: number): number => n * 86_400_000;
+  e.lastHitAt = e.storedAt + days(20);
+  t.equal(e.lastHitAt, e.storedAt + 2 ** 30 - 1, 'clamped at 2^30 - 1 ms');
+  e.lastHitAt = e.storedAt - days(20);
+  t.equal(e.lastHitAt, e.storedAt - (2 ** 30 - 1));
 });
 
 t.test('disable success|denial ZONES only covers those zones', async (t) => {

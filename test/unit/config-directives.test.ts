@@ -82,6 +82,10 @@ t.test('cache: prefetch, serve_stale, servfail, disable, keepttl', async (t) => 
   t.equal(one('cache {\n keepttl\n}').cache!.keepTtl, true);
   bad(t, 'cache {\n keepttl 5\n}', /^C:3: keepttl: wrong argument count: want 0/);
   bad(t, 'cache {\n shards 4\n}', /^C:3: cache: unknown option "shards"/);
+  t.equal(one('cache\n').cache!.maxBytes, 64 * 1024 * 1024, 'byte budget: 64 MiB by default');
+  t.equal(one('cache {\n max_bytes 536870912\n}').cache!.maxBytes, 536_870_912, 'max_bytes (ours)');
+  bad(t, 'cache {\n max_bytes 100\n}', /^C:3: cache max_bytes: 100 is out of range \[1024, ∞\]/);
+  bad(t, 'cache {\n max_bytes 1G\n}', /^C:3: cache max_bytes: not a whole number/);
 });
 
 t.test('reload', async (t) => {

@@ -4,6 +4,7 @@ import * as packet from 'dns-packet';
 import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery, keyQname, keyQtype, keyDnssecOk } from '../../src/dns/wire.js';
 import { prepareAnswer } from '../../src/dns/answer.js';
 import { buildQuery, buildQueryFromKey } from '../../src/dns/query.js';
+import { PackedAnswer } from '../../src/dns/packed.js';
 import { errorReply, replyFromAnswer } from '../../src/dns/reply.js';
 import { RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP } from '../../src/dns/constants.js';
 import { encodeQuery } from '../support/dnsclient.js';
@@ -85,7 +86,7 @@ t.test('prepared answers: TTL offsets, OPT stripped, ID cleared; reply ages TTLs
   t.equal(a.ttlOffsets.length, 2, 'OPT TTL is not a TTL');
   t.equal(a.wire.readUInt16BE(10), 0, 'OPT stripped from the stored wire');
   t.equal(a.wire.readUInt16BE(0), 0, 'ID cleared');
-  const served = { wire: a.wire, ttlOffsets: a.ttlOffsets, servedTtls: Uint32Array.from([30, 30]) };
+  const served = new PackedAnswer(a, 30); // upstream says 60 and 40, the cache serves at most 30
   const r = packet.decode(replyFromAnswer(served, query, q, 7, 512, true));
   t.equal(r.id, 999, 'client ID');
   t.same(r.answers!.map((x) => x.ttl), [23, 23], 'TTLs aged by 7 s');
@@ -99,6 +100,38 @@ t.test('prepared answers: TTL offsets, OPT stripped, ID cleared; reply ages TTLs
   t.same(re.answers!.map((x) => x.ttl), [0, 0], 'never below 0');
   t.equal(re.additionals![0]!.type, 'OPT', 'the client\'s OPT comes back');
   t.ok(((re.additionals![0] as { flags?: number }).flags ?? 0) & packet.DNSSEC_OK, 'with its DO bit');
+});
+
+t.test('packed answers: bytes ≥ 0x80 survive, TTL caps, stale TTL, truncation', async (t) => {
+  const q = new ParsedQuery();
+  const query = encodeQuery('Big.example.com', 'A', { id: 4321 });
+  parseQuery(query, q);
+  // Addresses with high bytes and a TTL with bit 31 clear but > 2^24: latin1 must round-trip them.
+  const msg = packet.encode({
+    type: 'response', id: 5, flags: packet.RECURSION_DESIRED,
+    questions: [{ type: 'A', name: 'big.example.com' }],
+    answers: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => ({ type: 'A', name: 'big.example.com', ttl: 0x12345678 + i, data: `250.251.252.${240 + i}` })),
+  });
+  const a = prepareAnswer(msg, keyQname(q.key), 1, 1)!;
+  const kept = new PackedAnswer(a, 0x7fffffff);
+  t.equal(kept.ttlCount, 10);
+  t.same(Array.from({ length: 10 }, (_, i) => kept.origTtl(i)), Array.from({ length: 10 }, (_, i) => 0x12345678 + i), 'original TTLs');
+  t.same(Array.from({ length: 10 }, (_, i) => kept.ttlOffset(i)), Array.from(a.ttlOffsets), 'offsets');
+  const r = packet.decode(replyFromAnswer(kept, query, q, 0, 0xffff, true));
+  t.same(r.answers!.map((x) => x.data), Array.from({ length: 10 }, (_, i) => `250.251.252.${240 + i}`), 'high bytes intact');
+  t.same(r.answers!.map((x) => x.ttl), Array.from({ length: 10 }, (_, i) => 0x12345678 + i), 'uncapped TTLs served as sent');
+  t.equal(r.id, 4321);
+  const capped = packet.decode(replyFromAnswer(new PackedAnswer(a, 100), query, q, 3, 0xffff, true));
+  t.same(capped.answers!.map((x) => x.ttl), Array(10).fill(97), 'capped to 100, aged by 3');
+  const stale = packet.decode(replyFromAnswer(kept, query, q, 0, 0xffff, true, 30));
+  t.same(stale.answers!.map((x) => x.ttl), Array(10).fill(30), 'fixed stale TTL');
+  const small = replyFromAnswer(kept, query, q, 0, 100, true);
+  const tc = packet.decode(small);
+  t.ok(tc.flags! & packet.TRUNCATED_RESPONSE, 'TC when the answer does not fit the limit');
+  t.equal(tc.id, 4321);
+  t.equal(tc.answers!.length, 0, 'header and question only');
+  t.equal(tc.questions![0]!.name, 'Big.example.com', 'client case in the truncated reply');
+  t.equal(small.length, q.questionEnd);
 });
 
 t.test('answers that do not match the question are refused', async (t) => {

@@ -1,7 +1,8 @@
 // `cache [TTL] [ZONES...] { success CAP [TTL [MINTTL]]; denial CAP [TTL [MINTTL]];
 //   prefetch AMOUNT [DURATION [PERCENT%]]; serve_stale [DURATION] [immediate|verify];
-//   servfail DURATION; disable success|denial [ZONES...]; keepttl }` — CoreDNS plugin/cache,
-// with its ranges: TTLs > 0, MINTTL ≥ 0, prefetch 10%..90%, servfail ≤ 5m.
+//   servfail DURATION; disable success|denial [ZONES...]; keepttl; max_bytes BYTES }` — CoreDNS
+// plugin/cache, with its ranges: TTLs > 0, MINTTL ≥ 0, prefetch 10%..90%, servfail ≤ 5m.
+// `max_bytes` is ours: the byte budget of each partition (CoreDNS counts entries only).
 import { defaultCacheConfig } from '../../defaults.js';
 import type { CacheConfig } from '../../types.js';
 import type { Token } from '../lexer.js';
@@ -86,6 +87,12 @@ function option(c: CacheConfig, sub: Directive): void {
       argCount(sub, 0, 0);
       c.keepTtl = true;
       return;
+    case 'max_bytes': {
+      // A large `success` capacity needs a budget to match: ~400 B are charged per small entry.
+      const a = argCount(sub, 1, 1);
+      c.maxBytes = intArg(a[0]!, 'cache max_bytes', 1024);
+      return;
+    }
     default:
       fail(sub.name, `cache: unknown option ${JSON.stringify(name)}`);
   }

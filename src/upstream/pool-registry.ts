@@ -1,0 +1,91 @@
+// One TcpPool per upstream address (and pool settings) for the whole agent, reference counted by
+// the Upstreams that use it, swept by one timer. A reload builds its new forwarders before the
+// old ones close, so the new ones acquire the pools the old ones still hold: connections survive.
+import type { Logger } from '../observe/log.js';
+import { SWEEP_MS, TcpPool, type PoolSettings } from './pool.js';
+
+interface Orphan {
+  pool: TcpPool;
+  /** Called once the last connection has closed. */
+  onGone: (() => void) | null;
+}
+
+export class PoolRegistry {
+  private readonly pools = new Map<string, TcpPool>();
+  private readonly keys = new Map<TcpPool, string>();
+  /** Released by every user but still draining in-flight queries. */
+  private readonly orphans: Orphan[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly log: Logger) {}
+
+  /** The shared pool for `host:port` with `cfg`'s pool settings; one more reference to it. */
+  acquire(host: string, port: number, cfg: PoolSettings): TcpPool {
+    const key = `${host}|${port}|${cfg.expireMs}|${cfg.maxConnsPerUpstream}|${cfg.maxInflightPerConn}|${cfg.attemptTimeoutMs}`;
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new TcpPool(host, port, { expireMs: cfg.expireMs, maxConnsPerUpstream: cfg.maxConnsPerUpstream, maxInflightPerConn: cfg.maxInflightPerConn, attemptTimeoutMs: cfg.attemptTimeoutMs }, this.log);
+      this.pools.set(key, pool);
+      this.keys.set(pool, key);
+    }
+    pool.refs++;
+    this.arm();
+    return pool;
+  }
+
+  /**
+   * Drop one reference. The last one closes the pool now, or with `drain` lets its in-flight
+   * queries finish first (a terminating endpoint) and then calls `onGone`.
+   */
+  release(pool: TcpPool, drain: boolean, onGone: (() => void) | null = null): void {
+    if (pool.refs <= 0) return;
+    pool.refs--;
+    if (pool.refs > 0) return;
+    this.pools.delete(this.keys.get(pool)!);
+    this.keys.delete(pool);
+    if (drain && pool.connections > 0) {
+      pool.drain();
+      this.orphans.push({ pool, onGone });
+      return;
+    }
+    pool.close();
+    this.disarmIfIdle();
+  }
+
+  /** Pools in use or draining, each once (metrics). */
+  all(): TcpPool[] {
+    return [...this.pools.values(), ...this.orphans.map((o) => o.pool)];
+  }
+
+  sweep(now: number): void {
+    for (const p of this.pools.values()) p.sweep(now);
+    for (let i = this.orphans.length - 1; i >= 0; i--) {
+      const o = this.orphans[i]!;
+      o.pool.sweep(now);
+      if (o.pool.connections > 0) continue;
+      this.orphans.splice(i, 1);
+      o.onGone?.();
+    }
+    this.disarmIfIdle();
+  }
+
+  close(): void {
+    for (const p of this.all()) p.close();
+    this.pools.clear();
+    this.keys.clear();
+    this.orphans.length = 0;
+    this.disarmIfIdle();
+  }
+
+  private arm(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
+    this.timer.unref();
+  }
+
+  private disarmIfIdle(): void {
+    if (!this.timer || this.pools.size > 0 || this.orphans.length > 0) return;
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,183 @@
+// The pipelined TCP connections to one upstream address, shared by every forwarder that sends
+// there (node-cache's three cluster blocks all forward to the same CoreDNS Service). It chooses
+// the connection for each query, and its sweep retires silent, idle and old connections. Health
+// is not here: each Upstream (one per forwarder) listens for connection-level failures.
+import { UpstreamError } from '../errors.js';
+import type { Logger } from '../observe/log.js';
+import { TcpConnection, type ConnectionEvents, type Exchange } from './tcp-connection.js';
+
+/**
+ * A connection with queries in flight that has received no answer for this long (counted from
+ * its last answer, or from its oldest in-flight query if that is later) is silent: the IPVS
+ * blackhole, a stale conntrack entry to a dead pod. A loaded connection that keeps answering is
+ * never silent however long its queue. Its queries are asked again elsewhere at once; with the
+ * 200 ms sweep that is within 1.2 s of the first unanswered query.
+ */
+export const SILENT_MS = 1_000;
+export const SWEEP_MS = 200;
+
+/** The ForwardConfig settings that shape a pool; forwarders that differ in them get their own. */
+export interface PoolSettings {
+  expireMs: number;
+  maxConnsPerUpstream: number;
+  maxInflightPerConn: number;
+  attemptTimeoutMs: number;
+}
+
+/** Told of connection-level failures: every Upstream using the pool, for its health. */
+export interface PoolListener {
+  /** A connection was reset or closed by the peer with queries in flight (once per connection). */
+  connectionLost(): void;
+  /** A connection went silent; its oldest unanswered query was sent at `sentAt`. */
+  silence(sentAt: number, now: number): void;
+}
+
+export interface PoolCounters {
+  connHits: number; // query sent on an existing connection
+  connMisses: number; // a connection had to be opened
+  blackholes: number; // connections retired as silent
+  mismatches: number; // answers matching no query (wrong ID / question, or too late)
+}
+
+export class TcpPool implements ConnectionEvents {
+  readonly name: string;
+  readonly counters: PoolCounters = { connHits: 0, connMisses: 0, blackholes: 0, mismatches: 0 };
+  /** Forwarders' Upstreams holding the pool (PoolRegistry counts them). */
+  refs = 0;
+  private conns: TcpConnection[] = [];
+  /** Connections taking no new queries: too old (rebalance) or silent (suspect). */
+  private readonly draining = new Set<TcpConnection>();
+  private readonly listeners = new Set<PoolListener>();
+  private closed = false;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly cfg: PoolSettings,
+    private readonly log: Logger,
+  ) {
+    this.name = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+
+  subscribe(l: PoolListener): void {
+    this.listeners.add(l);
+  }
+
+  unsubscribe(l: PoolListener): void {
+    this.listeners.delete(l);
+  }
+
+  /**
+   * Send on the first connection (oldest first) with fewer than `maxInflightPerConn` in flight;
+   * when all are that busy, open another if the pool (taking queries, or draining after
+   * `expire`) is below `maxConnsPerUpstream`, else use the least-loaded. Filling one connection
+   * before the next keeps each one's queue deep: an upstream without TCP_NODELAY (knot) sends
+   * a short answer burst only after our ACK, so load spread thin over many connections ran at
+   * half the rate of the same load on one. Silent connections do not count towards the cap:
+   * they are presumed dead, and their queries need somewhere to go.
+   */
+  sendTcp(ex: Exchange): TcpConnection {
+    if (this.closed) throw new UpstreamError(`${this.name}: connection pool closed`);
+    let best: TcpConnection | null = null;
+    let least: TcpConnection | null = null;
+    for (const c of this.conns) {
+      if (c.size < this.cfg.maxInflightPerConn) {
+        best = c;
+        break;
+      }
+      if (!least || c.size < least.size) least = c;
+    }
+    if (!best && least && this.poolSize() >= this.cfg.maxConnsPerUpstream) best = least;
+    if (!best) {
+      best = new TcpConnection(this.host, this.port, this, this.cfg.attemptTimeoutMs);
+      this.conns.push(best);
+      this.counters.connMisses++;
+    } else {
+      this.counters.connHits++;
+    }
+    if (!best.send(ex)) throw new UpstreamError(`${this.name}: no free query ID on connection`);
+    return best;
+  }
+
+  /** Connections counted against the cap: taking queries, or draining but not silent. */
+  private poolSize(): number {
+    let n = this.conns.length;
+    for (const c of this.draining) if (!c.suspect) n++;
+    return n;
+  }
+
+  onMismatch(): void {
+    this.counters.mismatches++;
+  }
+
+  onClose(conn: TcpConnection, pending: Exchange[], err: Error, byPeer: boolean): void {
+    this.conns = this.conns.filter((c) => c !== conn);
+    this.draining.delete(conn);
+    // Reset, refused or closed under our queries: one failure for the connection, not one per query.
+    if (byPeer && pending.length > 0 && !conn.suspect) for (const l of this.listeners) l.connectionLost();
+    for (const ex of pending) ex.reject(err);
+  }
+
+  /** Last answer on any open connection: a slow answer elsewhere proves the upstream alive. */
+  private lastAnswerAt(): number {
+    let t = 0;
+    for (const c of this.conns) if (c.lastAnswerAt > t) t = c.lastAnswerAt;
+    for (const c of this.draining) if (c.lastAnswerAt > t) t = c.lastAnswerAt;
+    return t;
+  }
+
+  /**
+   * Periodic: retire silent connections, close idle ones and rotate old ones (both `expire`).
+   * At most one connection per sweep is rotated for age, so a pool opened in one burst is
+   * replaced one by one while the others carry the load.
+   */
+  sweep(now: number): void {
+    let rotated = false;
+    for (const c of this.conns) {
+      const oldest = c.oldestSentAt();
+      if (oldest > 0 && now - Math.max(oldest, c.lastAnswerAt) > SILENT_MS) {
+        c.suspect = true;
+        this.counters.blackholes++;
+        this.draining.add(c);
+        this.log.warn('upstream connection silent, its queries asked again elsewhere', { upstream: this.name, inflight: c.size, answered: c.answered });
+        if (this.lastAnswerAt() < oldest) for (const l of this.listeners) l.silence(oldest, now);
+        for (const ex of c.pending()) ex.silent?.();
+        continue;
+      }
+      const idleSince = Math.max(c.lastReadAt, c.lastWriteAt, c.createdAt);
+      if (c.drained() && now - idleSince > this.cfg.expireMs) {
+        c.close();
+        continue;
+      }
+      // `expire` is also a maximum age: a busy connection takes no new queries past it and
+      // closes once its in-flight ones are answered; its replacement may reach another pod
+      // behind the Service IP (IPVS picks a backend per connection), so load spreads after
+      // CoreDNS scales up.
+      if (!rotated && now - c.createdAt > this.cfg.expireMs) {
+        rotated = true;
+        this.draining.add(c);
+      }
+    }
+    this.conns = this.conns.filter((c) => !this.draining.has(c) && c.isOpen);
+    for (const c of this.draining) {
+      // A suspect keeps listening (a slow answer still wins) until its queries time out.
+      if (c.drained() || (c.suspect && now - c.oldestSentAt() > this.cfg.attemptTimeoutMs)) c.close();
+    }
+  }
+
+  /** Take no new queries; in-flight ones finish on their connections, which then close (sweep). */
+  drain(): void {
+    this.closed = true;
+    for (const c of this.conns) this.draining.add(c);
+    this.conns = [];
+  }
+
+  get connections(): number {
+    return this.conns.length + this.draining.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of [...this.conns, ...this.draining]) c.close();
+  }
+}
