@@ -36,6 +36,13 @@ export interface PreparedAnswer {
   questionEnd: number;
 }
 
+// Scratch space for one answer's TTL offsets and TTLs, copied out at exact size (slice) at the
+// end: growing two JS arrays per answer and converting them was garbage on every miss. Every
+// record takes at least 11 bytes, so a 64 KiB message has fewer than 6,000.
+const MAX_RECORDS = Math.ceil(0x10000 / 11);
+const scratchOffsets = new Uint16Array(MAX_RECORDS);
+const scratchTtls = new Uint32Array(MAX_RECORDS);
+
 /**
  * Check `msg` answers the question whose lowercased wire name is `qname` with qtype/qclass,
  * and prepare it. Returns null when malformed or not matching (caller counts and discards).
@@ -47,9 +54,10 @@ export function prepareAnswer(msg: Buffer, qname: Buffer, qtype: number, qclass:
   const questionEnd = HEADER_LEN + qname.length + 4;
   const flags = (msg[2]! << 8) | msg[3]!;
   const rcode = flags & RCODE_MASK;
-  const counts = [(msg[6]! << 8) | msg[7]!, (msg[8]! << 8) | msg[9]!, (msg[10]! << 8) | msg[11]!];
-  const offsets: number[] = [];
-  const ttls: number[] = [];
+  const an = (msg[6]! << 8) | msg[7]!;
+  const ns = (msg[8]! << 8) | msg[9]!;
+  const ar = (msg[10]! << 8) | msg[11]!;
+  let n = 0; // records seen so far (OPT excluded): their TTL offsets and TTLs are in the scratch arrays
   let minTtl = -1;
   let hasSoa = false;
   let soaMin = -1;
@@ -57,7 +65,8 @@ export function prepareAnswer(msg: Buffer, qname: Buffer, qtype: number, qclass:
   let optEnd = -1;
   let pos = questionEnd;
   for (let section = 0; section < 3; section++) {
-    for (let i = 0; i < counts[section]!; i++) {
+    const count = section === 0 ? an : section === 1 ? ns : ar;
+    for (let i = 0; i < count; i++) {
       const start = pos;
       const nameEnd = skipName(msg, pos);
       if (nameEnd < 0 || nameEnd + 10 > msg.length) return null;
@@ -71,10 +80,12 @@ export function prepareAnswer(msg: Buffer, qname: Buffer, qtype: number, qclass:
         optEnd = pos;
         continue;
       }
+      if (n === MAX_RECORDS) return null; // cannot happen within 64 KiB; keeps the scratch writes in bounds
       const raw = msg.readUInt32BE(nameEnd + 4);
       const ttl = raw > 0x7fffffff ? 0 : raw; // RFC 2181 §8: a TTL with the top bit set means 0
-      offsets.push(nameEnd + 4);
-      ttls.push(ttl);
+      scratchOffsets[n] = nameEnd + 4;
+      scratchTtls[n] = ttl;
+      n++;
       if (minTtl < 0 || ttl < minTtl) minTtl = ttl;
       if (type === TYPE_SOA && section === 1 && rdlen >= 22) {
         hasSoa = true;
@@ -92,15 +103,16 @@ export function prepareAnswer(msg: Buffer, qname: Buffer, qtype: number, qclass:
     wire = Buffer.allocUnsafe(msg.length - (optEnd - optStart));
     msg.copy(wire, 0, 0, optStart);
     msg.copy(wire, optStart, optEnd);
-    wire.writeUInt16BE(counts[2]! - 1, 10);
+    wire.writeUInt16BE(ar - 1, 10);
     const shift = optEnd - optStart;
-    for (let i = 0; i < offsets.length; i++) if (offsets[i]! > optStart) offsets[i] = offsets[i]! - shift;
+    for (let i = 0; i < n; i++) if (scratchOffsets[i]! > optStart) scratchOffsets[i] = scratchOffsets[i]! - shift;
   } else {
-    wire = Buffer.from(msg);
+    wire = Buffer.allocUnsafe(msg.length);
+    msg.copy(wire, 0);
   }
   wire[0] = 0;
   wire[1] = 0;
-  const ancount = counts[0]!;
+  const ancount = an;
   let kind: AnswerKind;
   if (rcode === RCODE_NXDOMAIN || (rcode === RCODE_NOERROR && ancount === 0)) kind = KIND_DENIAL;
   else if (rcode === RCODE_NOERROR) kind = KIND_SUCCESS;
@@ -109,8 +121,8 @@ export function prepareAnswer(msg: Buffer, qname: Buffer, qtype: number, qclass:
   if (kind === KIND_DENIAL && hasSoa) minTtl = soaMin;
   return {
     wire,
-    ttlOffsets: Uint16Array.from(offsets),
-    ttls: Uint32Array.from(ttls),
+    ttlOffsets: scratchOffsets.slice(0, n),
+    ttls: scratchTtls.slice(0, n),
     kind,
     rcode,
     truncated: (flags & FLAG_TC) !== 0,

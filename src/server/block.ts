@@ -7,30 +7,57 @@ import { STALE_CLIENT_TIMEOUT_MS, STALE_TTL } from '../cache/policy.js';
 import type { ServerBlockConfig } from '../config/types.js';
 import { prepareAnswer } from '../dns/answer.js';
 import { RCODE_REFUSED, RCODE_SERVFAIL, rcodeName } from '../dns/constants.js';
-import { buildQuery } from '../dns/query.js';
+import { buildQueryFromKey } from '../dns/query.js';
 import { NO_TTL_CAP, PackedAnswer } from '../dns/packed.js';
 import { errorReply, replyFromAnswer } from '../dns/reply.js';
-import { keyCheckingDisabled, keyDnssecOk, keyQclass, keyQname, keyQtype } from '../dns/wire.js';
+import { keyQclass, keyQname, keyQtype } from '../dns/wire.js';
 import { OverloadError } from '../errors.js';
 import { dnsTypeName } from '../observe/dns-names.js';
 import { ErrorReporter } from '../observe/errors.js';
 import type { Logger } from '../observe/log.js';
 import { presentName, QueryLog } from '../observe/query-log.js';
 import { forwarded, PLUGIN_CACHE, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
-import { Forwarder } from '../upstream/forwarder.js';
+import { Forwarder, type ForwardDone, type ForwardQuestion } from '../upstream/forwarder.js';
 import type { PoolRegistry } from '../upstream/pool-registry.js';
 import type { Waiter } from './waiter.js';
 
 /** Clients that may wait on one in-flight key; beyond it they get the fallback or SERVFAIL at once. */
 export const MAX_WAITERS_PER_KEY = 1024;
 
-interface Pending {
-  waiters: Waiter[];
-  /** The cached entry this query refreshes: answered instead when upstream fails or is slow. */
-  fallback: CacheEntry | null;
-  startedAt: number; // performance.now() when the query went upstream
-  timer: NodeJS.Timeout | null; // RFC 8767 client-response timer
-  slow: boolean; // the timer fired: later joiners get the fallback at once
+/**
+ * One in-flight upstream query and the clients waiting on it. It is also where the forwarder
+ * delivers the outcome (no Promise and no closures per miss).
+ */
+class Pending implements ForwardDone, ForwardQuestion {
+  timer: NodeJS.Timeout | null = null; // RFC 8767 client-response timer
+  slow = false; // the timer fired: later joiners get the fallback at once
+  readonly startedAt = performance.now(); // when the query went upstream
+  /** The upstream query, and its question: the name is a view into it. */
+  readonly query: Buffer;
+  readonly qname: Buffer;
+  readonly qtype: number;
+  readonly qclass: number;
+
+  constructor(
+    private readonly block: BlockRuntime,
+    readonly key: string,
+    public waiters: Waiter[],
+    /** The cached entry this query refreshes: answered instead when upstream fails or is slow. */
+    public fallback: CacheEntry | null,
+  ) {
+    this.query = buildQueryFromKey(key);
+    this.qname = this.query.subarray(12, 12 + key.length - 5);
+    this.qtype = keyQtype(key);
+    this.qclass = keyQclass(key);
+  }
+
+  answer(res: Buffer): void {
+    this.block.complete(this, res);
+  }
+
+  fail(err: Error): void {
+    this.block.fail(this, err);
+  }
 }
 
 export class BlockRuntime {
@@ -96,17 +123,10 @@ export class BlockRuntime {
   }
 
   private start(key: string, waiters: Waiter[], fallback: CacheEntry | null, tcp: boolean): void {
-    const p: Pending = { waiters, fallback, startedAt: performance.now(), timer: null, slow: false };
+    const p = new Pending(this, key, waiters, fallback);
     this.inflight.set(key, p);
     this.armTimer(p);
-    const qname = keyQname(key);
-    const qtype = keyQtype(key);
-    const qclass = keyQclass(key);
-    const query = buildQuery(qname, qtype, qclass, { cd: keyCheckingDisabled(key), dnssecOk: keyDnssecOk(key) });
-    this.forwarder!.forward({ query, qname, qtype, qclass }, tcp).then(
-      (res) => this.complete(key, p, res, qname, qtype, qclass),
-      (err: Error) => this.fail(key, p, err),
-    );
+    this.forwarder!.forwardTo(p, tcp, p);
   }
 
   /** Start the client-response timer when serve_stale is on and someone waits on a fallback. */
@@ -126,11 +146,13 @@ export class BlockRuntime {
     for (const w of waiters) if (!this.answerFallback(w, p.fallback)) p.waiters.push(w);
   }
 
-  private complete(key: string, p: Pending, res: Buffer, qname: Buffer, qtype: number, qclass: number): void {
+  /** The forwarder's answer for `p` (called by Pending). */
+  complete(p: Pending, res: Buffer): void {
+    const key = p.key;
     this.settle(key, p);
     const first = p.waiters[0];
     if (first !== undefined) forwarded(first.stats, (performance.now() - p.startedAt) / 1000, true);
-    const prepared = prepareAnswer(res, qname, qtype, qclass);
+    const prepared = prepareAnswer(res, p.qname, p.qtype, p.qclass);
     if (!prepared) {
       this.upstreamDrops++;
       if (this.cache) this.cache.counters[C_DROPS]!++;
@@ -156,7 +178,9 @@ export class BlockRuntime {
     }
   }
 
-  private fail(key: string, p: Pending, err: Error): void {
+  /** The forwarder gave up on `p` (called by Pending). */
+  fail(p: Pending, err: Error): void {
+    const key = p.key;
     this.settle(key, p);
     const first = p.waiters[0];
     if (first !== undefined) forwarded(first.stats, (performance.now() - p.startedAt) / 1000, false);

@@ -1,5 +1,5 @@
-// A client waiting for a cache miss to be resolved: its query's header and question (copied,
-// so a TCP read buffer is not pinned), where to answer, and when it arrived.
+// A client waiting for a cache miss to be resolved: its query's header and question (copied
+// from a TCP read buffer so it is not pinned), where to answer, and when it arrived.
 import type { QueryView } from '../dns/reply.js';
 import type { ParsedQuery } from '../dns/wire.js';
 import type { ZoneStats } from '../observe/stats.js';
@@ -28,7 +28,9 @@ export class Waiter implements QueryView {
     readonly startedAt: number,
     readonly stats: ZoneStats,
   ) {
-    this.query = Buffer.from(msg.subarray(0, q.questionEnd));
+    // TCP: a copy, so the connection's read buffer is not pinned. UDP: node:dgram gives each
+    // datagram a buffer of its own, exactly its size and never reused, so a view is enough.
+    this.query = sink.tcp ? Buffer.from(msg.subarray(0, q.questionEnd)) : msg.subarray(0, q.questionEnd);
     this.flags = q.flags;
     this.qnameEnd = q.qnameEnd;
     this.questionEnd = q.questionEnd;

@@ -1,9 +1,13 @@
 // One try of one query on one upstream, over TCP (a pooled pipelined connection) or UDP (a fresh
 // socket). It reports exactly one of answer / fail, and possibly `silent` before that: no answer
 // for SILENT_MS, the cue for the forwarder to ask elsewhere while this try keeps listening.
+// A try is one object (it is the connection's Exchange and its own wheel timer): the miss path
+// allocated an exchange, three closures, a handle and a Timeout per try before.
+import { performance } from 'node:perf_hooks';
 import { UpstreamError } from '../errors.js';
 import type { Exchange, TcpConnection } from './tcp-connection.js';
-import { udpExchange } from './udp-exchange.js';
+import { queryTimers, type WheelTimer } from './timer-wheel.js';
+import { udpExchange, type UdpExchangeHandle } from './udp-exchange.js';
 import { SILENT_MS, type Upstream } from './upstream.js';
 
 export interface ForwardQuestion {
@@ -14,107 +18,149 @@ export interface ForwardQuestion {
 }
 
 export interface AttemptEvents {
-  answer(res: Buffer): void;
+  answer(res: Buffer, a: AttemptHandle): void;
   /** The try is over without an answer; it has already been charged to the upstream if due. */
-  fail(err: Error): void;
-  silent(): void;
+  fail(err: Error, a: AttemptHandle): void;
+  silent(a: AttemptHandle): void;
 }
 
 export interface AttemptHandle {
+  readonly up: Upstream;
+  readonly tcp: boolean;
+  /** performance.now() when the try started, for the upstream's duration histogram. */
+  readonly startedAt: number;
   /** Stop listening (another try answered first); a late answer then counts as a mismatch. */
   cancel(): void;
 }
 
 export function startAttempt(up: Upstream, q: ForwardQuestion, tcp: boolean, timeoutMs: number, ev: AttemptEvents): AttemptHandle {
-  return tcp ? tcpAttempt(up, q, timeoutMs, ev) : udpAttempt(up, q, timeoutMs, ev);
+  return tcp ? new TcpAttempt(up, q, timeoutMs, ev) : new UdpAttempt(up, q, timeoutMs, ev);
 }
 
-function tcpAttempt(up: Upstream, q: ForwardQuestion, timeoutMs: number, ev: AttemptEvents): AttemptHandle {
-  let done = false;
-  let timer: NodeJS.Timeout | undefined;
-  let conn: TcpConnection | null = null;
-  const ex: Exchange = {
-    id: 0,
-    query: q.query,
-    qname: q.qname,
-    qtype: q.qtype,
-    qclass: q.qclass,
-    sentAt: Date.now(),
-    resolve(res) {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      ev.answer(res);
-    },
-    // The connection closed under the query; the upstream has charged the connection once.
-    reject(err) {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      ev.fail(err);
-    },
-    silent() {
-      if (!done) ev.silent();
-    },
-  };
-  try {
-    conn = up.sendTcp(ex);
-  } catch (err) {
-    done = true;
-    queueMicrotask(() => ev.fail(err as Error));
-    return { cancel() {} };
+class TcpAttempt implements AttemptHandle, Exchange, WheelTimer {
+  readonly tcp = true;
+  readonly startedAt = performance.now();
+  readonly sentAt = Date.now();
+  id = 0;
+  readonly query: Buffer;
+  readonly qname: Buffer;
+  readonly qtype: number;
+  readonly qclass: number;
+  wheelDue = 0;
+  wheelTick = 0;
+  private done = false;
+  private conn: TcpConnection | null = null;
+
+  constructor(
+    readonly up: Upstream,
+    q: ForwardQuestion,
+    private readonly timeoutMs: number,
+    private readonly ev: AttemptEvents,
+  ) {
+    this.query = q.query;
+    this.qname = q.qname;
+    this.qtype = q.qtype;
+    this.qclass = q.qclass;
+    try {
+      this.conn = up.sendTcp(this);
+    } catch (err) {
+      this.done = true;
+      queueMicrotask(() => ev.fail(err as Error, this));
+      return;
+    }
+    queryTimers.arm(this, this.sentAt + timeoutMs);
   }
-  timer = setTimeout(() => {
-    if (done) return;
-    done = true;
-    conn!.abandon(ex);
+
+  resolve(res: Buffer): void {
+    if (this.done) return;
+    this.done = true;
+    queryTimers.disarm(this);
+    this.ev.answer(res, this);
+  }
+
+  /** The connection closed under the query; the upstream has charged the connection once. */
+  reject(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    queryTimers.disarm(this);
+    this.ev.fail(err, this);
+  }
+
+  silent(): void {
+    if (!this.done) this.ev.silent(this);
+  }
+
+  onTimer(): void {
+    if (this.done) return;
+    this.done = true;
+    const conn = this.conn!;
+    conn.abandon(this);
     // A silent connection was charged when it went silent; a lone lost query is charged here.
-    if (!conn!.suspect) up.failure();
-    ev.fail(new UpstreamError(`${up.name}: tcp timeout after ${timeoutMs} ms`));
-  }, timeoutMs);
-  return {
-    cancel() {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      conn!.abandon(ex);
-    },
-  };
+    if (!conn.suspect) this.up.failure();
+    this.ev.fail(new UpstreamError(`${this.up.name}: tcp timeout after ${this.timeoutMs} ms`), this);
+  }
+
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    queryTimers.disarm(this);
+    this.conn!.abandon(this);
+  }
 }
 
-function udpAttempt(up: Upstream, q: ForwardQuestion, timeoutMs: number, ev: AttemptEvents): AttemptHandle {
-  let done = false;
-  const sentAt = Date.now();
-  const finish = (): void => {
-    done = true;
-    clearTimeout(timer);
-    clearTimeout(silentTimer);
-  };
-  const h = udpExchange(up.host, up.port, q.query, q.qname, q.qtype, q.qclass, () => up.onMismatch(), (err, res) => {
-    if (done) return;
-    finish();
-    if (err) {
-      up.failure();
-      ev.fail(err);
-    } else ev.answer(res!);
-  });
-  const silentTimer = setTimeout(() => {
-    if (done) return;
-    up.silence(sentAt, Date.now());
-    ev.silent();
-  }, Math.min(SILENT_MS, timeoutMs));
-  const timer = setTimeout(() => {
-    if (done) return;
-    finish();
-    h.cancel();
-    up.failure();
-    ev.fail(new UpstreamError(`${up.name}: udp timeout after ${timeoutMs} ms`));
-  }, timeoutMs);
-  return {
-    cancel() {
-      if (done) return;
-      finish();
-      h.cancel();
-    },
-  };
+const UDP_LISTENING = 0; // before SILENT_MS: the wheel timer is the silence cue
+const UDP_SILENT = 1; // after it: the wheel timer is the try's timeout
+const UDP_DONE = 2;
+
+class UdpAttempt implements AttemptHandle, WheelTimer {
+  readonly tcp = false;
+  readonly startedAt = performance.now();
+  private readonly sentAt = Date.now();
+  wheelDue = 0;
+  wheelTick = 0;
+  private state = UDP_LISTENING;
+  private readonly h: UdpExchangeHandle;
+
+  constructor(
+    readonly up: Upstream,
+    q: ForwardQuestion,
+    private readonly timeoutMs: number,
+    private readonly ev: AttemptEvents,
+  ) {
+    this.h = udpExchange(up.host, up.port, q.query, q.qname, q.qtype, q.qclass, () => up.onMismatch(), (err, res) => {
+      if (this.state === UDP_DONE) return;
+      this.finish();
+      if (err) {
+        up.failure();
+        ev.fail(err, this);
+      } else ev.answer(res!, this);
+    });
+    if (this.state !== UDP_DONE) queryTimers.arm(this, this.sentAt + Math.min(SILENT_MS, timeoutMs));
+  }
+
+  private finish(): void {
+    this.state = UDP_DONE;
+    queryTimers.disarm(this);
+  }
+
+  onTimer(now: number): void {
+    if (this.state === UDP_LISTENING) {
+      this.state = UDP_SILENT;
+      queryTimers.arm(this, this.sentAt + this.timeoutMs);
+      this.up.silence(this.sentAt, now);
+      this.ev.silent(this);
+      return;
+    }
+    if (this.state !== UDP_SILENT) return;
+    this.finish();
+    this.h.cancel();
+    this.up.failure();
+    this.ev.fail(new UpstreamError(`${this.up.name}: udp timeout after ${this.timeoutMs} ms`), this);
+  }
+
+  cancel(): void {
+    if (this.state === UDP_DONE) return;
+    this.finish();
+    this.h.cancel();
+  }
 }

@@ -2,23 +2,21 @@
 // used UDP), and race tries inside the client's deadline: a try that fails is replaced at once,
 // a try that goes silent gets a second one elsewhere while it keeps listening (first answer
 // wins). Every upstream down or max_concurrent reached: fail at once, never queue.
-import { performance } from 'node:perf_hooks';
 import { randomInt } from 'node:crypto';
 import type { ForwardConfig, UpstreamAddress } from '../config/types.js';
-import { FLAG_TC } from '../dns/constants.js';
 import { OverloadError, UpstreamError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
-import { startAttempt, type AttemptHandle, type ForwardQuestion } from './attempt.js';
+import type { ForwardQuestion } from './attempt.js';
+import { Race, RaceList, type ForwardDone, type RaceHost } from './race.js';
 import { HealthProber } from './health.js';
 import { PoolRegistry } from './pool-registry.js';
 import { Upstream } from './upstream.js';
 
 export type { ForwardQuestion } from './attempt.js';
 
-/** Tries per client query (failed + silent ones); bounds work when every try fails fast. */
-export const MAX_TRIES = 6;
+export { MAX_TRIES, type ForwardDone } from './race.js';
 
-export class Forwarder {
+export class Forwarder implements RaceHost {
   /** Current upstreams; replaced (not mutated) when discovery changes the set. */
   upstreams: Upstream[];
   inflight = 0;
@@ -27,8 +25,8 @@ export class Forwarder {
   /** Sees the name of every query asked of this forwarder (loop detection at start; else null); may throw to refuse it. */
   onForward: ((qname: Buffer) => void) | null = null;
   private rr = 0;
-  /** Fail functions of the races in flight, so close/abort can end them at once. */
-  private readonly races = new Set<(err: Error) => void>();
+  /** The races in flight, so close/abort can end them at once. */
+  readonly races = new RaceList();
   private readonly prober: HealthProber;
   private readonly pools: PoolRegistry;
   /** A forwarder built without the agent's registry owns (and closes) its own. */
@@ -52,99 +50,31 @@ export class Forwarder {
   }
 
   /** Resolve `q` upstream; `clientTcp` is the client's transport ("." keeps it, node-cache). */
-  async forward(q: ForwardQuestion, clientTcp: boolean): Promise<Buffer> {
-    const cfg = this.cfg;
-    if (this.onForward !== null) this.onForward(q.qname);
-    if (cfg.maxConcurrent > 0 && this.inflight >= cfg.maxConcurrent) {
-      this.maxConcurrentRejects++;
-      throw new OverloadError(`max_concurrent ${cfg.maxConcurrent} reached`);
-    }
-    this.inflight++;
-    try {
-      return await this.race(q, cfg.forceTcp || (clientTcp && !cfg.preferUdp));
-    } finally {
-      this.inflight--;
-    }
+  forward(q: ForwardQuestion, clientTcp: boolean): Promise<Buffer> {
+    // A copy: a TCP answer is a view into a read buffer that the next read overwrites.
+    return new Promise<Buffer>((resolve, reject) => this.forwardTo(q, clientTcp, { answer: (res) => resolve(Buffer.from(res)), fail: reject }));
   }
 
-  private race(q: ForwardQuestion, useTcp: boolean): Promise<Buffer> {
+  /** `forward` for the miss path: the outcome goes to `done` (in a later microtask at the earliest), no Promise. */
+  forwardTo(q: ForwardQuestion, clientTcp: boolean, done: ForwardDone): void {
     const cfg = this.cfg;
-    const deadline = Date.now() + cfg.deadlineMs;
-    return new Promise<Buffer>((resolve, reject) => {
-      const live = new Set<AttemptHandle>();
-      let finished = false;
-      let tries = 0;
-      // Built only when a try fails: an Error (with its stack) per forwarded query cost 10 % of the miss path.
-      let lastErr: Error | null = null;
-      const finish = (err: Error | null, res?: Buffer): void => {
-        if (finished) return;
-        finished = true;
-        this.races.delete(abort);
-        clearTimeout(deadlineTimer);
-        for (const h of live) h.cancel();
-        live.clear();
-        if (err) reject(err);
-        else resolve(res!);
-      };
-      const abort = (err: Error): void => finish(err);
-      this.races.add(abort);
-      const deadlineTimer = setTimeout(
-        () => finish(new UpstreamError(`no answer within ${cfg.deadlineMs} ms: ${lastErr?.message ?? 'no upstream answered'}`, { cause: lastErr })),
-        cfg.deadlineMs,
-      );
-      const launch = (avoid: Upstream | null, tcp: boolean): void => {
-        if (finished) return;
-        const left = deadline - Date.now();
-        if (this.closed || left <= 0 || tries >= MAX_TRIES) {
-          if (live.size === 0) finish(new UpstreamError(`gave up after ${tries} tries: ${lastErr?.message ?? 'no upstream tried'}`, { cause: lastErr }));
-          return;
-        }
-        const up = this.pick(avoid);
-        if (!up) {
-          if (live.size === 0) {
-            this.healthcheckBroken++;
-            finish(new UpstreamError('every upstream is down'));
-          }
-          return;
-        }
-        tries++;
-        up.counters.requests++;
-        const t0 = performance.now();
-        const h: AttemptHandle = startAttempt(up, q, tcp, Math.min(cfg.attemptTimeoutMs, left), {
-          answer: (res) => {
-            live.delete(h);
-            up.success(res.length >= 4 ? res[3]! & 0x0f : 0, (performance.now() - t0) / 1000);
-            // RFC 7766 §5: a truncated UDP answer is asked again over TCP on the same upstream.
-            if (!tcp && res.length >= 4 && res[2]! & (FLAG_TC >> 8)) return launchOn(up);
-            finish(null, res);
-          },
-          fail: (err) => {
-            live.delete(h);
-            lastErr = err;
-            if (live.size === 0) launch(up, tcp);
-          },
-          silent: () => launch(up, tcp),
-        });
-        live.add(h);
-      };
-      const launchOn = (up: Upstream): void => {
-        const t0 = performance.now();
-        const h: AttemptHandle = startAttempt(up, q, true, Math.max(1, Math.min(cfg.attemptTimeoutMs, deadline - Date.now())), {
-          answer: (res) => {
-            up.success(res[3]! & 0x0f, (performance.now() - t0) / 1000);
-            finish(null, res);
-          },
-          fail: (err) => {
-            live.delete(h);
-            lastErr = err;
-            if (live.size === 0) launch(up, true);
-          },
-          silent: () => {},
-        });
-        live.add(h);
-      };
-      launch(null, useTcp);
-    });
+    try {
+      if (this.onForward !== null) this.onForward(q.qname);
+    } catch (err) {
+      queueMicrotask(() => done.fail(err as Error));
+      return;
+    }
+    if (cfg.maxConcurrent > 0 && this.inflight >= cfg.maxConcurrent) {
+      this.maxConcurrentRejects++;
+      const err = new OverloadError(`max_concurrent ${cfg.maxConcurrent} reached`);
+      queueMicrotask(() => done.fail(err));
+      return;
+    }
+    new Race(this, q, cfg.forceTcp || (clientTcp && !cfg.preferUdp), done);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /**
@@ -175,7 +105,16 @@ export class Forwarder {
   }
 
   /** Policy choice among healthy upstreams; when asking again, prefer a different one. */
-  private pick(avoid: Upstream | null): Upstream | null {
+  pick(avoid: Upstream | null): Upstream | null {
+    // One usable upstream (the common node-cache setup): no arrays built per query.
+    let only: Upstream | null = null;
+    let usable = 0;
+    for (const u of this.upstreams) {
+      if (u.down || u.retiring) continue;
+      only = u;
+      if (++usable > 1) break;
+    }
+    if (usable <= 1) return only;
     const healthy = this.upstreams.filter((u) => !u.down && !u.retiring);
     if (healthy.length === 0) return null;
     if (healthy.length === 1) return healthy[0]!;
@@ -201,7 +140,7 @@ export class Forwarder {
 
   /** End every query in flight with `err` (shutdown, or a loop found at start). */
   abortAll(err: Error): void {
-    for (const abort of [...this.races]) abort(err);
+    this.races.abortAll(err);
   }
 
   close(): void {

@@ -1,11 +1,15 @@
 // One persistent, pipelined TCP connection to an upstream (RFC 7766 §6.2.1.1): many queries in
 // flight, each under a connection-local 16-bit ID, answers matched by ID and question in any
-// order. Writes issued in one event-loop turn go out in one segment (cork, uncork in setImmediate:
-// nextTick ran after every client datagram and cost one write syscall per upstream query).
-import { Socket } from 'node:net';
+// order. Queries issued in one event-loop turn go out in one write (see send).
+import { Socket, type SocketConstructorOpts } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { questionMatches } from '../dns/answer.js';
 import { UpstreamError } from '../errors.js';
+
+/** First size of a turn's write buffer: under half of Node's 8 KiB pool, so it comes from the pool. */
+const OUT_START = 2048;
+/** Where every upstream connection's reads land; 64 KiB holds any DNS message. */
+const READ_BUF = Buffer.allocUnsafe(0x10000);
 
 export interface Exchange {
   /** ID on the connection it was last sent on. */
@@ -16,6 +20,7 @@ export interface Exchange {
   qtype: number;
   qclass: number;
   sentAt: number;
+  /** `response` is a view into a buffer reused by the next read: copy what must outlive the call. */
   resolve(response: Buffer): void;
   reject(err: Error): void;
   /** The connection went silent with this exchange in flight: ask elsewhere, keep listening here. */
@@ -42,7 +47,9 @@ export class TcpConnection {
   private readonly inflight = new Map<number, Exchange>();
   private nextId = randomInt(0, 0x10000);
   private readBuf: Buffer | null = null;
-  private corked = false;
+  /** Frames waiting for this turn's write, and their length. */
+  private out: Buffer | null = null;
+  private outLen = 0;
   private closed = false;
   private connected = false;
 
@@ -52,7 +59,10 @@ export class TcpConnection {
     private readonly events: ConnectionEvents,
     connectTimeoutMs: number,
   ) {
-    const s = new Socket();
+    // Reads land in one buffer shared by every connection (`onread`): each read is parsed to
+    // the end before the next (libuv reads one stream at a time), so nothing outlives the call.
+    // A buffer per read was garbage (and external memory) on every upstream answer.
+    const s = new Socket({ onread: { buffer: READ_BUF, callback: (n: number, buf: Uint8Array) => this.onRead(buf as Buffer, n) } } as SocketConstructorOpts);
     this.socket = s;
     s.setNoDelay(true);
     s.setKeepAlive(true, 10_000);
@@ -63,7 +73,6 @@ export class TcpConnection {
       this.connected = true;
       s.setTimeout(0);
     });
-    s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('error', (err) => this.close(new UpstreamError(`${host}:${port}: ${err.message}`, { cause: err }), true));
     s.on('close', () => this.close(new UpstreamError(`${host}:${port}: connection closed`), true));
     s.connect({ host, port });
@@ -89,17 +98,28 @@ export class TcpConnection {
     this.nextId = (id + 1) & 0xffff;
     this.inflight.set(id, ex);
     ex.id = id;
-    const frame = Buffer.allocUnsafe(ex.query.length + 2);
-    frame.writeUInt16BE(ex.query.length, 0);
-    ex.query.copy(frame, 2);
-    frame.writeUInt16BE(id, 2);
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      setImmediate(uncork, this);
+    // Frames of one event-loop turn are appended to one buffer written in setImmediate: one
+    // socket write per turn (nextTick ran after every client datagram and cost a syscall per
+    // query; cork + a write per query cost a frame buffer and a stream write request each).
+    const q = ex.query;
+    const need = q.length + 2;
+    let out = this.out;
+    if (out === null) {
+      out = this.out = Buffer.allocUnsafe(need > OUT_START ? need : OUT_START);
+      this.outLen = 0;
+      setImmediate(flush, this);
+    } else if (this.outLen + need > out.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, this.outLen + need));
+      out.copy(bigger, 0, 0, this.outLen);
+      out = this.out = bigger;
     }
-    this.socket.write(frame);
-    this.lastWriteAt = Date.now();
+    const at = this.outLen;
+    out[at] = q.length >> 8;
+    out[at + 1] = q.length & 0xff;
+    q.copy(out, at + 2);
+    out[at + 2] = id >> 8;
+    out[at + 3] = id & 0xff;
+    this.outLen = at + need;
     return true;
   }
 
@@ -120,22 +140,33 @@ export class TcpConnection {
     return oldest;
   }
 
-  uncork(): void {
-    this.corked = false;
-    if (!this.closed) this.socket.uncork();
+  /** Write the frames batched in this turn (setImmediate after the first of them). */
+  flush(): void {
+    const out = this.out;
+    if (out === null) return;
+    this.out = null; // the socket holds on to `out` until written: the next batch gets a new one
+    if (this.closed) return;
+    this.socket.write(out.subarray(0, this.outLen));
+    this.lastWriteAt = Date.now();
   }
 
-  private onData(chunk: Buffer): void {
+  private onRead(chunk: Buffer, n: number): void {
     this.lastReadAt = Date.now();
-    let buf = this.readBuf ? Buffer.concat([this.readBuf, chunk]) : chunk;
+    let buf = chunk;
+    let end = n;
+    if (this.readBuf !== null) {
+      buf = Buffer.concat([this.readBuf, chunk.subarray(0, n)]);
+      end = buf.length;
+    }
     let pos = 0;
-    while (buf.length - pos >= 2) {
+    while (end - pos >= 2) {
       const len = (buf[pos]! << 8) | buf[pos + 1]!;
-      if (buf.length - pos - 2 < len) break;
+      if (end - pos - 2 < len) break;
       this.onMessage(buf.subarray(pos + 2, pos + 2 + len));
       pos += 2 + len;
     }
-    this.readBuf = pos < buf.length ? Buffer.from(buf.subarray(pos)) : null;
+    // A partial frame is copied out: the shared read buffer is overwritten by the next read.
+    this.readBuf = pos < end ? Buffer.from(buf.subarray(pos, end)) : null;
   }
 
   private onMessage(msg: Buffer): void {
@@ -146,8 +177,8 @@ export class TcpConnection {
     this.inflight.delete(id);
     this.answered++;
     this.lastAnswerAt = this.lastReadAt;
-    // copy: `msg` is a view into a read buffer that may be large or reused
-    ex.resolve(Buffer.from(msg));
+    // A view into the shared read buffer, valid only during this call (see Exchange.resolve).
+    ex.resolve(msg);
   }
 
   /** Close now; in-flight exchanges are handed back through onClose for a retry. */
@@ -166,6 +197,6 @@ export class TcpConnection {
   }
 }
 
-function uncork(conn: TcpConnection): void {
-  conn.uncork();
+function flush(conn: TcpConnection): void {
+  conn.flush();
 }

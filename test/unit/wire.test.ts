@@ -3,6 +3,7 @@ import t from 'tap';
 import * as packet from 'dns-packet';
 import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery, keyQname, keyQtype, keyDnssecOk } from '../../src/dns/wire.js';
 import { prepareAnswer } from '../../src/dns/answer.js';
+import { buildQuery, buildQueryFromKey } from '../../src/dns/query.js';
 import { PackedAnswer } from '../../src/dns/packed.js';
 import { errorReply, replyFromAnswer } from '../../src/dns/reply.js';
 import { RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP } from '../../src/dns/constants.js';
@@ -153,4 +154,28 @@ t.test('denials take min(SOA TTL, SOA MINIMUM) (RFC 2308 §5)', async (t) => {
   t.equal(a.kind, 1, 'denial');
   t.ok(a.hasSoa);
   t.equal(a.minTtl, 20);
+});
+
+t.test('the upstream query of a miss, built from its cache key, decodes to the normalised question', async (t) => {
+  for (const [name, type, opts] of [
+    ['Web.Prod.SVC.cluster.local', 'AAAA', { id: 7, edns: 4096, do: true }],
+    ['x.Example.COM', 'A', { id: 9 }],
+  ] as const) {
+    const q = new ParsedQuery();
+    t.equal(parseQuery(encodeQuery(name, type, opts), q), PARSE_OK);
+    // Fill the pool slab with junk first: every byte of the query must be written.
+    Buffer.allocUnsafe(64).fill(0xff);
+    const wire = buildQueryFromKey(q.key);
+    const d = packet.decode(wire);
+    t.equal(d.id, 0);
+    t.equal(d.flags! & packet.RECURSION_DESIRED, packet.RECURSION_DESIRED, 'RD');
+    t.equal(d.questions![0]!.name, name.toLowerCase());
+    t.equal(d.questions![0]!.type, type);
+    const opt = d.additionals![0] as packet.OptAnswer;
+    t.equal(opt.type, 'OPT');
+    t.equal(opt.udpPayloadSize, 1232);
+    t.equal(opt.flag_do, 'do' in opts && opts.do === true, 'DO bit follows the key');
+    t.same(opt.options, []);
+    t.same(wire, buildQuery(keyQname(q.key), q.qtype, q.qclass, { dnssecOk: q.dnssecOk }), 'same bytes as buildQuery');
+  }
 });

@@ -1,0 +1,107 @@
+// A coarse hashed timer wheel for the per-query timeouts of the miss path (try timeouts, UDP
+// silence, client deadlines). Arming is two field writes and an array push, cancelling is one
+// field write, and a single Node interval ticks only while entries are queued. A setTimeout per
+// query and per try (a Timeout object, a timer-list insert, a clearTimeout) was a measurable
+// share of each forwarded query's CPU and garbage. Timers fire up to one tick late, never early.
+
+export interface WheelTimer {
+  /** Clock ms at which onTimer runs; 0 = not armed. Written by the wheel (and `disarm`). */
+  wheelDue: number;
+  /** Tick of the live entry; queued entries of an earlier arming are recognised and skipped. */
+  wheelTick: number;
+  onTimer(now: number): void;
+}
+
+export class TimerWheel {
+  private slots: WheelTimer[][];
+  private spare: WheelTimer[] = [];
+  /** The first tick not yet processed. */
+  private nextTick = 0;
+  /** Queued array entries, live or stale; the interval runs while there are any. */
+  private entries = 0;
+  private interval: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly tickMs = 10,
+    readonly slotCount = 512,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.slots = Array.from({ length: slotCount }, () => []);
+  }
+
+  get queued(): number {
+    return this.entries;
+  }
+
+  /** Run `t.onTimer` at `due` (clock ms), replacing any earlier arming of `t`. */
+  arm(t: WheelTimer, due: number): void {
+    if (this.interval === null) {
+      this.nextTick = Math.floor(this.clock() / this.tickMs);
+      this.interval = setInterval(advance, this.tickMs, this);
+      this.interval.unref();
+    }
+    t.wheelDue = due > 0 ? due : 1;
+    this.place(t);
+  }
+
+  /** Cancel `t`; its queued entry is dropped when its slot comes round. */
+  disarm(t: WheelTimer): void {
+    t.wheelDue = 0;
+  }
+
+  private place(t: WheelTimer): void {
+    let tick = Math.ceil(t.wheelDue / this.tickMs);
+    if (tick < this.nextTick) tick = this.nextTick;
+    t.wheelTick = tick;
+    this.slots[tick % this.slotCount]!.push(t);
+    this.entries++;
+  }
+
+  /** Process every tick up to the clock's now (the interval calls this; tests may too). */
+  advance(): void {
+    const now = this.clock();
+    const n = this.slotCount;
+    while (this.nextTick * this.tickMs <= now) {
+      const tick = this.nextTick++;
+      const i = tick % n;
+      const slot = this.slots[i]!;
+      if (slot.length === 0) continue;
+      // Swap in an empty array first: onTimer may arm timers, and those must not land in the slot being read.
+      this.slots[i] = this.spare;
+      for (let k = 0; k < slot.length; k++) {
+        const t = slot[k]!;
+        this.entries--;
+        if (t.wheelDue === 0) continue;
+        if (t.wheelTick === tick) {
+          t.wheelDue = 0;
+          t.onTimer(now);
+        } else if (t.wheelTick > tick && (t.wheelTick - tick) % n === 0) {
+          // Armed for a later round of this slot (or a stale duplicate of one: fires once).
+          this.slots[i]!.push(t);
+          this.entries++;
+        }
+      }
+      slot.length = 0;
+      this.spare = slot;
+    }
+    if (this.entries === 0 && this.interval !== null) {
+      clearInterval(this.interval);
+      this.interval = null;
+    }
+  }
+
+  /** Stop ticking and forget every entry (tests; the shared wheel lives as long as the process). */
+  clear(): void {
+    for (const s of this.slots) s.length = 0;
+    this.entries = 0;
+    if (this.interval !== null) clearInterval(this.interval);
+    this.interval = null;
+  }
+}
+
+function advance(w: TimerWheel): void {
+  w.advance();
+}
+
+/** The wheel every forwarder's races and tries share: 10 ms ticks, 5.12 s per round. */
+export const queryTimers = new TimerWheel();
