@@ -8,7 +8,8 @@ import { UpstreamError } from '../errors.js';
 import type { Exchange, TcpConnection } from './tcp-connection.js';
 import { queryTimers, type WheelTimer } from './timer-wheel.js';
 import { udpExchange, type UdpExchangeHandle } from './udp-exchange.js';
-import { SILENT_MS, type Upstream } from './upstream.js';
+import { SILENT_MS } from './pool.js';
+import type { Upstream } from './upstream.js';
 
 export interface ForwardQuestion {
   query: Buffer; // wire with any ID; ours replaces it

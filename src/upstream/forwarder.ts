@@ -115,9 +115,7 @@ export class Forwarder implements RaceHost {
       if (++usable > 1) break;
     }
     if (usable <= 1) return only;
-    const healthy = this.upstreams.filter((u) => !u.down && !u.retiring);
-    if (healthy.length === 0) return null;
-    if (healthy.length === 1) return healthy[0]!;
+    const healthy = this.upstreams.filter((u) => !u.down && !u.retiring); // two or more
     const others = avoid ? healthy.filter((u) => u !== avoid) : healthy;
     switch (this.cfg.policy) {
       case 'sequential':

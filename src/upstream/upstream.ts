@@ -9,8 +9,6 @@ import { SILENT_MS } from './pool.js';
 import { ProxyDurations } from './proxy-stats.js';
 import type { Exchange, TcpConnection } from './tcp-connection.js';
 
-export { SILENT_MS, SWEEP_MS } from './pool.js';
-
 export interface UpstreamCounters {
   requests: number;
   failures: number; // failures counted towards max_fails
