@@ -12,7 +12,8 @@ import { ListenerStats, ZoneStats } from './observe/stats.js';
 import { BlockRuntime } from './server/block.js';
 import { QueryHandler } from './server/handler.js';
 import { TcpListener } from './server/tcp.js';
-import { UdpListener } from './server/udp.js';
+import { createUdpListener, type UdpServer } from './server/udp.js';
+import { nativeUdp, parseUdpIo, type UdpIo } from './server/native.js';
 import { ZoneTable, zoneWire, type Route } from './server/zone-table.js';
 import type { Clock, DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
@@ -27,7 +28,7 @@ interface Listener {
   host: string;
   port: number;
   handler: QueryHandler;
-  udp: UdpListener;
+  udp: UdpServer;
   tcp: TcpListener;
 }
 
@@ -37,6 +38,8 @@ export interface AgentOptions {
   metricsListenAddress?: { host: string; port: number } | null;
   /** The caches' clock (ms); tests inject one to move TTLs without sleeping. */
   clock?: Clock;
+  /** UDP I/O: `auto` (default: the batch addon when built, else node:dgram), `batch`, `dgram`. */
+  udpIo?: UdpIo;
 }
 
 export class Agent implements MetricsSource {
@@ -56,8 +59,11 @@ export class Agent implements MetricsSource {
   private readonly pools: PoolRegistry;
   private state: 'new' | 'serving' | 'lameduck' | 'stopped' = 'new';
 
+  private readonly udpIo: UdpIo;
+
   constructor(private readonly opts: AgentOptions = {}) {
     this.log = opts.log ?? createLogger();
+    this.udpIo = opts.udpIo ?? parseUdpIo(process.env.NODELOCALDNS_UDP_IO);
     this.pools = new PoolRegistry(this.log);
     this.registry = createRegistry(this);
   }
@@ -67,7 +73,15 @@ export class Agent implements MetricsSource {
     // CoreDNS `loop`: a forwarding loop stops the agent before it reports serving.
     await detectLoop(this.blocks.filter((b) => b.config.loop && b.forwarder).map((b) => ({ zone: b.config.zones[0]!, forwarder: b.forwarder! })), this.log);
     this.state = 'serving';
-    this.log.info('serving', { listeners: [...this.listeners.keys()], zones: config.servers.flatMap((s) => s.zones) });
+    this.log.info('serving', { listeners: [...this.listeners.keys()], zones: config.servers.flatMap((s) => s.zones), udpIo: this.udpIoText() });
+  }
+
+  /** Which UDP I/O the listeners use, and why node:dgram when the batch addon was not loaded. */
+  udpIoText(): string {
+    const l = this.listeners.values().next().value;
+    if (l === undefined) return this.udpIo;
+    if (l.udp.io === 'batch') return 'batch (recvmmsg/sendmmsg)';
+    return this.udpIo === 'dgram' ? 'dgram (NODELOCALDNS_UDP_IO=dgram)' : `dgram (batch addon: ${nativeUdp().why})`;
   }
 
   /** Swap in a new configuration without dropping in-flight queries. */
@@ -98,7 +112,7 @@ export class Agent implements MetricsSource {
         const ls = this.lstats.get(server) ?? new ListenerStats(server);
         this.lstats.set(server, ls);
         const handler = new QueryHandler(new ZoneTable(routes), ls);
-        const l: Listener = { server, host, port, handler, udp: new UdpListener(host, port, handler), tcp: new TcpListener(host, port, handler, ls) };
+        const l: Listener = { server, host, port, handler, udp: createUdpListener(host, port, handler, this.udpIo), tcp: new TcpListener(host, port, handler, ls) };
         await l.udp.listen();
         opened.push(l);
         await l.tcp.listen();

@@ -6,6 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { dnsClassName, dnsRcodeName, dnsTypeName } from './dns-names.js';
+import { peerText, type Peer } from '../server/waiter.js';
 
 /**
  * Buffered, non-blocking line sink. process.stdout is synchronous for pipes on Linux (the
@@ -73,17 +74,18 @@ export class QueryLog {
     return this.sink.dropped;
   }
 
-  log(q: LoggedQuery, tcp: boolean, address: string, port: number, reply: Buffer, startedAtMs: number): void {
+  log(q: LoggedQuery, tcp: boolean, address: Peer, port: number, reply: Buffer, startedAtMs: number): void {
     this.sink.write(formatQueryLine(q, tcp, address, port, reply, performance.now() - startedAtMs) + '\n');
   }
 }
 
-export function formatQueryLine(q: LoggedQuery, tcp: boolean, address: string, port: number, reply: Buffer, elapsedMs: number): string {
+export function formatQueryLine(q: LoggedQuery, tcp: boolean, address: Peer, port: number, reply: Buffer, elapsedMs: number): string {
   const b = q.query;
   const id = (b[0]! << 8) | b[1]!;
   const qtype = (b[q.qnameEnd]! << 8) | b[q.qnameEnd + 1]!;
   const qclass = (b[q.qnameEnd + 2]! << 8) | b[q.qnameEnd + 3]!;
-  const remote = address.includes(':') ? `[${address}]` : address;
+  const text = peerText(address);
+  const remote = text.includes(':') ? `[${text}]` : text;
   const flags = reply.length >= 4 ? (reply[2]! << 8) | reply[3]! : 0;
   return (
     `[INFO] ${remote}:${port} - ${id} "${dnsTypeName(qtype)} ${dnsClassName(qclass)} ${presentName(b, 12)} ${tcp ? 'tcp' : 'udp'} ` +

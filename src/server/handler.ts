@@ -10,7 +10,7 @@ import { C_STALE } from '../cache/cache.js';
 import { STALE_TTL, answerStaleAtOnce, canRefresh, recordHit, shouldPrefetch } from '../cache/policy.js';
 import { ListenerStats, PLUGIN_CACHE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
 import type { ZoneTable } from './zone-table.js';
-import { Waiter, type ReplySink } from './waiter.js';
+import { Waiter, type Peer, type ReplySink } from './waiter.js';
 
 export class QueryHandler {
   /** Swapped whole on reload; a query in progress keeps the table it started with. */
@@ -25,7 +25,7 @@ export class QueryHandler {
   }
 
   /** `family` is 0 for IPv4, 1 for IPv6 (CoreDNS labels them "1" and "2"). */
-  handle(msg: Buffer, sink: ReplySink, address: string, port: number, family: number): void {
+  handle(msg: Buffer, sink: ReplySink, address: Peer, port: number, family: number): void {
     const t0 = performance.now();
     const q = this.q;
     const status = parseQuery(msg, q);
@@ -81,7 +81,7 @@ export class QueryHandler {
   }
 
   /** Malformed or unsupported: answer when the header was readable, else drop; count both. */
-  private reject(msg: Buffer, sink: ReplySink, address: string, port: number, status: number): void {
+  private reject(msg: Buffer, sink: ReplySink, address: Peer, port: number, status: number): void {
     const q = this.q;
     if (status === PARSE_DROP || !q.answerable) {
       this.stats.dropped++;

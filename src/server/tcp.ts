@@ -17,6 +17,7 @@ export const DEFAULT_TCP_OPTIONS: TcpListenerOptions = { maxConnections: 1000, i
 
 class TcpClient implements ReplySink {
   readonly tcp = true;
+  readonly reusesQuery = true;
   inflight = 0;
   private pending: Buffer | null = null;
   private paused = false;

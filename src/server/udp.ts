@@ -1,12 +1,36 @@
-// UDP listener: one socket per local address; every datagram goes straight to the handler.
+// UDP listeners: one socket per local address; every datagram goes straight to the handler.
+// Two implementations of one contract: the native batch I/O (udp-batch.ts), used when its addon
+// is built, and node:dgram (this file), the fallback and the reference.
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { BindError } from '../errors.js';
 import type { QueryHandler } from './handler.js';
-import type { ReplySink } from './waiter.js';
+import { nativeUdp, type UdpIo } from './native.js';
+import { BatchUdpListener } from './udp-batch.js';
+import type { Peer, ReplySink } from './waiter.js';
 
-export class UdpListener implements ReplySink {
+export interface UdpServer {
+  readonly io: 'batch' | 'dgram';
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The listener for `io`: `auto` takes the batch I/O when its addon loaded and node:dgram
+ * otherwise; `batch` without the addon is an error that says why it is missing.
+ */
+export function createUdpListener(host: string, port: number, handler: QueryHandler, io: UdpIo): UdpServer {
+  if (io === 'dgram') return new UdpListener(host, port, handler);
+  const { mod, why } = nativeUdp();
+  if (mod !== null) return new BatchUdpListener(host, port, handler, mod);
+  if (io === 'batch') throw new Error(`UDP I/O "batch" asked for, but its addon is not available: ${why}`);
+  return new UdpListener(host, port, handler);
+}
+
+export class UdpListener implements ReplySink, UdpServer {
   readonly tcp = false;
+  readonly reusesQuery = false;
+  readonly io = 'dgram';
   private readonly socket: Socket;
   private readonly family: number;
   private closed = false;
@@ -37,10 +61,10 @@ export class UdpListener implements ReplySink {
     });
   }
 
-  send(reply: Buffer, address: string, port: number): void {
+  send(reply: Buffer, address: Peer, port: number): void {
     // A miss that completes while the agent stops finds the socket closed: the client is gone.
     if (this.closed) return;
-    this.socket.send(reply, port, address);
+    this.socket.send(reply, port, address as string); // this listener only hands out strings
   }
 
   close(): Promise<void> {

@@ -4,9 +4,20 @@ import type { QueryView } from '../dns/reply.js';
 import type { ParsedQuery } from '../dns/wire.js';
 import type { ZoneStats } from '../observe/stats.js';
 
+/** A client's address: a string, or an IPv4 address as a number (host order) from the batch UDP listener. */
+export type Peer = string | number;
+
+/** A client's address as text, for logs. */
+export function peerText(address: Peer): string {
+  if (typeof address === 'string') return address;
+  return `${address >>> 24}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`;
+}
+
 export interface ReplySink {
   readonly tcp: boolean;
-  send(reply: Buffer, address: string, port: number): void;
+  /** The query's bytes are overwritten after the handler returns (TCP read buffer, batch UDP slot). */
+  readonly reusesQuery: boolean;
+  send(reply: Buffer, address: Peer, port: number): void;
 }
 
 export class Waiter implements QueryView {
@@ -23,14 +34,14 @@ export class Waiter implements QueryView {
     msg: Buffer,
     q: ParsedQuery,
     readonly sink: ReplySink,
-    readonly address: string,
+    readonly address: Peer,
     readonly port: number,
     readonly startedAt: number,
     readonly stats: ZoneStats,
   ) {
-    // TCP: a copy, so the connection's read buffer is not pinned. UDP: node:dgram gives each
-    // datagram a buffer of its own, exactly its size and never reused, so a view is enough.
-    this.query = sink.tcp ? Buffer.from(msg.subarray(0, q.questionEnd)) : msg.subarray(0, q.questionEnd);
+    // TCP and batch UDP: a copy, as the read buffer or slot is reused (and a TCP read buffer is
+    // not pinned). node:dgram gives each datagram a buffer of its own, so a view is enough there.
+    this.query = sink.reusesQuery ? Buffer.from(msg.subarray(0, q.questionEnd)) : msg.subarray(0, q.questionEnd);
     this.flags = q.flags;
     this.qnameEnd = q.qnameEnd;
     this.questionEnd = q.questionEnd;

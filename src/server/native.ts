@@ -1,0 +1,53 @@
+// Loads the batched UDP I/O addon (src/native/udp_batch.c, built into dist/native/ by
+// src/native/build.mjs when `npm install` runs). Resolved from the package root, so the compiled
+// agent (dist/server) and the tests running the sources (src/server) load the same file.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeUdp {
+  readonly BATCH: number;
+  readonly SLOT: number;
+  readonly META_STRIDE: number;
+  readonly META_REPLIES: number;
+  readonly META_INTS: number;
+  open(
+    self: object,
+    host: string,
+    port: number,
+    family: 4 | 6,
+    recvBufferSize: number,
+    onBatch: (count: number) => number,
+    input: ArrayBuffer,
+    output: ArrayBufferLike,
+    meta: ArrayBufferLike,
+  ): unknown;
+  sendTo(handle: unknown, reply: Buffer, address: string | number, port: number): number;
+  close(handle: unknown): void;
+}
+
+/** How UDP is read and written: `batch` (the addon), `dgram` (node:dgram), `auto` (batch when built). */
+export type UdpIo = 'auto' | 'batch' | 'dgram';
+
+export const NATIVE_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'native', 'udp_batch.node');
+
+let loaded: { mod: NativeUdp | null; why: string } | null = null;
+
+/** The addon, or null and why not (not built, wrong platform, failed to load). Loaded once. */
+export function nativeUdp(): { mod: NativeUdp | null; why: string } {
+  if (loaded) return loaded;
+  try {
+    const mod = createRequire(import.meta.url)(NATIVE_PATH) as NativeUdp;
+    loaded = { mod, why: '' };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    loaded = { mod: null, why: e.code === 'MODULE_NOT_FOUND' ? `${NATIVE_PATH} not built (npm run build:native)` : e.message };
+  }
+  return loaded;
+}
+
+export function parseUdpIo(value: string | undefined): UdpIo {
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if (value === 'batch' || value === 'dgram') return value;
+  throw new Error(`NODELOCALDNS_UDP_IO: "${value}" is not one of auto, batch, dgram`);
+}

@@ -1,0 +1,112 @@
+// UDP listener on the native batch I/O (src/native/udp_batch.c): the kernel hands over up to
+// BATCH datagrams per wake-up, the handler runs on each in one JS call, and the replies it sends
+// meanwhile leave together in one sendmmsg. Same contract as the node:dgram listener (udp.ts),
+// with two differences the rest of the server knows about:
+// - a query's bytes live in a slot that the next batch overwrites (`reusesQuery`: a Waiter copies);
+// - an IPv4 client is a number (host order), not a string; `peerText` formats it for logs.
+import { BindError } from '../errors.js';
+import type { QueryHandler } from './handler.js';
+import type { NativeUdp } from './native.js';
+import type { Peer, ReplySink } from './waiter.js';
+
+export class BatchUdpListener implements ReplySink {
+  readonly tcp = false;
+  readonly reusesQuery = true;
+  readonly io = 'batch';
+  /** Datagrams longer than a slot (4 KiB): cut by the kernel, so dropped and counted. */
+  oversized = 0;
+  private readonly family: number;
+  private readonly inAB: ArrayBuffer;
+  private readonly out: Uint8Array;
+  private readonly meta: Int32Array;
+  private readonly metaBytes: Buffer;
+  private h: unknown = null;
+  private closed = false;
+  // the batch being handled: the slot and client a synchronous reply belongs to
+  private slot = -1;
+  private slotAddress: Peer = 0;
+  private slotPort = 0;
+  private outUsed = 0;
+  private replies = 0;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly handler: QueryHandler,
+    private readonly native: NativeUdp,
+  ) {
+    this.family = host.includes(':') ? 1 : 0;
+    this.inAB = new ArrayBuffer(native.BATCH * native.SLOT);
+    // Room for a full batch of typical answers; a reply that does not fit is sent on its own.
+    this.out = new Uint8Array(64 * 1024);
+    const metaAB = new ArrayBuffer(native.META_INTS * 4);
+    this.meta = new Int32Array(metaAB);
+    this.metaBytes = Buffer.from(metaAB);
+  }
+
+  listen(): Promise<void> {
+    try {
+      // 4 MiB receive buffer, as the dgram listener: glibc/musl bursts (A+AAAA × search domains) arrive together.
+      this.h = this.native.open(this, this.host, this.port, this.family ? 6 : 4, 4 << 20, this.onBatch, this.inAB, this.out.buffer, this.meta.buffer);
+    } catch (err) {
+      return Promise.reject(new BindError(`udp ${this.host}:${this.port}: ${(err as Error).message}`, { cause: err }));
+    }
+    return Promise.resolve();
+  }
+
+  /** Called by the native side with the number of datagrams in the slots; returns the replies queued. */
+  private readonly onBatch = (count: number): number => {
+    const meta = this.meta;
+    const stride = this.native.META_STRIDE;
+    const slotSize = this.native.SLOT;
+    this.outUsed = 0;
+    this.replies = 0;
+    for (let i = 0; i < count; i++) {
+      const m = i * stride;
+      const len = meta[m]!;
+      if (len < 0) {
+        this.oversized++;
+        this.handler.stats.dropped++;
+        continue;
+      }
+      const port = meta[m + 1]!;
+      const address = this.family ? this.metaBytes.toString('latin1', m * 4 + 16, m * 4 + 16 + meta[m + 3]!) : meta[m + 2]! >>> 0;
+      this.slot = i;
+      this.slotAddress = address;
+      this.slotPort = port;
+      this.handler.handle(Buffer.from(this.inAB, i * slotSize, len), this, address, port, this.family);
+    }
+    this.slot = -1;
+    return this.replies;
+  };
+
+  send(reply: Buffer, address: Peer, port: number): void {
+    // A miss that completes while the agent stops finds the socket closed: the client is gone.
+    if (this.closed) return;
+    const n = reply.length;
+    if (this.slot >= 0 && address === this.slotAddress && port === this.slotPort && this.outUsed + n <= this.out.length && this.replies < this.native.BATCH) {
+      const r = this.native.META_REPLIES + this.replies * 3;
+      this.meta[r] = this.slot;
+      this.meta[r + 1] = this.outUsed;
+      this.meta[r + 2] = n;
+      this.out.set(reply, this.outUsed);
+      this.outUsed += n;
+      this.replies++;
+      return;
+    }
+    this.native.sendTo(this.h, reply, address, port);
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    // Never from inside a batch (the native side still holds it): close on the check phase.
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        if (this.h !== null) this.native.close(this.h);
+        this.h = null;
+        resolve();
+      }),
+    );
+  }
+}
