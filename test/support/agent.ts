@@ -3,7 +3,8 @@
 import { Agent } from '../../src/agent.js';
 import { defaultForwardConfig, nodeCacheCacheConfig } from '../../src/config/defaults.js';
 import type { AgentConfig, CacheConfig, ForwardConfig, ServerBlockConfig, UpstreamAddress } from '../../src/config/types.js';
-import { createLogger, silentLogger } from '../../src/observe/log.js';
+import { createLogger, silentLogger, type Logger } from '../../src/observe/log.js';
+import type { UdpIo } from '../../src/server/native.js';
 import { randomLoopback, randomPort } from './net.js';
 
 export interface TestAgentOptions {
@@ -16,6 +17,10 @@ export interface TestAgentOptions {
   metricsPort?: number;
   /** The caches' clock in ms (default Date.now): move it to expire entries without sleeping. */
   clock?: () => number;
+  /** UDP I/O (default: the agent's, i.e. NODELOCALDNS_UDP_IO or auto). */
+  udpIo?: UdpIo;
+  /** Agent log (default silent, or debug on stderr with TEST_AGENT_LOG set). */
+  log?: Logger;
 }
 
 export interface TestAgent {
@@ -52,7 +57,7 @@ export async function startTestAgent(o: TestAgentOptions): Promise<TestAgent> {
   const port = o.port ?? randomPort();
   const metricsPort = o.metricsPort ?? randomPort();
   const config = testConfig({ ...o, host, port, metricsPort });
-  const agent = new Agent({ log: process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger, clock: o.clock });
+  const agent = new Agent({ log: o.log ?? (process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger), clock: o.clock, udpIo: o.udpIo });
   await agent.start(config);
   return { agent, host, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, config, stop: () => agent.stop() };
 }
