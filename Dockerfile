@@ -5,11 +5,14 @@
 # not set allowPrivilegeEscalation: false (that would disable file capabilities).
 
 FROM node:22-bookworm-slim AS build
+# gcc: the batch UDP I/O addon (src/native/udp_batch.c); --require fails the build without it, so
+# the image never falls back to node:dgram. It links only glibc and Node's N-API/libuv symbols.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json ./
 RUN npm ci --ignore-scripts
 COPY src ./src
-RUN npx tsc -p tsconfig.json
+RUN npx tsc -p tsconfig.json && node src/native/build.mjs --require
 
 FROM node:22-bookworm-slim AS deps
 WORKDIR /app

@@ -53,8 +53,10 @@ async function main() {
       ['dnsdist', () => startDnsdist(dir, knot)],
       ['dnsmasq', () => startDnsmasq(dir, knot, NAMES)],
     ];
-    if (agentBuilt) candidates.push(['nodelocaldns-ts', () => startAgent(knot, repoRoot)]);
-    else log('dist/cli.js missing (run `npx tsc -p tsconfig.json`): the agent is left out');
+    if (agentBuilt) {
+      candidates.push(['nodelocaldns-ts', () => startAgent(knot, repoRoot)]);
+      candidates.push(['nodelocaldns-ts-dgram', () => startAgent(knot, repoRoot, { udpIo: 'dgram', name: 'nodelocaldns-ts-dgram' })]);
+    } else log('dist/cli.js missing (run `npm run build`): the agent is left out');
     candidates.push(['node-dgram-floor', () => startNodeFloor()]);
 
     const results = [];
@@ -152,8 +154,10 @@ async function main() {
       `(b)+(c) dnsperf at a fixed ${FIXED_QPS} qps for ${PHASE_SECONDS} s: server CPU = utime+stime delta of its process`,
       'tree from /proc/<pid>/stat divided by queries answered; avg latency from dnsperf, p99 from its per-query `-v` output;',
       '(d) VmRSS right after start-up and after the phases (hit set cached). Ratios are against unbound in the same run (CPU: lower is better; qps: higher is better).',
+      '`nodelocaldns-ts` reads and writes UDP with its batch I/O addon (src/native/udp_batch.c: recvmmsg/sendmmsg, one JS call per batch);',
+      '`nodelocaldns-ts-dgram` is the same agent on its node:dgram fallback (NODELOCALDNS_UDP_IO=dgram, what runs where the addon is not built).',
       '`node-dgram-floor` is not a cache: bench/lib/floor-responder.mjs answers every query with a fixed record through the same',
-      'node:dgram calls the agent uses, so its row is the ceiling for any server built on node:dgram on this machine.',
+      'node:dgram calls the fallback uses, so its row is the ceiling for any server built on node:dgram on this machine.',
       '',
       hitTable(results),
       '',

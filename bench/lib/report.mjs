@@ -97,6 +97,10 @@ export function targetsTable(results, missResults, cache, scale) {
     if (floor) {
       row(2, '(context) node:dgram floor: the most any node:dgram server reached here', `floor ${(floor.maxQps / unbound.maxQps).toFixed(2)}× unbound max qps, ${(floor.cpuPerQueryUs / unbound.cpuPerQueryUs).toFixed(2)}× its CPU/query; agent ${(agent.maxQps / floor.maxQps).toFixed(2)}× the floor's qps`, undefined);
     }
+    const dgram = results.find((r) => r.name === 'nodelocaldns-ts-dgram')?.hits;
+    if (dgram) {
+      row(2, '(context) the agent on its node:dgram fallback (no C compiler at install)', `${(dgram.cpuPerQueryUs / unbound.cpuPerQueryUs).toFixed(2)}× unbound CPU/query, ${(dgram.maxQps / unbound.maxQps).toFixed(2)}× its max qps`, undefined);
+    }
   }
   const largest = scale?.rows.at(-1);
   if (largest && largest.entries >= 1_000_000) {

@@ -10,8 +10,8 @@ import { HIT_SUFFIX } from './zone.mjs';
 export const SERVER_CPU = 0;
 
 async function launch(name, argv, ip, port, opts = {}) {
-  // `config`: the generated file, quoted in RESULTS.md.
-  const child = start(argv, { cpu: SERVER_CPU, name });
+  // `config`: the generated file, quoted in RESULTS.md; `env`: extra environment.
+  const child = start(argv, { cpu: SERVER_CPU, name, env: opts.env ? { ...process.env, ...opts.env } : undefined });
   await waitForAnswer(ip, port, `n0.${HIT_SUFFIX}`, { timeoutMs: 20_000, child });
   return { name, ip, port, child, pid: child.pid, argv, config: opts.config };
 }
@@ -119,8 +119,12 @@ export async function startNodeFloor() {
   return launch('node-dgram-floor', [process.execPath, fileURLToPath(new URL('floor-responder.mjs', import.meta.url)), ip, String(port)], ip, port);
 }
 
-/** Our agent from dist/ (built by tsc): node-cache flags, no interface or iptables setup. */
-export async function startAgent(knot, repoRoot) {
+/**
+ * Our agent from dist/ (built by `npm run build`): node-cache flags, no interface or iptables
+ * setup. `udpIo`: NODELOCALDNS_UDP_IO; `batch` (the default here) fails the start when the addon
+ * is not built, so a row named after the batch path never measures the fallback.
+ */
+export async function startAgent(knot, repoRoot, { udpIo = 'batch', name = 'nodelocaldns-ts' } = {}) {
   const ip = randomLoopback();
   const port = await freePort(ip);
   const healthPort = await freePort(ip);
@@ -137,7 +141,7 @@ export async function startAgent(knot, repoRoot) {
     '-health-port', String(healthPort),
     '-prometheus-listen-address', metrics,
   ];
-  const s = await launch('nodelocaldns-ts', argv, ip, port);
+  const s = await launch(name, argv, ip, port, { env: { NODELOCALDNS_UDP_IO: udpIo } });
   s.metrics = metrics;
   return s;
 }

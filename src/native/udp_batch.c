@@ -96,7 +96,16 @@ static void flush_replies(sock_t *k, int32_t m) {
 static void on_readable(uv_poll_t *p, int status, int events) {
   (void)events;
   sock_t *k = uv_handle_get_data((uv_handle_t *)p);
-  if (status < 0 || k->fd < 0) return;
+  if (k->fd < 0) return;
+  if (status < 0) {
+    // libuv stopped polling on POLLERR. A pending socket error is not fatal to a server socket:
+    // clear it and keep reading, rather than fall silent.
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    uv_poll_start(&k->poll, UV_READABLE, on_readable);
+    return;
+  }
   for (int i = 0; i < BATCH; i++) {
     k->riov[i].iov_base = k->in + (size_t)i * SLOT;
     k->riov[i].iov_len = SLOT;

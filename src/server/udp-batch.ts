@@ -74,7 +74,13 @@ export class BatchUdpListener implements ReplySink {
       this.slot = i;
       this.slotAddress = address;
       this.slotPort = port;
-      this.handler.handle(Buffer.from(this.inAB, i * slotSize, len), this, address, port, this.family);
+      try {
+        this.handler.handle(Buffer.from(this.inAB, i * slotSize, len), this, address, port, this.family);
+      } catch (err) {
+        // As on node:dgram, a throwing handler costs its own query, not the rest of the batch:
+        // the error surfaces as an uncaught exception (the agent counts a panic and serves on).
+        process.nextTick(rethrow, err);
+      }
     }
     this.slot = -1;
     return this.replies;
@@ -109,4 +115,8 @@ export class BatchUdpListener implements ReplySink {
       }),
     );
   }
+}
+
+function rethrow(err: unknown): never {
+  throw err;
 }
