@@ -8,6 +8,7 @@ import { ConfigWatcher } from './config/watch.js';
 import { FlagError } from './errors.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { nodeSetupFromFlags } from './node/from-flags.js';
+import { parseUdpIo, type UdpIo } from './server/native.js';
 import type { NodeSetup } from './node/setup.js';
 import { VERSION } from './observe/metrics.js';
 
@@ -39,7 +40,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
     return 1;
   }
-  const agent = new Agent({ log, metricsListenAddress: nodeCacheMetricsAddress(flags, argv) });
+  let udpIo: UdpIo;
+  try {
+    udpIo = parseUdpIo(process.env.NODELOCALDNS_UDP_IO);
+  } catch (err) {
+    process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const agent = new Agent({ log, metricsListenAddress: nodeCacheMetricsAddress(flags, argv), udpIo });
   process.on('uncaughtException', (err) => {
     agent.panics++;
     log.error('uncaught exception (kept serving)', { err, stack: err.stack });

@@ -19,6 +19,9 @@ t.test('bad flags exit 2 and name the flag', async (t) => {
   const badPort = spawnSync(process.execPath, [cli, '-dns.port=99999'], { encoding: 'utf8' });
   t.equal(badPort.status, 2);
   t.match(badPort.stderr, /-dns\.port/);
+  const badIo = spawnSync(process.execPath, [cli, '-localip', '127.0.0.1', '-dns.port', '1'], { encoding: 'utf8', env: { ...process.env, NODELOCALDNS_UDP_IO: 'fast' } });
+  t.equal(badIo.status, 2, 'a bad NODELOCALDNS_UDP_IO exits 2 before binding anything');
+  t.match(badIo.stderr, /NODELOCALDNS_UDP_IO: "fast" is not one of auto, batch, dgram/);
   const help = spawnSync(process.execPath, [cli, '-help'], { encoding: 'utf8' });
   t.equal(help.status, 0);
   t.match(help.stdout, /-setupiptables/);
