@@ -13,8 +13,6 @@ export class BatchUdpListener implements ReplySink {
   readonly tcp = false;
   readonly reusesQuery = true;
   readonly io = 'batch';
-  /** Datagrams longer than a slot (4 KiB): cut by the kernel, so dropped and counted. */
-  oversized = 0;
   private readonly family: number;
   private readonly inAB: ArrayBuffer;
   private readonly out: Uint8Array;
@@ -65,7 +63,7 @@ export class BatchUdpListener implements ReplySink {
       const m = i * stride;
       const len = meta[m]!;
       if (len < 0) {
-        this.oversized++;
+        // longer than a slot (4 KiB), cut by the kernel: dropped and counted
         this.handler.stats.dropped++;
         continue;
       }
