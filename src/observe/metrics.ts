@@ -245,6 +245,7 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
   for (const [name, help, pick] of [
     ['nodelocaldns_upstream_requests_total', 'Query attempts sent to each upstream.', (u: Forwarder['upstreams'][number]) => u.counters.requests],
     ['nodelocaldns_upstream_failures_total', 'Upstream failures counted towards max_fails (timeouts, resets, silent connections).', (u: Forwarder['upstreams'][number]) => u.counters.failures],
+    ['nodelocaldns_upstream_hedges_total', 'Query copies sent to each upstream because an earlier try went unanswered past the hedge delay (its RTT estimate).', (u: Forwarder['upstreams'][number]) => u.counters.hedges],
   ] as const)
     add(name, help, 'counter', () => src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: pick(u) }))));
   add('nodelocaldns_upstream_down', 'Whether the upstream is marked down by max_fails (1) or not (0).', 'gauge', () =>

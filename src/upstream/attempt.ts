@@ -1,6 +1,7 @@
 // One try of one query on one upstream, over TCP (a pooled pipelined connection) or UDP (a fresh
-// socket). It reports exactly one of answer / fail, and possibly `silent` before that: no answer
-// for SILENT_MS, the cue for the forwarder to ask elsewhere while this try keeps listening.
+// socket). It reports exactly one of answer / fail, and possibly `silent` before that: its
+// connection judged silent, or no UDP answer for SILENT_MS, the cue for the forwarder to ask
+// elsewhere while this try keeps listening (the race hedges sooner, on the upstream's RTT).
 // A try is one object (it is the connection's Exchange and its own wheel timer): the miss path
 // allocated an exchange, three closures, a handle and a Timeout per try before.
 import { performance } from 'node:perf_hooks';
@@ -30,12 +31,18 @@ export interface AttemptHandle {
   readonly tcp: boolean;
   /** performance.now() when the try started, for the upstream's duration histogram. */
   readonly startedAt: number;
-  /** Stop listening (another try answered first); a late answer then counts as a mismatch. */
-  cancel(): void;
+  /** The pooled connection a TCP try went out on (null for UDP, or if sending failed). */
+  readonly conn: TcpConnection | null;
+  /**
+   * Stop listening (another try answered first); a late answer then counts as a mismatch.
+   * `beaten`: the winner was sent after this try, which is evidence against its connection.
+   */
+  cancel(beaten: boolean): void;
 }
 
-export function startAttempt(up: Upstream, q: ForwardQuestion, tcp: boolean, timeoutMs: number, ev: AttemptEvents): AttemptHandle {
-  return tcp ? new TcpAttempt(up, q, timeoutMs, ev) : new UdpAttempt(up, q, timeoutMs, ev);
+/** `avoid`: for a TCP hedge, the connections the earlier tries wait on. */
+export function startAttempt(up: Upstream, q: ForwardQuestion, tcp: boolean, timeoutMs: number, ev: AttemptEvents, avoid: readonly TcpConnection[] | null = null): AttemptHandle {
+  return tcp ? new TcpAttempt(up, q, timeoutMs, ev, avoid) : new UdpAttempt(up, q, timeoutMs, ev);
 }
 
 class TcpAttempt implements AttemptHandle, Exchange, WheelTimer {
@@ -50,20 +57,21 @@ class TcpAttempt implements AttemptHandle, Exchange, WheelTimer {
   wheelDue = 0;
   wheelTick = 0;
   private done = false;
-  private conn: TcpConnection | null = null;
+  conn: TcpConnection | null = null;
 
   constructor(
     readonly up: Upstream,
     q: ForwardQuestion,
     private readonly timeoutMs: number,
     private readonly ev: AttemptEvents,
+    avoid: readonly TcpConnection[] | null,
   ) {
     this.query = q.query;
     this.qname = q.qname;
     this.qtype = q.qtype;
     this.qclass = q.qclass;
     try {
-      this.conn = up.sendTcp(this);
+      this.conn = up.sendTcp(this, avoid);
     } catch (err) {
       this.done = true;
       queueMicrotask(() => ev.fail(err as Error, this));
@@ -97,15 +105,17 @@ class TcpAttempt implements AttemptHandle, Exchange, WheelTimer {
     const conn = this.conn!;
     conn.abandon(this);
     // A silent connection was charged when it went silent; a lone lost query is charged here.
-    if (!conn.suspect) this.up.failure();
+    if (!conn.suspect) this.up.failure(true);
     this.ev.fail(new UpstreamError(`${this.up.name}: tcp timeout after ${this.timeoutMs} ms`), this);
   }
 
-  cancel(): void {
+  cancel(beaten: boolean): void {
     if (this.done) return;
     this.done = true;
     queryTimers.disarm(this);
-    this.conn!.abandon(this);
+    const conn = this.conn!;
+    conn.abandon(this);
+    if (beaten) this.up.pool.hedgeLost(conn, this.sentAt, Date.now());
   }
 }
 
@@ -115,6 +125,7 @@ const UDP_DONE = 2;
 
 class UdpAttempt implements AttemptHandle, WheelTimer {
   readonly tcp = false;
+  readonly conn = null;
   readonly startedAt = performance.now();
   private readonly sentAt = Date.now();
   wheelDue = 0;
@@ -132,7 +143,7 @@ class UdpAttempt implements AttemptHandle, WheelTimer {
       if (this.state === UDP_DONE) return;
       this.finish();
       if (err) {
-        up.failure();
+        up.failure(false);
         ev.fail(err, this);
       } else ev.answer(res!, this);
     });
@@ -148,14 +159,14 @@ class UdpAttempt implements AttemptHandle, WheelTimer {
     if (this.state === UDP_LISTENING) {
       this.state = UDP_SILENT;
       queryTimers.arm(this, this.sentAt + this.timeoutMs);
-      this.up.silence(this.sentAt, now);
+      this.up.silence(this.sentAt, now, false);
       this.ev.silent(this);
       return;
     }
     if (this.state !== UDP_SILENT) return;
     this.finish();
     this.h.cancel();
-    this.up.failure();
+    this.up.failure(false);
     this.ev.fail(new UpstreamError(`${this.up.name}: udp timeout after ${this.timeoutMs} ms`), this);
   }
 

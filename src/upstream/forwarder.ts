@@ -1,7 +1,7 @@
 // `forward`: pick an upstream by policy, send over pipelined TCP (or UDP for "." when the client
-// used UDP), and race tries inside the client's deadline: a try that fails is replaced at once,
-// a try that goes silent gets a second one elsewhere while it keeps listening (first answer
-// wins). Every upstream down or max_concurrent reached: fail at once, never queue.
+// used UDP), and race tries inside the client's deadline (race.ts: hedges, retries with backoff,
+// upstreams marked down tried anyway when no other is left). max_concurrent reached: REFUSED at
+// once, never queue.
 import { randomInt } from 'node:crypto';
 import type { ForwardConfig, UpstreamAddress } from '../config/types.js';
 import { OverloadError, UpstreamError } from '../errors.js';
@@ -21,7 +21,9 @@ export class Forwarder implements RaceHost {
   upstreams: Upstream[];
   inflight = 0;
   maxConcurrentRejects = 0;
-  healthcheckBroken = 0; // queries that found every upstream down
+  healthcheckBroken = 0; // queries that found every upstream down (and tried one anyway)
+  /** Set by `choose`: every upstream was down for the transport asked. */
+  allDown = false;
   /** Sees the name of every query asked of this forwarder (loop detection at start; else null); may throw to refuse it. */
   onForward: ((qname: Buffer) => void) | null = null;
   private rr = 0;
@@ -46,7 +48,7 @@ export class Forwarder implements RaceHost {
   }
 
   private newUpstream(a: UpstreamAddress): Upstream {
-    return new Upstream(a.host, a.port, this.cfg, (up) => this.onDownChange(up), this.pools);
+    return new Upstream(a.host, a.port, this.cfg, (up, tcp) => this.onDownChange(up, tcp), this.pools);
   }
 
   /** Resolve `q` upstream; `clientTcp` is the client's transport ("." keeps it, node-cache). */
@@ -104,32 +106,52 @@ export class Forwarder implements RaceHost {
     return this.upstreams.filter((u) => !u.retiring).map((u) => ({ host: u.host, port: u.port }));
   }
 
-  /** Policy choice among healthy upstreams; when asking again, prefer a different one. */
-  pick(avoid: Upstream | null): Upstream | null {
+  get activeCount(): number {
+    let n = 0;
+    for (const u of this.upstreams) if (!u.retiring) n++;
+    return n;
+  }
+
+  /**
+   * Policy choice among upstreams healthy over `tcp`; when asking again, prefer one other than
+   * `avoid`. Every one down: choose among them anyway (CoreDNS forward: "try anyway"), since a
+   * mark from a few failed tries must not turn the seconds it takes a probe to clear it into
+   * SERVFAIL for every client. Null only when no upstream takes queries at all.
+   */
+  choose(avoid: Upstream | null, tcp: boolean): Upstream | null {
     // One usable upstream (the common node-cache setup): no arrays built per query.
     let only: Upstream | null = null;
     let usable = 0;
+    let active = 0;
+    let anyActive: Upstream | null = null;
     for (const u of this.upstreams) {
-      if (u.down || u.retiring) continue;
+      if (u.retiring) continue;
+      active++;
+      anyActive = u;
+      if (u.health(tcp).down) continue;
       only = u;
       if (++usable > 1) break;
     }
-    if (usable <= 1) return only;
-    const healthy = this.upstreams.filter((u) => !u.down && !u.retiring); // two or more
-    const others = avoid ? healthy.filter((u) => u !== avoid) : healthy;
+    this.allDown = usable === 0 && active > 0;
+    if (usable === 1) return only;
+    if (active <= 1) return anyActive;
+    const pool = this.upstreams.filter((u) => !u.retiring && (this.allDown || !u.health(tcp).down));
+    const others = avoid ? pool.filter((u) => u !== avoid) : pool;
+    const from = others.length > 0 ? others : pool;
     switch (this.cfg.policy) {
       case 'sequential':
-        return others[0]!;
+        return from[0]!;
       case 'round_robin':
-        return others[this.rr++ % others.length]!;
+        return from[this.rr++ % from.length]!;
       default:
-        return others[randomInt(0, others.length)]!;
+        return from[randomInt(0, from.length)]!;
     }
   }
 
-  private onDownChange(up: Upstream): void {
-    this.log.warn(up.down ? 'upstream marked down' : 'upstream back up', { zone: this.cfg.from, upstream: up.name, fails: up.fails });
-    if (up.down) this.prober.watch(up);
+  private onDownChange(up: Upstream, tcp: boolean): void {
+    const h = up.health(tcp);
+    this.log.warn(h.down ? 'upstream marked down' : 'upstream back up', { zone: this.cfg.from, upstream: up.name, proto: tcp ? 'tcp' : 'udp', fails: h.fails });
+    if (h.down) this.prober.watch(up, tcp);
   }
 
   get connections(): number {

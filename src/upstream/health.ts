@@ -1,6 +1,7 @@
 // Health probes for upstreams marked down (CoreDNS forward: `. IN NS`, or `health_check ...
-// domain`, every health_check; any reply counts as healthy). Probes go over the transport
-// queries would use, one at a time per upstream, each allowed the per-try timeout.
+// domain`, every health_check; any reply counts as healthy). Health is per transport, so a
+// probe goes over the transport that was marked down, one at a time per upstream and transport,
+// each allowed the per-try timeout.
 import type { ForwardConfig } from '../config/types.js';
 import { TYPE_NS } from '../dns/constants.js';
 import { buildQuery } from '../dns/query.js';
@@ -9,9 +10,18 @@ import type { Logger } from '../observe/log.js';
 import { startAttempt, type ForwardQuestion } from './attempt.js';
 import type { Upstream } from './upstream.js';
 
+/** Probes of one upstream over one transport. */
+class Watch {
+  timer: NodeJS.Timeout | null = null;
+  probing = false;
+  constructor(
+    readonly up: Upstream,
+    readonly tcp: boolean,
+  ) {}
+}
+
 export class HealthProber {
-  private readonly timers = new Map<Upstream, NodeJS.Timeout>();
-  private readonly probing = new Set<Upstream>();
+  private readonly watches = new Map<string, Watch>();
   private readonly question: ForwardQuestion;
 
   constructor(
@@ -22,41 +32,43 @@ export class HealthProber {
     this.question = { qname, qtype: TYPE_NS, qclass: 1, query: buildQuery(qname, TYPE_NS, 1, { rd: !cfg.healthCheckNoRec }) };
   }
 
-  /** Probe `up` every health_check until it answers. */
-  watch(up: Upstream): void {
-    if (this.timers.has(up) || this.cfg.healthCheckMs <= 0) return;
-    const timer = setInterval(() => this.probe(up), this.cfg.healthCheckMs);
-    timer.unref();
-    this.timers.set(up, timer);
+  /** Probe `up` over `tcp`/UDP every health_check until it answers. */
+  watch(up: Upstream, tcp: boolean): void {
+    const key = `${up.name}|${tcp ? 'tcp' : 'udp'}`;
+    if (this.watches.has(key) || this.cfg.healthCheckMs <= 0) return;
+    const w = new Watch(up, tcp);
+    w.timer = setInterval(() => this.probe(key, w), this.cfg.healthCheckMs);
+    w.timer.unref();
+    this.watches.set(key, w);
   }
 
-  private probe(up: Upstream): void {
-    if (up.retiring) return this.stop(up);
-    if (this.probing.has(up)) return;
-    this.probing.add(up);
-    this.log.debug('health probe', { upstream: up.name });
-    startAttempt(up, this.question, this.cfg.forceTcp, this.cfg.attemptTimeoutMs, {
+  private probe(key: string, w: Watch): void {
+    const up = w.up;
+    if (up.retiring || !up.health(w.tcp).down) return this.stop(key, w);
+    if (w.probing) return;
+    w.probing = true;
+    this.log.debug('health probe', { upstream: up.name, proto: w.tcp ? 'tcp' : 'udp' });
+    startAttempt(up, this.question, w.tcp, this.cfg.attemptTimeoutMs, {
       answer: () => {
-        this.probing.delete(up);
-        this.stop(up);
-        up.up();
+        w.probing = false;
+        this.stop(key, w);
+        up.up(w.tcp);
       },
       fail: () => {
-        this.probing.delete(up);
+        w.probing = false;
         up.counters.healthcheckFailures++;
       },
       silent: () => {},
     });
   }
 
-  private stop(up: Upstream): void {
-    const t = this.timers.get(up);
-    if (t) clearInterval(t);
-    this.timers.delete(up);
+  private stop(key: string, w: Watch): void {
+    if (w.timer !== null) clearInterval(w.timer);
+    w.timer = null;
+    if (this.watches.get(key) === w) this.watches.delete(key);
   }
 
   close(): void {
-    for (const t of this.timers.values()) clearInterval(t);
-    this.timers.clear();
+    for (const [key, w] of this.watches) this.stop(key, w);
   }
 }

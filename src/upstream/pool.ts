@@ -15,6 +15,12 @@ import { TcpConnection, type ConnectionEvents, type Exchange } from './tcp-conne
  */
 export const SILENT_MS = 1_000;
 export const SWEEP_MS = 200;
+/**
+ * Queries on one connection that a copy sent on another connection beat, with no answer on
+ * this one since they were sent: that many and the connection is judged silent at once instead
+ * of at SILENT_MS. Three keeps one slow answer (or two) from retiring a healthy connection.
+ */
+export const HEDGE_LOSSES_SILENT = 3;
 
 /** The ForwardConfig settings that shape a pool; forwarders that differ in them get their own. */
 export interface PoolSettings {
@@ -75,19 +81,22 @@ export class TcpPool implements ConnectionEvents {
    * a short answer burst only after our ACK, so load spread thin over many connections ran at
    * half the rate of the same load on one. Silent connections do not count towards the cap:
    * they are presumed dead, and their queries need somewhere to go.
+   * `avoid`: for a hedge, the connections where the query waits unanswered; another connection
+   * (opened if need be, up to the cap) may reach another endpoint behind a Service IP.
    */
-  sendTcp(ex: Exchange): TcpConnection {
+  sendTcp(ex: Exchange, avoid: readonly TcpConnection[] | null = null): TcpConnection {
     if (this.closed) throw new UpstreamError(`${this.name}: connection pool closed`);
     let best: TcpConnection | null = null;
     let least: TcpConnection | null = null;
     for (const c of this.conns) {
+      if (avoid !== null && avoid.includes(c)) continue;
       if (c.size < this.cfg.maxInflightPerConn) {
         best = c;
         break;
       }
       if (!least || c.size < least.size) least = c;
     }
-    if (!best && least && this.poolSize() >= this.cfg.maxConnsPerUpstream) best = least;
+    if (!best && this.poolSize() >= this.cfg.maxConnsPerUpstream) best = least ?? this.conns[0] ?? null;
     if (!best) {
       best = new TcpConnection(this.host, this.port, this, this.cfg.attemptTimeoutMs);
       this.conns.push(best);
@@ -136,12 +145,7 @@ export class TcpPool implements ConnectionEvents {
     for (const c of this.conns) {
       const oldest = c.oldestSentAt();
       if (oldest > 0 && now - Math.max(oldest, c.lastAnswerAt) > SILENT_MS) {
-        c.suspect = true;
-        this.counters.blackholes++;
-        this.draining.add(c);
-        this.log.warn('upstream connection silent, its queries asked again elsewhere', { upstream: this.name, inflight: c.size, answered: c.answered });
-        if (this.lastAnswerAt() < oldest) for (const l of this.listeners) l.silence(oldest, now);
-        for (const ex of c.pending()) ex.silent?.();
+        this.judgeSilent(c, now);
         continue;
       }
       const idleSince = Math.max(c.lastReadAt, c.lastWriteAt, c.createdAt);
@@ -163,6 +167,30 @@ export class TcpPool implements ConnectionEvents {
       // A suspect keeps listening (a slow answer still wins) until its queries time out.
       if (c.drained() || (c.suspect && now - c.oldestSentAt() > this.cfg.attemptTimeoutMs)) c.close();
     }
+  }
+
+  /**
+   * A query sent on `conn` at `sentAt` was answered first by a copy on another connection.
+   * Evidence against `conn` only if it has answered nothing since: then it may be a stale
+   * conntrack entry or a quiet endpoint, and enough of these retire it before SILENT_MS.
+   */
+  hedgeLost(conn: TcpConnection, sentAt: number, now: number): void {
+    if (conn.suspect || !conn.isOpen || conn.lastAnswerAt >= sentAt) return;
+    if (++conn.hedgeLosses >= HEDGE_LOSSES_SILENT) {
+      this.judgeSilent(conn, now);
+      this.conns = this.conns.filter((c) => c !== conn);
+    }
+  }
+
+  /** Retire `c` as silent: no new queries; its in-flight ones are asked again elsewhere at once. */
+  private judgeSilent(c: TcpConnection, now: number): void {
+    const oldest = c.oldestSentAt();
+    c.suspect = true;
+    this.counters.blackholes++;
+    this.draining.add(c);
+    this.log.warn('upstream connection silent, its queries asked again elsewhere', { upstream: this.name, inflight: c.size, answered: c.answered });
+    if (oldest > 0 && this.lastAnswerAt() < oldest) for (const l of this.listeners) l.silence(oldest, now);
+    for (const ex of c.pending()) ex.silent?.();
   }
 
   /** Take no new queries; in-flight ones finish on their connections, which then close (sweep). */

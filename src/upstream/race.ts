@@ -1,6 +1,10 @@
-// The tries of one forwarded query, raced inside the client's deadline: a try that fails is
-// replaced at once, a try that goes silent gets a second one elsewhere while it keeps listening
-// (first answer wins), a truncated UDP answer is asked again over TCP on the same upstream.
+// The tries of one forwarded query, raced inside the client's deadline. A try unanswered past
+// the upstream's hedge delay (RTT-based, rtt.ts) gets a copy on another connection or upstream
+// while it keeps listening (first answer wins); a try that fails is replaced, at once the first
+// time round the upstreams and then with backoff, so the restart of the only upstream is ridden
+// out instead of answered with SERVFAIL in 0 ms; a truncated UDP answer is asked again over TCP
+// on the same upstream. Upstreams marked down are still tried when no other is left (CoreDNS
+// forward does the same): only the deadline ends a query with SERVFAIL.
 // One object per query (its own attempt listener, wheel timer and list node): the closures,
 // Promise, Set entry and Timeout per query it replaces were a fifth of the miss path's garbage.
 import { performance } from 'node:perf_hooks';
@@ -8,11 +12,16 @@ import type { ForwardConfig } from '../config/types.js';
 import { FLAG_TC } from '../dns/constants.js';
 import { UpstreamError } from '../errors.js';
 import { startAttempt, type AttemptEvents, type AttemptHandle, type ForwardQuestion } from './attempt.js';
+import type { TcpConnection } from './tcp-connection.js';
 import { queryTimers, type WheelTimer } from './timer-wheel.js';
 import type { Upstream } from './upstream.js';
 
-/** Tries per client query (failed + silent ones); bounds work when every try fails fast. */
-export const MAX_TRIES = 6;
+/** Tries per client query (failed, hedged and silent ones); bounds the work a dead upstream costs. */
+export const MAX_TRIES = 8;
+/** First backoff after a failed try once every upstream has failed once; doubles per failure. */
+export const RETRY_BACKOFF_MS = 50;
+/** Backoff ceiling: a restarting CoreDNS is asked again at least once a second. */
+export const RETRY_BACKOFF_MAX_MS = 1_000;
 
 /** Where a forwarded query's outcome goes: exactly one call, never synchronously from forwardTo. */
 export interface ForwardDone {
@@ -28,8 +37,15 @@ export interface RaceHost {
   readonly races: RaceList;
   inflight: number;
   healthcheckBroken: number;
-  /** Policy choice among healthy upstreams, preferring one other than `avoid`; null if none. */
-  pick(avoid: Upstream | null): Upstream | null;
+  /**
+   * An upstream by policy, preferring one healthy over `tcp` and other than `avoid`; when every
+   * one is down, one of those anyway (`allDown` set). Null only when there is none at all.
+   */
+  choose(avoid: Upstream | null, tcp: boolean): Upstream | null;
+  /** Whether the last `choose` found every upstream down. */
+  readonly allDown: boolean;
+  /** Upstreams taking queries: the first round of failed tries is retried without backoff. */
+  readonly activeCount: number;
 }
 
 export class Race implements AttemptEvents, WheelTimer {
@@ -39,9 +55,15 @@ export class Race implements AttemptEvents, WheelTimer {
   next: Race | null = null;
   private readonly deadline: number;
   private readonly live: AttemptHandle[] = [];
+  /** The newest try: a hedge or a silence of an older one starts no further try. */
+  private latest: AttemptHandle | null = null;
   /** The TCP retry of a truncated UDP answer: its silence starts no further try. */
   private tcRetry: AttemptHandle | null = null;
+  private readonly useTcp: boolean;
   private tries = 0;
+  private hedgesSent = 0;
+  private failures = 0;
+  private brokenCounted = false;
   private finished = false;
   /** Inside the constructor: an outcome found now is delivered in a microtask, as forward() always was. */
   private starting = true;
@@ -54,64 +76,110 @@ export class Race implements AttemptEvents, WheelTimer {
     useTcp: boolean,
     private readonly done: ForwardDone,
   ) {
+    this.useTcp = useTcp;
     this.deadline = Date.now() + host.cfg.deadlineMs;
     host.inflight++;
     host.races.add(this);
-    queryTimers.arm(this, this.deadline);
-    this.launch(null, useTcp);
+    this.launch(null, null);
     this.starting = false;
   }
 
-  private launch(avoid: Upstream | null, tcp: boolean): void {
-    if (this.finished) return;
+  /**
+   * Start a try (preferring an upstream other than `avoid`, connections other than
+   * `avoidConns`), then arm the one wheel timer for the next hedge or the deadline.
+   */
+  private launch(avoid: Upstream | null, avoidConns: readonly TcpConnection[] | null): Upstream | null {
+    if (this.finished) return null;
     const host = this.host;
-    const left = this.deadline - Date.now();
-    if (host.isClosed || left <= 0 || this.tries >= MAX_TRIES) {
-      if (this.live.length === 0) this.finish(new UpstreamError(`gave up after ${this.tries} tries: ${this.lastErr?.message ?? 'no upstream tried'}`, { cause: this.lastErr }), null);
-      return;
-    }
-    const up = host.pick(avoid);
-    if (!up) {
-      if (this.live.length === 0) {
-        host.healthcheckBroken++;
-        this.finish(new UpstreamError('every upstream is down'), null);
-      }
-      return;
+    const now = Date.now();
+    if (host.isClosed || now >= this.deadline || this.tries >= MAX_TRIES) return this.exhausted();
+    const up = host.choose(avoid, this.useTcp);
+    if (up === null) return this.exhausted();
+    if (host.allDown && !this.brokenCounted) {
+      this.brokenCounted = true;
+      host.healthcheckBroken++;
     }
     this.tries++;
     up.counters.requests++;
-    this.live.push(startAttempt(up, this.q, tcp, Math.min(host.cfg.attemptTimeoutMs, left), this));
+    const a = startAttempt(up, this.q, this.useTcp, Math.min(host.cfg.attemptTimeoutMs, this.deadline - now), this, avoidConns);
+    this.live.push(a);
+    this.latest = a;
+    this.armAt(now + up.rtt.hedgeDelayMs(this.hedgesSent));
+    return up;
+  }
+
+  /** No further try: end now if nothing is still listening, else let the live tries or the deadline decide. */
+  private exhausted(): null {
+    if (this.live.length > 0) this.armAt(this.deadline);
+    else {
+      const why = this.lastErr?.message ?? (this.host.isClosed ? 'forwarder closed' : 'no upstream tried');
+      this.finish(new UpstreamError(`gave up after ${this.tries} tries: ${why}`, { cause: this.lastErr }), null);
+    }
+    return null;
+  }
+
+  private armAt(due: number): void {
+    queryTimers.arm(this, due < this.deadline ? due : this.deadline);
   }
 
   /** RFC 7766 §5: a truncated UDP answer is asked again over TCP on the same upstream. */
   private launchOn(up: Upstream): void {
     const timeout = Math.max(1, Math.min(this.host.cfg.attemptTimeoutMs, this.deadline - Date.now()));
+    up.counters.requests++;
     const a = startAttempt(up, this.q, true, timeout, this);
     this.tcRetry = a;
+    this.latest = a;
     this.live.push(a);
+    this.armAt(this.deadline);
   }
 
   answer(res: Buffer, a: AttemptHandle): void {
     this.forget(a);
-    a.up.success(res.length >= 4 ? res[3]! & 0x0f : 0, (performance.now() - a.startedAt) / 1000);
+    a.up.success(res.length >= 4 ? res[3]! & 0x0f : 0, (performance.now() - a.startedAt) / 1000, a.tcp);
     if (!a.tcp && res.length >= 4 && res[2]! & (FLAG_TC >> 8)) return this.launchOn(a.up);
-    this.finish(null, res);
+    this.finish(null, res, a);
   }
 
   fail(err: Error, a: AttemptHandle): void {
     this.forget(a);
     this.lastErr = err;
-    if (this.live.length === 0) this.launch(a.up, a.tcp);
+    this.failures++;
+    if (this.live.length > 0 || this.finished) return;
+    // Each upstream once at once (a reset idle connection is the common case); after that the
+    // upstream is restarting or unreachable: back off so the tries span the deadline.
+    const over = this.failures - this.host.activeCount;
+    if (over <= 0) {
+      this.launch(a.up, null);
+      return;
+    }
+    this.armAt(Date.now() + Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS * 2 ** (over - 1)));
   }
 
+  /** `a`'s connection went silent (or UDP got no answer for SILENT_MS): hedge now unless already done. */
   silent(a: AttemptHandle): void {
-    if (a !== this.tcRetry) this.launch(a.up, a.tcp);
+    if (a === this.latest && a !== this.tcRetry) this.hedge(a);
   }
 
-  /** The client's deadline passed. */
-  onTimer(): void {
-    const err = this.lastErr;
-    this.finish(new UpstreamError(`no answer within ${this.host.cfg.deadlineMs} ms: ${err?.message ?? 'no upstream answered'}`, { cause: err }), null);
+  private hedge(a: AttemptHandle): void {
+    this.hedgesSent++;
+    const waiting: TcpConnection[] = [];
+    for (const h of this.live) if (h.conn !== null) waiting.push(h.conn);
+    const up = this.launch(a.up, waiting);
+    if (up !== null) up.counters.hedges++;
+  }
+
+  /** The deadline, a hedge delay or a backoff ran out. */
+  onTimer(now: number): void {
+    if (now >= this.deadline) {
+      const err = this.lastErr;
+      return this.finish(new UpstreamError(`no answer within ${this.host.cfg.deadlineMs} ms: ${err?.message ?? 'no upstream answered'}`, { cause: err }), null);
+    }
+    const last = this.latest;
+    if (last !== null && this.live.includes(last)) {
+      if (last === this.tcRetry) return this.armAt(this.deadline);
+      return this.hedge(last);
+    }
+    this.launch(last?.up ?? null, null); // a backoff ran out
   }
 
   /** End now with `err` (forwarder closed, loop found at start). */
@@ -124,14 +192,14 @@ export class Race implements AttemptEvents, WheelTimer {
     if (i >= 0) this.live.splice(i, 1);
   }
 
-  private finish(err: Error | null, res: Buffer | null): void {
+  private finish(err: Error | null, res: Buffer | null, winner: AttemptHandle | null = null): void {
     if (this.finished) return;
     this.finished = true;
     const host = this.host;
     host.inflight--;
     host.races.remove(this);
     queryTimers.disarm(this);
-    for (const h of this.live) h.cancel();
+    for (const h of this.live) h.cancel(winner !== null && h.startedAt < winner.startedAt);
     this.live.length = 0;
     const done = this.done;
     if (this.starting) queueMicrotask(err ? () => done.fail(err) : () => done.answer(res!));

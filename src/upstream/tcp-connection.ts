@@ -41,6 +41,8 @@ export class TcpConnection {
   /** Last answer that matched a query: bytes that match nothing (wrong ID) do not prove life. */
   lastAnswerAt = 0;
   answered = 0;
+  /** Queries here beaten by a copy on another connection since this one last answered (pool.hedgeLost). */
+  hedgeLosses = 0;
   /** Silent with queries in flight (IPVS blackhole): takes no new queries, closed once drained. */
   suspect = false;
   private readonly socket: Socket;
@@ -176,6 +178,7 @@ export class TcpConnection {
     if (!ex || !questionMatches(msg, ex.qname, ex.qtype, ex.qclass)) return this.events.onMismatch();
     this.inflight.delete(id);
     this.answered++;
+    this.hedgeLosses = 0;
     this.lastAnswerAt = this.lastReadAt;
     // A view into the shared read buffer, valid only during this call (see Exchange.resolve).
     ex.resolve(msg);

@@ -1,12 +1,16 @@
-// One upstream address as one forwarder sees it: its health (consecutive failures, probes while
-// down) and its counters. Its TCP connections live in a TcpPool shared with every other forwarder
-// sending to the same address (pool.ts); the pool reports connection-level failures here.
+// One upstream address as one forwarder sees it: its health per transport (consecutive failures,
+// probes while down), its round-trip estimate and its counters. Its TCP connections live in a
+// TcpPool shared with every other forwarder sending to the same address (pool.ts); the pool
+// reports connection-level failures here. Health is per transport because a resolver that
+// answers UDP and refuses TCP (a home router, systemd-resolved on some setups) is not down: one
+// failed TCP query used to mark it down and turn the next half second of UDP queries to SERVFAIL.
 import type { ForwardConfig } from '../config/types.js';
 import { UpstreamError } from '../errors.js';
 import type { PoolListener, TcpPool } from './pool.js';
 import type { PoolRegistry } from './pool-registry.js';
 import { SILENT_MS } from './pool.js';
 import { ProxyDurations } from './proxy-stats.js';
+import { RttEstimator } from './rtt.js';
 import type { Exchange, TcpConnection } from './tcp-connection.js';
 
 export interface UpstreamCounters {
@@ -14,19 +18,27 @@ export interface UpstreamCounters {
   failures: number; // failures counted towards max_fails
   mismatches: number; // UDP answers matching no query (TCP ones are counted by the pool)
   healthcheckFailures: number;
+  hedges: number; // copies sent here because an earlier try went unanswered past the hedge delay
+}
+
+/** Health of one transport (TCP or UDP) toward the address. */
+export class TransportHealth {
+  fails = 0;
+  down = false;
+  lastSilenceAt = 0;
 }
 
 export class Upstream implements PoolListener {
   readonly name: string;
-  fails = 0;
-  down = false;
+  readonly tcpHealth = new TransportHealth();
+  readonly udpHealth = new TransportHealth();
   /** No longer a ready endpoint: takes no new queries; removed once its connections drain. */
   retiring = false;
   /** Last time any query to this upstream was answered (any connection, or UDP). */
   lastAnswerAt = 0;
-  private lastSilenceAt = 0;
+  readonly rtt = new RttEstimator();
   readonly durations = new ProxyDurations();
-  readonly counters: UpstreamCounters = { requests: 0, failures: 0, mismatches: 0, healthcheckFailures: 0 };
+  readonly counters: UpstreamCounters = { requests: 0, failures: 0, mismatches: 0, healthcheckFailures: 0, hedges: 0 };
   /** The shared connections to this address. */
   readonly pool: TcpPool;
   private released = false;
@@ -35,7 +47,7 @@ export class Upstream implements PoolListener {
     readonly host: string,
     readonly port: number,
     private readonly cfg: ForwardConfig,
-    private readonly onDownChange: (up: Upstream) => void,
+    private readonly onDownChange: (up: Upstream, tcp: boolean) => void,
     private readonly pools: PoolRegistry,
   ) {
     this.name = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -44,54 +56,72 @@ export class Upstream implements PoolListener {
   }
 
   /** Send on the shared pool (see TcpPool.sendTcp for the choice of connection). */
-  sendTcp(ex: Exchange): TcpConnection {
+  sendTcp(ex: Exchange, avoid: readonly TcpConnection[] | null = null): TcpConnection {
     if (this.released) throw new UpstreamError(`${this.name}: forwarder closed`);
-    return this.pool.sendTcp(ex);
+    return this.pool.sendTcp(ex, avoid);
   }
 
   onMismatch(): void {
     this.counters.mismatches++;
   }
 
-  success(rcode: number, seconds: number): void {
-    this.lastAnswerAt = Date.now();
-    this.durations.observe(rcode, seconds);
-    this.up();
+  /** Down over either transport: what `nodelocaldns_upstream_down` and /ready report. */
+  get down(): boolean {
+    return this.tcpHealth.down || this.udpHealth.down;
   }
 
-  /** Any reply (probe or query) proves the upstream is alive. */
-  up(): void {
-    this.fails = 0;
-    if (this.down) {
-      this.down = false;
-      this.onDownChange(this);
+  health(tcp: boolean): TransportHealth {
+    return tcp ? this.tcpHealth : this.udpHealth;
+  }
+
+  /** Consecutive failures over either transport (logs). */
+  get fails(): number {
+    return Math.max(this.tcpHealth.fails, this.udpHealth.fails);
+  }
+
+  success(rcode: number, seconds: number, tcp: boolean): void {
+    this.lastAnswerAt = Date.now();
+    this.durations.observe(rcode, seconds);
+    this.rtt.observe(seconds * 1000);
+    this.up(tcp);
+  }
+
+  /** Any reply (probe or query) over `tcp`/UDP proves that transport alive. */
+  up(tcp: boolean): void {
+    const h = this.health(tcp);
+    h.fails = 0;
+    if (h.down) {
+      h.down = false;
+      this.onDownChange(this, tcp);
     }
   }
 
-  failure(): void {
-    if (this.down) return; // while down only probes judge it (healthcheckFailures)
+  failure(tcp: boolean): void {
+    const h = this.health(tcp);
+    if (h.down) return; // while down only probes judge it (healthcheckFailures)
     this.counters.failures++;
-    this.fails++;
-    if (!this.down && this.cfg.maxFails > 0 && this.fails >= this.cfg.maxFails) {
-      this.down = true;
-      this.onDownChange(this);
+    h.fails++;
+    if (this.cfg.maxFails > 0 && h.fails >= this.cfg.maxFails) {
+      h.down = true;
+      this.onDownChange(this, tcp);
     }
   }
 
   /** A pooled connection was reset or closed by the peer under queries. */
   connectionLost(): void {
-    this.failure();
+    this.failure(true);
   }
 
   /**
    * A query sent at `sentAt` is still unanswered after SILENT_MS. It counts against the upstream
    * only if nothing from the upstream was answered since (a slow answer elsewhere proves life),
-   * and at most once per SILENT_MS, so one burst of slow queries is one failure, not many.
+   * and at most once per SILENT_MS per transport, so one burst of slow queries is one failure.
    */
-  silence(sentAt: number, now: number): void {
-    if (this.lastAnswerAt >= sentAt || now - this.lastSilenceAt < SILENT_MS) return;
-    this.lastSilenceAt = now;
-    this.failure();
+  silence(sentAt: number, now: number, tcp = true): void {
+    const h = this.health(tcp);
+    if (this.lastAnswerAt >= sentAt || now - h.lastSilenceAt < SILENT_MS) return;
+    h.lastSilenceAt = now;
+    this.failure(tcp);
   }
 
   /**
