@@ -1,11 +1,14 @@
 // A bounded stream of DNS queries, run inside a namespace (`ip netns exec pod node dns-stream.mjs`):
 // every intervalMs, one A query to each server from a fresh socket (as a stub resolver would),
-// one try, timeoutMs each. One JSON line per query: {sent, server, rcode|null}. Stops after
-// durationMs, or on SIGTERM.
+// one try, timeoutMs each. One JSON line per query: {sent, server, rcode|null, ms}. Stops after
+// durationMs, or on SIGTERM. `unique`: each query asks a name of its own under `name` (a cache
+// miss every time, NXDOMAIN from a zone without it).
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 
-const { servers, port = 53, name, intervalMs = 50, durationMs = 8000, timeoutMs = 1000 } = JSON.parse(process.argv[2]);
+const { servers, port = 53, name, intervalMs = 50, durationMs = 8000, timeoutMs = 1000, unique = false } = JSON.parse(process.argv[2]);
+const runId = Math.random().toString(36).slice(2, 8);
+let seq = 0;
 const end = Date.now() + Math.min(durationMs, 30_000);
 let outstanding = 0;
 
@@ -21,7 +24,7 @@ function query(server) {
     clearTimeout(timer);
     sock.close();
     outstanding--;
-    process.stdout.write(JSON.stringify({ sent, server, rcode }) + '\n');
+    process.stdout.write(JSON.stringify({ sent, server, rcode, ms: Date.now() - sent }) + '\n');
   };
   const timer = setTimeout(() => finish(null), timeoutMs);
   sock.on('error', () => finish(null));
@@ -33,7 +36,7 @@ function query(server) {
       finish('UNPARSEABLE');
     }
   });
-  sock.send(dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] }), port, server);
+  sock.send(dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: unique ? `q${seq++}-${runId}.${name}` : name }] }), port, server);
 }
 
 const tick = setInterval(() => {
