@@ -177,14 +177,18 @@ export class TcpPool implements ConnectionEvents {
   hedgeLost(conn: TcpConnection, sentAt: number, now: number): void {
     if (conn.suspect || !conn.isOpen || conn.lastAnswerAt >= sentAt) return;
     if (++conn.hedgeLosses >= HEDGE_LOSSES_SILENT) {
-      this.judgeSilent(conn, now);
+      this.judgeSilent(conn, now, sentAt);
       this.conns = this.conns.filter((c) => c !== conn);
     }
   }
 
-  /** Retire `c` as silent: no new queries; its in-flight ones are asked again elsewhere at once. */
-  private judgeSilent(c: TcpConnection, now: number): void {
-    const oldest = c.oldestSentAt();
+  /**
+   * Retire `c` as silent: no new queries; its in-flight ones are asked again elsewhere at once.
+   * `lostSentAt`: the send time of a query answered elsewhere first, already gone from `c`.
+   */
+  private judgeSilent(c: TcpConnection, now: number, lostSentAt = 0): void {
+    const pending = c.oldestSentAt();
+    const oldest = pending > 0 && (lostSentAt === 0 || pending < lostSentAt) ? pending : lostSentAt;
     c.suspect = true;
     this.counters.blackholes++;
     this.draining.add(c);

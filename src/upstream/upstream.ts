@@ -65,9 +65,13 @@ export class Upstream implements PoolListener {
     this.counters.mismatches++;
   }
 
-  /** Down over either transport: what `nodelocaldns_upstream_down` and /ready report. */
+  /**
+   * Down over the transport most of this forwarder's queries use (TCP with force_tcp, else UDP):
+   * what `nodelocaldns_upstream_down` and /ready report. A resolver refusing only TCP still
+   * serves a UDP block, and its TCP mark shows in the log and the failure counter.
+   */
   get down(): boolean {
-    return this.tcpHealth.down || this.udpHealth.down;
+    return this.cfg.forceTcp ? this.tcpHealth.down : this.udpHealth.down;
   }
 
   health(tcp: boolean): TransportHealth {
