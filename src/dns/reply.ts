@@ -14,7 +14,7 @@ import {
   RCODE_BADVERS,
   TYPE_OPT,
 } from './constants.js';
-import type { PackedAnswer } from './packed.js';
+import { OWN_TTLS, type PackedAnswer } from './packed.js';
 
 /** Node's Buffer method behind write(string, offset, length, 'latin1'); not in @types/node. */
 interface Latin1Writable {
@@ -33,7 +33,8 @@ export interface QueryView {
 /**
  * Build the reply for `q` (parsed from `query`) from `a`, its TTLs aged by `elapsedSec`.
  * `limit` is the most the transport may carry (client's UDP payload, or 65535 on TCP).
- * `fixedTtl` ≥ 0 overrides every TTL (serve-stale answers use 30 s, RFC 8767 §4).
+ * Every TTL is `a.uniformTtl` aged (or each record's own aged, with OWN_TTLS); `fixedTtl` ≥ 0
+ * overrides them all (serve-stale answers use 30 s, RFC 8767 §4).
  */
 export function replyFromAnswer(
   a: PackedAnswer,
@@ -56,8 +57,10 @@ export function replyFromAnswer(
   writeFlags(out, (out[2]! << 8) | out[3]!, q, authoritative);
   for (let i = HEADER_LEN; i < q.qnameEnd; i++) out[i] = query[i]!; // the client's qname case
   const n = a.ttlCount;
+  // One TTL for every record (CoreDNS), unless the answer keeps each record's own (OWN_TTLS).
+  const uniform = fixedTtl >= 0 ? fixedTtl : a.uniformTtl >= 0 ? Math.max(a.uniformTtl - elapsedSec, 0) : OWN_TTLS;
   for (let i = 0; i < n; i++) {
-    let ttl = fixedTtl >= 0 ? fixedTtl : a.servedTtl(i) - elapsedSec;
+    let ttl = uniform >= 0 ? uniform : a.origTtl(i) - elapsedSec;
     if (ttl < 0) ttl = 0;
     const o = a.ttlOffset(i);
     out[o] = ttl >>> 24;
