@@ -57,11 +57,17 @@ t.test('what is not a standard query', async (t) => {
   t.equal(reply[3]! & 0xf, RCODE_FORMERR);
   t.equal(reply.readUInt16BE(4), 0, 'no question echoed when it did not parse');
   const v1 = packet.encode({ type: 'query', id: 1, questions: [{ type: 'A', name: 'a.b' }], additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 1, flags: 0, options: [] } as never] });
+  const opt = { type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0, options: [] } as never;
+  const withOpts = (o: Partial<packet.Packet>): Buffer => packet.encode({ type: 'query', id: 1, questions: [{ type: 'A', name: 'a.b' }], ...o });
+  t.equal(parseQuery(withOpts({ answers: [opt] }), q), RCODE_FORMERR, 'OPT in the answer section → FORMERR (RFC 6891 §6.1.1)');
+  t.equal(parseQuery(withOpts({ authorities: [opt], additionals: [opt] }), q), RCODE_FORMERR, 'OPT in the authority section → FORMERR');
+  t.equal(parseQuery(withOpts({ additionals: [opt, opt] }), q), RCODE_FORMERR, 'two OPTs → FORMERR');
+  t.equal(parseQuery(withOpts({ additionals: [opt] }), q), PARSE_OK, 'one OPT in the additional section is fine');
   t.equal(parseQuery(v1, q), RCODE_BADVERS, 'EDNS version 1 → BADVERS');
   const bv = packet.decode(errorReply(v1, q, RCODE_BADVERS));
-  const opt = bv.additionals![0] as { type: string; extendedRcode?: number };
-  t.equal(opt.type, 'OPT', 'BADVERS travels in an OPT');
-  t.equal(opt.extendedRcode, 1, 'extended rcode 1 + header 0 = 16 (BADVERS)');
+  const bvOpt = bv.additionals![0] as { type: string; extendedRcode?: number };
+  t.equal(bvOpt.type, 'OPT', 'BADVERS travels in an OPT');
+  t.equal(bvOpt.extendedRcode, 1, 'extended rcode 1 + header 0 = 16 (BADVERS)');
 });
 
 function upstreamAnswer(name: string, ttls: number[], extra: Partial<packet.Packet> = {}): Buffer {
