@@ -55,8 +55,13 @@ export class PackedAnswer {
     return ((d.charCodeAt(p) << 24) | (d.charCodeAt(p + 1) << 16) | (d.charCodeAt(p + 2) << 8) | d.charCodeAt(p + 3)) >>> 0;
   }
 
-  /** Wire byte `i` (header flags and counts on the reply paths). */
-  wireByte(i: number): number {
-    return this.data.charCodeAt(i);
+  /**
+   * Offset just past record `i`: its TTL field is followed by RDLENGTH and the RDATA, so the
+   * stored TTL offsets give every record boundary without storing more per entry.
+   */
+  recordEnd(i: number): number {
+    const d = this.data;
+    const o = this.ttlOffset(i) + 4;
+    return o + 2 + ((d.charCodeAt(o) << 8) | d.charCodeAt(o + 1));
   }
 }
