@@ -10,7 +10,7 @@ import {
   type AnswerKind,
   type PreparedAnswer,
 } from '../dns/answer.js';
-import { NO_TTL_CAP, PackedAnswer } from '../dns/packed.js';
+import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
 import { keyQname, wireNameToString } from '../dns/wire.js';
 
 export const MAX_SERVFAIL_TTL = 300;
@@ -56,8 +56,8 @@ export class CacheEntry extends PackedAnswer {
   private lastHitAge = 0;
   private failedAge = NO_FAILURE;
 
-  constructor(key: string, a: PreparedAnswer, ttl: number, ttlCap: number, storedAt: number, staleMs: number) {
-    super(a, ttlCap);
+  constructor(key: string, a: PreparedAnswer, ttl: number, uniformTtl: number, storedAt: number, staleMs: number) {
+    super(a, uniformTtl);
     this.key = key;
     this.ttl = ttl;
     this.storedAt = storedAt;
@@ -184,7 +184,7 @@ export class DnsCache {
     }
     if (!part || ttl <= 0) return null;
     const staleMs = cfg.serveStale && a.kind !== KIND_SERVFAIL ? cfg.serveStale.durationMs : 0;
-    const entry = new CacheEntry(key, a, ttl, cfg.keepTtl ? NO_TTL_CAP : ttl, this.now(), staleMs);
+    const entry = new CacheEntry(key, a, ttl, cfg.keepTtl ? OWN_TTLS : ttl, this.now(), staleMs);
     // A key lives in one partition: drop a previous answer of the other kind.
     (part === this.success ? this.denial : this.success)?.delete(key);
     part.set(key, entry);

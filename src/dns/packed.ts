@@ -6,20 +6,25 @@
 // char, no decoding.
 import type { AnswerKind, PreparedAnswer } from './answer.js';
 
-/** No cap on served TTLs (`keepttl`, or an answer relayed without caching). */
-export const NO_TTL_CAP = 0x7fffffff;
+/** Serve each record's own TTL (`keepttl`, or an answer relayed without caching). */
+export const OWN_TTLS = -1;
 const TTL_SLOT = 6; // u16 offset + u32 TTL
 
 export class PackedAnswer {
   readonly data: string;
   readonly wireLen: number;
+  /** One per record (the OPT is stripped): TTL `i` belongs to record `i`, in wire order. */
   readonly ttlCount: number;
-  /** Served TTLs are min(original, ttlCap). */
-  readonly ttlCap: number;
+  /**
+   * The TTL every record is served with before ageing, or OWN_TTLS. CoreDNS writes the entry's
+   * TTL into every RR (plugin/cache item.toMsg, and filterRRSlice on the miss), so a record below
+   * MINTTL is served with MINTTL counting down, never with its own shorter TTL.
+   */
+  readonly uniformTtl: number;
   readonly kind: AnswerKind;
   readonly rcode: number;
 
-  constructor(a: PreparedAnswer, ttlCap: number) {
+  constructor(a: PreparedAnswer, uniformTtl: number) {
     const wireLen = a.wire.length;
     const n = a.ttlOffsets.length;
     const buf = Buffer.allocUnsafe(wireLen + n * TTL_SLOT);
@@ -31,7 +36,7 @@ export class PackedAnswer {
     this.data = buf.toString('latin1');
     this.wireLen = wireLen;
     this.ttlCount = n;
-    this.ttlCap = ttlCap;
+    this.uniformTtl = uniformTtl;
     this.kind = a.kind;
     this.rcode = a.rcode;
   }
@@ -50,14 +55,13 @@ export class PackedAnswer {
     return ((d.charCodeAt(p) << 24) | (d.charCodeAt(p + 1) << 16) | (d.charCodeAt(p + 2) << 8) | d.charCodeAt(p + 3)) >>> 0;
   }
 
-  /** TTL `i` as served before ageing: the original, capped to the entry's TTL unless keepttl. */
-  servedTtl(i: number): number {
-    const t = this.origTtl(i);
-    return t < this.ttlCap ? t : this.ttlCap;
-  }
-
-  /** Wire byte `i` (header flags and counts on the reply paths). */
-  wireByte(i: number): number {
-    return this.data.charCodeAt(i);
+  /**
+   * Offset just past record `i`: its TTL field is followed by RDLENGTH and the RDATA, so the
+   * stored TTL offsets give every record boundary without storing more per entry.
+   */
+  recordEnd(i: number): number {
+    const d = this.data;
+    const o = this.ttlOffset(i) + 4;
+    return o + 2 + ((d.charCodeAt(o) << 8) | d.charCodeAt(o + 1));
   }
 }

@@ -112,19 +112,19 @@ function readQname(msg: Buffer, start: number, q: ParsedQuery): number {
   return pos;
 }
 
-/** Find the OPT record in the additional section (RFC 6891 §6.1.1: at most one, owner root). */
+/**
+ * Find the OPT record. RFC 6891 §6.1.1: at most one, owner root, in the additional section; an
+ * OPT in the answer or authority section, or a second one, is FORMERR.
+ */
 function readEdns(msg: Buffer, start: number, skipCount: number, arcount: number, q: ParsedQuery): ParseStatus {
   let pos = start;
-  for (let i = 0; i < skipCount; i++) {
-    pos = skipRecord(msg, pos);
-    if (pos < 0) return RCODE_FORMERR;
-  }
-  for (let i = 0; i < arcount; i++) {
+  const total = skipCount + arcount;
+  for (let i = 0; i < total; i++) {
     const nameEnd = skipName(msg, pos);
     if (nameEnd < 0 || nameEnd + 10 > msg.length) return RCODE_FORMERR;
     const type = (msg[nameEnd]! << 8) | msg[nameEnd + 1]!;
     if (type === TYPE_OPT) {
-      if (q.hasEdns || nameEnd !== pos + 1 || msg[pos] !== 0) return RCODE_FORMERR;
+      if (i < skipCount || q.hasEdns || nameEnd !== pos + 1 || msg[pos] !== 0) return RCODE_FORMERR;
       q.hasEdns = true;
       const size = (msg[nameEnd + 2]! << 8) | msg[nameEnd + 3]!;
       q.udpPayload = size < MIN_UDP_PAYLOAD ? MIN_UDP_PAYLOAD : size;
@@ -150,14 +150,6 @@ export function skipName(msg: Buffer, pos: number): number {
     pos += 1 + len;
   }
   return -1;
-}
-
-/** Skip one resource record; returns the offset after it or -1. */
-export function skipRecord(msg: Buffer, pos: number): number {
-  const nameEnd = skipName(msg, pos);
-  if (nameEnd < 0 || nameEnd + 10 > msg.length) return -1;
-  const end = nameEnd + 10 + ((msg[nameEnd + 8]! << 8) | msg[nameEnd + 9]!);
-  return end <= msg.length ? end : -1;
 }
 
 // Buffer's own latin1 decoder, without toString's encoding dispatch: the key is made per query.

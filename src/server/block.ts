@@ -8,7 +8,7 @@ import type { ServerBlockConfig } from '../config/types.js';
 import { prepareAnswer } from '../dns/answer.js';
 import { RCODE_REFUSED, RCODE_SERVFAIL, rcodeName } from '../dns/constants.js';
 import { buildQueryFromKey } from '../dns/query.js';
-import { NO_TTL_CAP, PackedAnswer } from '../dns/packed.js';
+import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
 import { errorReply, replyFromAnswer } from '../dns/reply.js';
 import { keyQclass, keyQname, keyQtype } from '../dns/wire.js';
 import { OverloadError } from '../errors.js';
@@ -171,7 +171,7 @@ export class BlockRuntime {
         entry.lastHitAt = p.fallback.lastHitAt;
       } else cache.delete(key);
     }
-    const answer = entry ?? new PackedAnswer(prepared, NO_TTL_CAP);
+    const answer = entry ?? new PackedAnswer(prepared, OWN_TTLS);
     for (const w of p.waiters) {
       const reply = replyFromAnswer(answer, w.query, w, 0, w.limit, false);
       send(w, reply, prepared.rcode, PLUGIN_FORWARD, this.queryLog);

@@ -1,6 +1,7 @@
 // Cache rules end to end against knot with zones written here and an injected clock: negative
-// TTL = min(SOA TTL, MINIMUM) for NXDOMAIN and NODATA, success TTL cap, the key's case/DO/CD
-// handling, and the byte budget evicting large answers. Hits and misses are read from /metrics.
+// TTL = min(SOA TTL, MINIMUM) for NXDOMAIN and NODATA, success TTL cap, MINTTL served as CoreDNS
+// does, the key's case/DO/CD handling, and the byte budget evicting large answers. Hits and misses
+// are read from /metrics.
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { encodeQuery, queryUdp, rawUdp, decode } from '../support/dnsclient.js';
@@ -22,19 +23,34 @@ function negZone(): string {
   ].join('\n');
 }
 
+/** Records below the success MINTTL (5 s): `two` lives 2 s at knot, `slow` 60 s beside it. */
+function shortZone(): string {
+  return [
+    '$ORIGIN short.test.',
+    '$TTL 60',
+    '@ IN SOA ns.short.test. host.short.test. 1 7200 1800 86400 60',
+    '@ IN NS ns.short.test.',
+    'ns IN A 10.0.0.53',
+    'two 2 IN A 10.0.0.2',
+    'two 2 IN A 10.0.0.3',
+    'cname 60 IN CNAME two.short.test.',
+    '',
+  ].join('\n');
+}
+
 t.test('cache rules against knot', { skip: missing }, async (t) => {
   const knot = await startKnot({
     address: randomLoopback(),
     port: randomPort(),
     // cluster.local: SOA TTL 60, MINIMUM 12 → negatives live 12 s; records TTL 60.
-    zones: { 'cluster.local': clusterZone({ ttl: 60, soaTtl: 60, soaMinimum: 12 }), 'neg.test': negZone() },
+    zones: { 'cluster.local': clusterZone({ ttl: 60, soaTtl: 60, soaMinimum: 12 }), 'neg.test': negZone(), 'short.test': shortZone() },
   });
   t.teardown(() => knot.stop());
   let now = 1_700_000_000_000;
   const start = async (cache: Record<string, unknown> = {}): Promise<TestAgent> => {
     const a = await startTestAgent({
       upstreams: [{ host: knot.address, port: knot.port }],
-      zones: ['cluster.local.', 'neg.test.'],
+      zones: ['cluster.local.', 'neg.test.', 'short.test.'],
       cache,
       clock: () => now,
     });
@@ -76,6 +92,31 @@ t.test('cache rules against knot', { skip: missing }, async (t) => {
     now += 2_000;
     await queryUdp(a.host, a.port, 'txt.prod.svc.cluster.local', 'TXT');
     t.equal((await misses('cluster.local.')) - m0, 1, 'expired at 30 s');
+  });
+
+  t.test('a TTL raised to MINTTL is served to every record, counting down (CoreDNS)', async (t) => {
+    // `cache { success 9984 30 5 }`: knot's 2 s becomes 5 s; CoreDNS writes the entry's remaining
+    // TTL into every RR, so clients behind it re-ask every 5 s, not every 2 s.
+    const b = await start({ successCapacity: 9984, successMaxTtl: 30, successMinTtl: 5 });
+    const ttls = async (name: string): Promise<number[]> =>
+      ((await queryUdp(b.host, b.port, name, 'A'))?.answers ?? []).map((r) => (r as { ttl?: number }).ttl ?? -1);
+    const direct = await queryUdp(knot.address, knot.port, 'two.short.test', 'A');
+    t.same(direct?.answers?.map((r) => (r as { ttl?: number }).ttl), [2, 2], 'knot serves 2 s');
+    const base = now;
+    const seen: number[][] = [await ttls('two.short.test')];
+    for (let s = 1; s <= 4; s++) {
+      now = base + s * 1000;
+      seen.push(await ttls('two.short.test'));
+    }
+    t.same(seen, [[5, 5], [4, 4], [3, 3], [2, 2], [1, 1]], 'the miss, then hits at 1..4 s');
+    now = base + 5000;
+    const m0 = await metricValue(b.metricsUrl, 'coredns_cache_misses_total', { zones: 'short.test.' });
+    t.same(await ttls('two.short.test'), [5, 5], 'expired at 5 s: asked again, 5 s once more');
+    t.equal((await metricValue(b.metricsUrl, 'coredns_cache_misses_total', { zones: 'short.test.' })) - m0, 1, 'that was a miss');
+    const base2 = now;
+    t.same(await ttls('cname.short.test'), [5, 5, 5], 'a CNAME (60 s) and its targets (2 s): all 5 s');
+    now = base2 + 3000;
+    t.same(await ttls('cname.short.test'), [2, 2, 2], 'and all aged together');
   });
 
   t.test('case shares an entry; DO and CD do not', async (t) => {

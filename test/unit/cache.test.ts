@@ -8,6 +8,7 @@ import { defaultCacheConfig, nodeCacheCacheConfig } from '../../src/config/defau
 import type { CacheConfig } from '../../src/config/types.js';
 import { KIND_DENIAL, KIND_SERVFAIL, KIND_SUCCESS, prepareAnswer, type PreparedAnswer } from '../../src/dns/answer.js';
 import type { PackedAnswer } from '../../src/dns/packed.js';
+import { replyFromAnswer } from '../../src/dns/reply.js';
 import { ParsedQuery, PARSE_OK, nameToWire, parseQuery } from '../../src/dns/wire.js';
 import { encodeQuery } from '../support/dnsclient.js';
 
@@ -38,8 +39,13 @@ function prepared(rcode: number, answers: packet.Answer[] = [], authorities: pac
   return p;
 }
 
-function servedTtls(e: PackedAnswer): number[] {
-  return Array.from({ length: e.ttlCount }, (_, i) => e.servedTtl(i));
+/** The TTLs a client gets from `e`, `elapsedSec` after it was stored. */
+function servedTtls(e: PackedAnswer, elapsedSec = 0): number[] {
+  const query = encodeQuery(QNAME, 'A');
+  const q = new ParsedQuery();
+  if (parseQuery(query, q) !== PARSE_OK) throw new Error('parse failed');
+  const reply = packet.decode(replyFromAnswer(e, query, q, elapsedSec, 0xffff, true));
+  return [...(reply.answers ?? []), ...(reply.authorities ?? [])].map((r) => (r as { ttl?: number }).ttl ?? -1);
 }
 
 function origTtls(e: PackedAnswer): number[] {
@@ -59,7 +65,10 @@ t.test('success TTL = min over records, clamped to [MINTTL, TTL]', async (t) => 
   t.equal(e.expiresAt, clock.now + 120_000, 'expiry from the injected clock');
   t.same(servedTtls(e), [120, 120], 'served TTLs capped to the entry TTL');
   t.same(origTtls(e), [300, 120], 'original TTLs kept');
-  t.equal(cache.insert('k2', prepared(NOERROR, [a(1)]))!.ttl, 5, 'raised to MINTTL 5');
+  const raised = cache.insert('k2', prepared(NOERROR, [a(1), a(60, '10.0.0.2')]))!;
+  t.equal(raised.ttl, 5, 'raised to MINTTL 5');
+  t.same(servedTtls(raised), [5, 5], 'every record served with the entry TTL, the 1 s one too (CoreDNS)');
+  t.same(servedTtls(raised, 3), [2, 2], 'aged together');
   t.equal(cache.insert('k3', prepared(NOERROR, [a(100_000)]))!.ttl, 3600, 'capped at 3600 by default');
   const nc = makeCache({}, nodeCacheCacheConfig(30)).cache;
   t.equal(nc.insert('k', prepared(NOERROR, [a(300)]))!.ttl, 30, 'node-cache `cache 30` caps at 30');
@@ -73,6 +82,7 @@ t.test('denial TTL is min(SOA TTL, SOA MINIMUM) (RFC 2308), clamped', async (t) 
   const nx = cache.insert('nx', prepared(NXDOMAIN, [], [soa(60, 10)]))!;
   t.equal(nx.kind, KIND_DENIAL);
   t.equal(nx.ttl, 10, 'MINIMUM below the SOA TTL wins');
+  t.same(servedTtls(nx), [10], 'the SOA is served with the entry TTL');
   t.equal(cache.insert('nx2', prepared(NXDOMAIN, [], [soa(8, 100)]))!.ttl, 8, 'SOA TTL below MINIMUM wins');
   t.equal(cache.insert('nx3', prepared(NXDOMAIN, [], [soa(2, 100)]))!.ttl, 5, 'raised to denial MINTTL');
   t.equal(cache.insert('nx4', prepared(NXDOMAIN, [], [soa(99_999, 99_999)]))!.ttl, 1800, 'denial max 1800 by default');

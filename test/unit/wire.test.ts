@@ -4,7 +4,7 @@ import * as packet from 'dns-packet';
 import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery, keyQname, keyQtype, keyDnssecOk } from '../../src/dns/wire.js';
 import { prepareAnswer } from '../../src/dns/answer.js';
 import { buildQuery, buildQueryFromKey } from '../../src/dns/query.js';
-import { PackedAnswer } from '../../src/dns/packed.js';
+import { OWN_TTLS, PackedAnswer } from '../../src/dns/packed.js';
 import { errorReply, replyFromAnswer } from '../../src/dns/reply.js';
 import { RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP } from '../../src/dns/constants.js';
 import { encodeQuery } from '../support/dnsclient.js';
@@ -57,11 +57,17 @@ t.test('what is not a standard query', async (t) => {
   t.equal(reply[3]! & 0xf, RCODE_FORMERR);
   t.equal(reply.readUInt16BE(4), 0, 'no question echoed when it did not parse');
   const v1 = packet.encode({ type: 'query', id: 1, questions: [{ type: 'A', name: 'a.b' }], additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 1, flags: 0, options: [] } as never] });
+  const opt = { type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0, options: [] } as never;
+  const withOpts = (o: Partial<packet.Packet>): Buffer => packet.encode({ type: 'query', id: 1, questions: [{ type: 'A', name: 'a.b' }], ...o });
+  t.equal(parseQuery(withOpts({ answers: [opt] }), q), RCODE_FORMERR, 'OPT in the answer section → FORMERR (RFC 6891 §6.1.1)');
+  t.equal(parseQuery(withOpts({ authorities: [opt], additionals: [opt] }), q), RCODE_FORMERR, 'OPT in the authority section → FORMERR');
+  t.equal(parseQuery(withOpts({ additionals: [opt, opt] }), q), RCODE_FORMERR, 'two OPTs → FORMERR');
+  t.equal(parseQuery(withOpts({ additionals: [opt] }), q), PARSE_OK, 'one OPT in the additional section is fine');
   t.equal(parseQuery(v1, q), RCODE_BADVERS, 'EDNS version 1 → BADVERS');
   const bv = packet.decode(errorReply(v1, q, RCODE_BADVERS));
-  const opt = bv.additionals![0] as { type: string; extendedRcode?: number };
-  t.equal(opt.type, 'OPT', 'BADVERS travels in an OPT');
-  t.equal(opt.extendedRcode, 1, 'extended rcode 1 + header 0 = 16 (BADVERS)');
+  const bvOpt = bv.additionals![0] as { type: string; extendedRcode?: number };
+  t.equal(bvOpt.type, 'OPT', 'BADVERS travels in an OPT');
+  t.equal(bvOpt.extendedRcode, 1, 'extended rcode 1 + header 0 = 16 (BADVERS)');
 });
 
 function upstreamAnswer(name: string, ttls: number[], extra: Partial<packet.Packet> = {}): Buffer {
@@ -113,7 +119,7 @@ t.test('packed answers: bytes ≥ 0x80 survive, TTL caps, stale TTL, truncation'
     answers: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => ({ type: 'A', name: 'big.example.com', ttl: 0x12345678 + i, data: `250.251.252.${240 + i}` })),
   });
   const a = prepareAnswer(msg, keyQname(q.key), 1, 1)!;
-  const kept = new PackedAnswer(a, 0x7fffffff);
+  const kept = new PackedAnswer(a, OWN_TTLS);
   t.equal(kept.ttlCount, 10);
   t.same(Array.from({ length: 10 }, (_, i) => kept.origTtl(i)), Array.from({ length: 10 }, (_, i) => 0x12345678 + i), 'original TTLs');
   t.same(Array.from({ length: 10 }, (_, i) => kept.ttlOffset(i)), Array.from(a.ttlOffsets), 'offsets');
@@ -125,13 +131,50 @@ t.test('packed answers: bytes ≥ 0x80 survive, TTL caps, stale TTL, truncation'
   t.same(capped.answers!.map((x) => x.ttl), Array(10).fill(97), 'capped to 100, aged by 3');
   const stale = packet.decode(replyFromAnswer(kept, query, q, 0, 0xffff, true, 30));
   t.same(stale.answers!.map((x) => x.ttl), Array(10).fill(30), 'fixed stale TTL');
+  // dns-packet does not compress: 33 B of header and question, then 31 B per A record.
   const small = replyFromAnswer(kept, query, q, 0, 100, true);
   const tc = packet.decode(small);
   t.ok(tc.flags! & packet.TRUNCATED_RESPONSE, 'TC when the answer does not fit the limit');
   t.equal(tc.id, 4321);
-  t.equal(tc.answers!.length, 0, 'header and question only');
+  t.same(tc.answers!.map((x) => x.data), ['250.251.252.240', '250.251.252.241'], 'the two whole records that fit in 100 B');
+  t.same(tc.answers!.map((x) => x.ttl), [0x12345678, 0x12345679], 'with their TTLs');
   t.equal(tc.questions![0]!.name, 'Big.example.com', 'client case in the truncated reply');
-  t.equal(small.length, q.questionEnd);
+  t.equal(small.length, q.questionEnd + 2 * 31);
+  t.equal(replyFromAnswer(kept, query, q, 0, q.questionEnd + 2 * 31 - 1, true).readUInt16BE(6), 1, 'one byte less: one record');
+  t.equal(replyFromAnswer(kept, query, q, 0, q.questionEnd + 10 * 31, true)[2]! & 0x02, 0, 'exactly the whole answer: no TC');
+  const none = replyFromAnswer(kept, query, q, 0, q.questionEnd + 30, true);
+  t.same([none.length, none.readUInt16BE(6), none[2]! & 0x02], [q.questionEnd, 0, 0x02], 'no record fits: header and question, TC');
+});
+
+t.test('truncation keeps a prefix of the records across sections, then the client\'s OPT', async (t) => {
+  const q = new ParsedQuery();
+  const query = encodeQuery('www.example.com', 'A', { id: 7, edns: 512, do: true });
+  parseQuery(query, q);
+  const msg = packet.encode({
+    type: 'response', id: 5, flags: packet.RECURSION_DESIRED,
+    questions: [{ type: 'A', name: 'www.example.com' }],
+    answers: [1, 2, 3].map((i) => ({ type: 'A', name: 'www.example.com', ttl: 60, data: `10.0.0.${i}` })),
+    authorities: [1, 2].map((i) => ({ type: 'NS', name: 'example.com', ttl: 60, data: `ns${i}.example.com` })),
+    additionals: [
+      { type: 'A', name: 'ns1.example.com', ttl: 60, data: '10.0.1.1' },
+      { type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0, options: [] } as never,
+    ],
+  });
+  const a = new PackedAnswer(prepareAnswer(msg, keyQname(q.key), 1, 1)!, 60);
+  const full = replyFromAnswer(a, query, q, 3, 0xffff, true);
+  const lastNs = a.recordEnd(3); // the answer's three A records and the first NS
+  const cut = replyFromAnswer(a, query, q, 3, lastNs + 11, true);
+  const d = packet.decode(cut);
+  t.ok(d.flags! & packet.TRUNCATED_RESPONSE, 'TC');
+  t.same([cut.readUInt16BE(6), cut.readUInt16BE(8), cut.readUInt16BE(10)], [3, 1, 1], 'AN 3, NS 1, AR 1 (the OPT)');
+  t.same(d.answers!.map((x) => x.data), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+  t.same(d.authorities!.map((x) => x.data), ['ns1.example.com']);
+  t.same([...d.answers!, ...d.authorities!].map((x) => x.ttl), [57, 57, 57, 57], 'aged TTLs on the records kept');
+  const opt = d.additionals![0] as packet.OptAnswer;
+  t.equal(opt.type, 'OPT', 'the OPT follows the last record kept');
+  t.equal(opt.flag_do, true, 'with the client\'s DO');
+  t.equal(cut.length, lastNs + 11, 'exactly the budget');
+  t.same(cut.subarray(12, lastNs), full.subarray(12, lastNs), 'the records are the full reply\'s bytes up to the cut');
 });
 
 t.test('answers that do not match the question are refused', async (t) => {
