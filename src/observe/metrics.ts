@@ -232,6 +232,12 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
       { labels: { server: l.server, rcode: 'REFUSED' }, value: l.refused },
     ]),
   );
+  add('nodelocaldns_tcp_connections', 'Open client TCP connections, per listener.', 'gauge', () =>
+    src.listenerStats().map((l) => ({ labels: { server: l.server }, value: l.tcpConnections })),
+  );
+  add('nodelocaldns_tcp_rejected_connections_total', 'Client TCP connections closed at once because the listener had its maximum open, per listener.', 'counter', () =>
+    src.listenerStats().map((l) => ({ labels: { server: l.server }, value: l.tcpRejected })),
+  );
   add('nodelocaldns_query_log_dropped_total', 'Query log lines (log directive) dropped because stdout was not keeping up.', 'counter', () => [
     { labels: {}, value: queryLogDropped() },
   ]);

@@ -97,7 +97,7 @@ export class ListenerStats {
   formerr = 0;
   notimp = 0;
   refused = 0; // no zone of this listener covers the name
-  tcpConnections = 0;
+  tcpConnections = 0; // open now (a gauge)
   tcpRejected = 0; // over the connection limit
   constructor(readonly server: string) {}
 }

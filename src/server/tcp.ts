@@ -93,7 +93,10 @@ export class TcpListener {
       stats.tcpConnections++;
       const client = new TcpClient(socket, handler, opts, this.family);
       this.clients.add(client);
-      socket.on('close', () => this.clients.delete(client));
+      socket.on('close', () => {
+        this.clients.delete(client);
+        stats.tcpConnections--;
+      });
     });
   }
 
