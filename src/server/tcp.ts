@@ -46,8 +46,9 @@ class TcpClient implements ReplySink {
       if (buf.length - pos - 2 < len) break;
       const msg = buf.subarray(pos + 2, pos + 2 + len);
       pos += 2 + len;
+      // Counted before handing over: a cache hit is sent (and uncounted) before handle() returns.
       this.inflight++;
-      this.handler.handle(msg, this, address, port, this.family);
+      if (!this.handler.handle(msg, this, address, port, this.family)) this.inflight--;
     }
     this.pending = pos < buf.length ? Buffer.from(buf.subarray(pos)) : null;
     if (this.inflight >= this.opts.maxInflightPerConn && !this.paused) {
