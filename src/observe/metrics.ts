@@ -222,7 +222,7 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
     return [{ labels: hashed.labels, value: 1 }];
   });
   add('coredns_reload_failed_total', 'Counter of the number of failed reload attempts.', 'counter', () => [{ labels: {}, value: src.reloadFailed }]);
-  add('nodelocaldns_dropped_queries_total', 'Queries dropped unanswered (unreadable header, or a response sent to us), per listener.', 'counter', () =>
+  add('nodelocaldns_dropped_queries_total', 'Queries dropped unanswered (unreadable header, a response sent to us, a TCP frame cut short by the client\'s FIN), per listener.', 'counter', () =>
     src.listenerStats().map((l) => ({ labels: { server: l.server }, value: l.dropped })),
   );
   add('nodelocaldns_malformed_queries_total', 'Queries answered FORMERR/NOTIMP/REFUSED before reaching a zone, per listener.', 'counter', () =>

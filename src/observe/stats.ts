@@ -93,7 +93,7 @@ function sizeBucket(size: number): number {
 
 /** Listener-level counters: what never reached a zone. */
 export class ListenerStats {
-  dropped = 0; // unreadable header, responses sent to us
+  dropped = 0; // unreadable header, responses sent to us, a TCP frame cut short by the client's FIN
   formerr = 0;
   notimp = 0;
   refused = 0; // no zone of this listener covers the name

@@ -33,6 +33,8 @@ class TcpClient implements ReplySink {
   inflight = 0;
   private pending: Buffer | null = null;
   private paused = false;
+  private reading = false; // inside readFrames: a reply sent meanwhile must not end the connection
+  private readEnded = false;
   private readonly address: string;
   private readonly port: number;
 
@@ -52,6 +54,12 @@ class TcpClient implements ReplySink {
       this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
       this.readFrames();
     });
+    // The client half-closed (sent its queries, then FIN): the queries already read still get
+    // their answers, as from CoreDNS, which answers each query before reading the next; then close.
+    socket.on('end', () => {
+      this.readEnded = true;
+      this.endIfDone();
+    });
     socket.on('drain', () => this.resumeIfBelow());
     socket.on('error', () => socket.destroy());
   }
@@ -60,6 +68,7 @@ class TcpClient implements ReplySink {
   private readFrames(): void {
     const buf = this.pending;
     if (buf === null) return;
+    this.reading = true;
     let pos = 0;
     while (!this.paused && buf.length - pos >= 2) {
       const len = (buf[pos]! << 8) | buf[pos + 1]!;
@@ -72,6 +81,7 @@ class TcpClient implements ReplySink {
       this.pauseIfOver();
     }
     this.pending = pos < buf.length ? Buffer.from(buf.subarray(pos)) : null;
+    this.reading = false;
   }
 
   private pauseIfOver(): void {
@@ -87,6 +97,16 @@ class TcpClient implements ReplySink {
     this.readFrames();
     if (this.paused) return;
     this.socket.resume();
+    this.endIfDone();
+  }
+
+  /** After the client's FIN: close once every query read is answered and its reply queued. */
+  private endIfDone(): void {
+    if (!this.readEnded || this.reading || this.paused || this.inflight > 0 || this.socket.writableEnded) return;
+    // A partial frame the client will never complete.
+    if (this.pending !== null) this.handler.stats.dropped++;
+    this.pending = null;
+    this.socket.end();
   }
 
   send(reply: Buffer): void {
@@ -99,6 +119,7 @@ class TcpClient implements ReplySink {
     this.socket.write(frame);
     this.pauseIfOver();
     this.resumeIfBelow();
+    this.endIfDone();
   }
 }
 
@@ -115,7 +136,8 @@ export class TcpListener {
     opts: TcpListenerOptions = DEFAULT_TCP_OPTIONS,
   ) {
     this.family = host.includes(':') ? 1 : 0;
-    this.server = createServer({ noDelay: true }, (socket) => {
+    // allowHalfOpen: a client's FIN ends its queries, not our replies (TcpClient closes after them).
+    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
       if (this.clients.size >= opts.maxConnections) {
         stats.tcpRejected++;
         socket.destroy();

@@ -1,7 +1,8 @@
 // The TCP listener (RFC 7766) against a real knot, through real sockets: frames the handler drops
 // (shorter than a header, responses, empty) leave nothing in flight, so idle connections full of
-// them close and free their slots; a query after 200 of them is still read; the connection gauge
-// and the rejection counter read exactly what was done.
+// them close and free their slots; a query after 200 of them is still read; a query followed by
+// a half-close (FIN) is answered, hit or miss, before the agent closes (a frame the FIN cuts short
+// is counted as dropped); the connection gauge and the rejection counter read exactly what was done.
 import t from 'tap';
 import { Socket } from 'node:net';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
@@ -83,6 +84,36 @@ t.test('TCP listener', { skip: knotMissing() }, async (t) => {
       t.equal(d.answers?.[0]?.type, 'A');
     }
     c.socket.destroy();
+  });
+
+  for (const kind of ['miss', 'hit'] as const) {
+    t.test(`a query then a half-close (FIN) is answered on a cache ${kind}, then closed`, async (t) => {
+      const name = kind === 'miss' ? `fresh${Date.now()}.prod.svc.cluster.local` : 'web.prod.svc.cluster.local';
+      if (kind === 'hit') await queryTcp(a.host, a.port, name, 'A');
+      const c = await connect(a.host, a.port);
+      open.push(c);
+      c.socket.end(frame(encodeQuery(name, 'A', { id: 777 })));
+      await Promise.race([c.closed, sleep(5000)]);
+      t.ok(c.isClosed(), 'the agent closed the connection after answering');
+      t.equal(c.replies.length, 1, 'one reply before the close');
+      if (c.replies[0]) {
+        const d = decode(c.replies[0]);
+        t.equal(d.id, 777);
+        t.equal(d.rcode, kind === 'miss' ? 'NXDOMAIN' : 'NOERROR');
+      }
+    });
+  }
+
+  t.test('a frame cut short by the FIN is dropped and counted; the query before it is answered', async (t) => {
+    const dropped0 = await metric('nodelocaldns_dropped_queries_total');
+    const c = await connect(a.host, a.port);
+    open.push(c);
+    const cut = frame(encodeQuery('web.prod.svc.cluster.local', 'A')).subarray(0, 9);
+    c.socket.end(Buffer.concat([frame(encodeQuery(`cut${Date.now()}.prod.svc.cluster.local`, 'A', { id: 778 })), cut]));
+    await Promise.race([c.closed, sleep(5000)]);
+    t.ok(c.isClosed(), 'the agent closed the connection');
+    t.same(c.replies.map((r) => decode(r).id), [778], 'the complete query was answered');
+    t.equal((await metric('nodelocaldns_dropped_queries_total')) - dropped0, 1, 'the cut frame counted as dropped');
   });
 
   t.test('1,000 connections of dropped frames close at the idle timeout and free their slots', async (t) => {
