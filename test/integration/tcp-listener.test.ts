@@ -1,8 +1,9 @@
 // The TCP listener (RFC 7766) against a real knot, through real sockets: frames the handler drops
 // (shorter than a header, responses, empty) leave nothing in flight, so idle connections full of
-// them close and free their slots; a query after 200 of them is still read; a query followed by
-// a half-close (FIN) is answered, hit or miss, before the agent closes (a frame the FIN cuts short
-// is counted as dropped); the connection gauge and the rejection counter read exactly what was done.
+// them close and free their slots; a query after 200 of them is still read; pipelined queries
+// are answered as each completes; a query followed by a half-close (FIN) is answered, hit or
+// miss, before the agent closes (a frame the FIN cuts short is counted as dropped); the
+// connection gauge and the rejection counter read exactly what was done.
 import t from 'tap';
 import { Socket } from 'node:net';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
@@ -83,6 +84,19 @@ t.test('TCP listener', { skip: knotMissing() }, async (t) => {
       t.equal(d.id, 4242);
       t.equal(d.answers?.[0]?.type, 'A');
     }
+    c.socket.destroy();
+  });
+
+  t.test('pipelined queries are answered as each completes: a hit overtakes a miss', async (t) => {
+    await queryTcp(a.host, a.port, 'api.prod.svc.cluster.local', 'A');
+    const c = await connect(a.host, a.port);
+    open.push(c);
+    c.socket.write(Buffer.concat([
+      frame(encodeQuery(`slow${Date.now()}.prod.svc.cluster.local`, 'A', { id: 1 })),
+      frame(encodeQuery('api.prod.svc.cluster.local', 'A', { id: 2 })),
+    ]));
+    await until(() => c.replies.length >= 2, 5000);
+    t.same(c.replies.map((r) => decode(r).id), [2, 1], 'the cached answer first, the upstream one after');
     c.socket.destroy();
   });
 
