@@ -222,7 +222,7 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
     return [{ labels: hashed.labels, value: 1 }];
   });
   add('coredns_reload_failed_total', 'Counter of the number of failed reload attempts.', 'counter', () => [{ labels: {}, value: src.reloadFailed }]);
-  add('nodelocaldns_dropped_queries_total', 'Queries dropped unanswered (unreadable header, or a response sent to us), per listener.', 'counter', () =>
+  add('nodelocaldns_dropped_queries_total', 'Queries dropped unanswered (unreadable header, a response sent to us, a TCP frame cut short by the client\'s FIN), per listener.', 'counter', () =>
     src.listenerStats().map((l) => ({ labels: { server: l.server }, value: l.dropped })),
   );
   add('nodelocaldns_malformed_queries_total', 'Queries answered FORMERR/NOTIMP/REFUSED before reaching a zone, per listener.', 'counter', () =>
@@ -231,6 +231,12 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
       { labels: { server: l.server, rcode: 'NOTIMP' }, value: l.notimp },
       { labels: { server: l.server, rcode: 'REFUSED' }, value: l.refused },
     ]),
+  );
+  add('nodelocaldns_tcp_connections', 'Open client TCP connections, per listener.', 'gauge', () =>
+    src.listenerStats().map((l) => ({ labels: { server: l.server }, value: l.tcpConnections })),
+  );
+  add('nodelocaldns_tcp_rejected_connections_total', 'Client TCP connections closed at once because the listener had its maximum open, per listener.', 'counter', () =>
+    src.listenerStats().map((l) => ({ labels: { server: l.server }, value: l.tcpRejected })),
   );
   add('nodelocaldns_query_log_dropped_total', 'Query log lines (log directive) dropped because stdout was not keeping up.', 'counter', () => [
     { labels: {}, value: queryLogDropped() },

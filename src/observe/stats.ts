@@ -93,11 +93,11 @@ function sizeBucket(size: number): number {
 
 /** Listener-level counters: what never reached a zone. */
 export class ListenerStats {
-  dropped = 0; // unreadable header, responses sent to us
+  dropped = 0; // unreadable header, responses sent to us, a TCP frame cut short by the client's FIN
   formerr = 0;
   notimp = 0;
   refused = 0; // no zone of this listener covers the name
-  tcpConnections = 0;
+  tcpConnections = 0; // open now (a gauge)
   tcpRejected = 0; // over the connection limit
   constructor(readonly server: string) {}
 }

@@ -24,8 +24,11 @@ export class QueryHandler {
     this.table = table;
   }
 
-  /** `family` is 0 for IPv4, 1 for IPv6 (CoreDNS labels them "1" and "2"). */
-  handle(msg: Buffer, sink: ReplySink, address: Peer, port: number, family: number): void {
+  /**
+   * `family` is 0 for IPv4, 1 for IPv6 (CoreDNS labels them "1" and "2"). Returns false when the
+   * query was dropped and `sink` will never get a reply for it (TCP must not wait for one).
+   */
+  handle(msg: Buffer, sink: ReplySink, address: Peer, port: number, family: number): boolean {
     const t0 = performance.now();
     const q = this.q;
     const status = parseQuery(msg, q);
@@ -34,7 +37,7 @@ export class QueryHandler {
     if (!route) {
       this.stats.refused++;
       sink.send(errorReply(msg, q, RCODE_REFUSED), address, port);
-      return;
+      return true;
     }
     const stats = route.stats;
     const proto = sink.tcp ? PROTO_TCP : PROTO_UDP;
@@ -54,7 +57,7 @@ export class QueryHandler {
           else stats.cacheHitsDenial++;
           stats.response(proto, e.rcode, PLUGIN_CACHE, reply.length, (performance.now() - t0) / 1000);
           if (cache.config.prefetch !== null && shouldPrefetch(e, now, cache.config)) route.block.refresh(e, true);
-          return;
+          return true;
         }
         if (now < e.staleUntil) {
           // RFC 8767: servable stale. Counted as a hit, as CoreDNS does (getIgnoreTTL).
@@ -69,26 +72,28 @@ export class QueryHandler {
             cache.counters[C_STALE]!++;
             stats.response(proto, e.rcode, PLUGIN_CACHE, reply.length, (performance.now() - t0) / 1000);
             if (canRefresh(e, now)) route.block.refresh(e, false);
-            return;
+            return true;
           }
           route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats), e);
-          return;
+          return true;
         }
       }
       stats.cacheMisses++;
     }
     route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats));
+    return true;
   }
 
   /** Malformed or unsupported: answer when the header was readable, else drop; count both. */
-  private reject(msg: Buffer, sink: ReplySink, address: Peer, port: number, status: number): void {
+  private reject(msg: Buffer, sink: ReplySink, address: Peer, port: number, status: number): boolean {
     const q = this.q;
     if (status === PARSE_DROP || !q.answerable) {
       this.stats.dropped++;
-      return;
+      return false;
     }
     if (status === RCODE_NOTIMP) this.stats.notimp++;
     else if (status === RCODE_FORMERR || status === RCODE_BADVERS) this.stats.formerr++;
     sink.send(errorReply(msg, q, status), address, port);
+    return true;
   }
 }

@@ -1,7 +1,9 @@
 // The CoreDNS metric surface through a real agent and a real knot: after a known sequence of
-// queries every counter matches exactly; the exposition passes `promtool check metrics`; a real
-// Prometheus server scrapes the agent and its HTTP API returns the expected series.
+// queries every counter matches exactly, and so do the open and rejected TCP connections; the
+// exposition passes `promtool check metrics`; a real Prometheus server scrapes the agent and its
+// HTTP API returns the expected series.
 import t from 'tap';
+import { connect, type Socket } from 'node:net';
 import { clusterZone, knotMissing, reverseZone, startKnot } from '../support/knot.js';
 import { decode, encodeQuery, rawTcp, rawUdp } from '../support/dnsclient.js';
 import { startTestAgent } from '../support/agent.js';
@@ -155,6 +157,29 @@ t.test('metrics match the traffic', { skip: knotMissing() }, async (t) => {
     t.equal(sum(exp, 'coredns_plugin_enabled', { server, zone: 'cluster.local.', name: 'cache' }), 1, 'cache enabled on cluster.local.');
     t.equal(sum(exp, 'coredns_plugin_enabled', { server, zone: 'cluster.local.', name: 'forward' }), 1, 'forward enabled on cluster.local.');
     t.equal(select(exp, 'coredns_plugin_enabled', { name: 'log' }).length, 0, 'log is off in this config');
+  });
+
+  t.test('TCP connections open and rejected, per listener', async (t) => {
+    t.equal(exp.types.get('nodelocaldns_tcp_connections'), 'gauge');
+    t.equal(exp.types.get('nodelocaldns_tcp_rejected_connections_total'), 'counter');
+    t.equal(sum(exp, 'nodelocaldns_tcp_rejected_connections_total', { server }), 0, 'no connection over the limit');
+    // The agent sees a client's close a moment after the client: wait for the reading, bounded.
+    const settles = async (want: number): Promise<number> => {
+      let v = -1;
+      await until(async () => (v = sum((await scrape(a.metricsUrl)).exp, 'nodelocaldns_tcp_connections', { server })) === want, 3000);
+      return v;
+    };
+    t.equal(await settles(0), 0, 'the traffic\'s TCP connections are all closed');
+    const held = await Promise.all(
+      Array.from({ length: 3 }, () => new Promise<Socket>((resolve, reject) => {
+        const s = connect(a.port, a.host, () => resolve(s));
+        s.once('error', reject);
+      })),
+    );
+    t.teardown(() => held.forEach((s) => s.destroy()));
+    t.equal(await settles(3), 3, 'three held connections are three open');
+    held.forEach((s) => s.destroy());
+    t.equal(await settles(0), 0, 'and none once they close');
   });
 
   t.test('promtool check metrics accepts a scrape under traffic', { skip: promtoolMissing() }, async (t) => {
