@@ -14,7 +14,7 @@ import { QueryHandler } from './server/handler.js';
 import { TcpListener } from './server/tcp.js';
 import { createUdpListener, type UdpServer } from './server/udp.js';
 import { nativeUdp, parseUdpIo, type UdpIo } from './server/native.js';
-import { ZoneTable, zoneWire, type Route } from './server/zone-table.js';
+import { blockRoutes, ZoneTable, type Route } from './server/zone-table.js';
 import type { Clock, DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
 import { detectLoop } from './upstream/loop.js';
@@ -98,7 +98,7 @@ export class Agent implements MetricsSource {
       for (const host of b.config.bind) {
         const id = listenerId(host, b.config.port);
         const routes = wanted.get(id) ?? [];
-        for (const zone of b.config.zones) routes.push({ zone, zoneWire: zoneWire(zone), block: b, stats: this.statsFor(`dns://${id}`, zone) });
+        for (const zone of b.config.zones) routes.push(...blockRoutes(b, zone, this.statsFor(`dns://${id}`, zone)));
         wanted.set(id, routes);
       }
     }
@@ -231,13 +231,16 @@ export class Agent implements MetricsSource {
   listenerStats(): ListenerStats[] {
     return [...this.lstats.values()];
   }
-  caches(): { cache: DnsCache; servers: string[]; zones: string }[] {
+  caches(): { cache: DnsCache; servers: string[]; blockZones: string[]; zones: string }[] {
     return this.blocks
       .filter((b) => b.cache)
-      .map((b) => ({ cache: b.cache!, servers: b.config.bind.map((h) => `dns://${listenerId(h, b.config.port)}`), zones: b.config.zones.join(' ') }));
+      .map((b) => ({ cache: b.cache!, servers: this.serversOf(b), blockZones: b.config.zones, zones: cacheZonesLabel(b.config) }));
   }
   forwarders(): { forwarder: Forwarder; server: string }[] {
     return this.blocks.filter((b) => b.forwarder).map((b) => ({ forwarder: b.forwarder!, server: b.config.zones[0]! }));
+  }
+  private serversOf(b: BlockRuntime): string[] {
+    return b.config.bind.map((h) => `dns://${listenerId(h, b.config.port)}`);
   }
   upstreamPools(): TcpPool[] {
     return this.pools.all();
@@ -259,6 +262,11 @@ export class Agent implements MetricsSource {
   get listening(): string[] {
     return [...this.listeners.keys()];
   }
+}
+
+/** CoreDNS's `zones` label of a cache: its ZONES, else the block's, joined by ",". */
+function cacheZonesLabel(cfg: ServerBlockConfig): string {
+  return (cfg.cache && cfg.cache.zones.length > 0 ? cfg.cache.zones : cfg.zones).join(',');
 }
 
 export function listenerId(host: string, port: number): string {

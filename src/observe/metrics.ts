@@ -34,8 +34,8 @@ export interface MetricsSource {
   /** Every (listener, zone) stats object currently serving. */
   zoneStats(): ZoneStats[];
   listenerStats(): ListenerStats[];
-  /** Each cache with the server labels it serves and its zones label. */
-  caches(): { cache: DnsCache; servers: string[]; zones: string }[];
+  /** Each cache with the server labels it serves, its block's zones and its `zones` label. */
+  caches(): { cache: DnsCache; servers: string[]; blockZones: string[]; zones: string }[];
   forwarders(): { forwarder: Forwarder; server: string }[];
   /** The TCP connection pools, each once however many forwarders share it. */
   upstreamPools(): TcpPool[];
@@ -149,7 +149,7 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
 
   // cache
   const cacheSeries = (pickZone: (s: ZoneStats) => Value[]): (() => Value[]) => () => src.zoneStats().flatMap(pickZone);
-  const zonesOf = (s: ZoneStats): string => src.caches().find((c) => c.servers.includes(s.server) && c.zones.split(' ').includes(s.zone))?.zones ?? s.zone;
+  const zonesOf = (s: ZoneStats): string => src.caches().find((c) => c.servers.includes(s.server) && c.blockZones.includes(s.zone))?.zones ?? s.zone;
   add('coredns_cache_requests_total', 'The count of cache requests.', 'counter', cacheSeries((s) => [
     { labels: { server: s.server, zones: zonesOf(s), view: '' }, value: s.cacheHitsSuccess + s.cacheHitsDenial + s.cacheMisses },
   ]));

@@ -20,6 +20,7 @@ import { forwarded, PLUGIN_CACHE, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_
 import { Forwarder, type ForwardDone, type ForwardQuestion } from '../upstream/forwarder.js';
 import type { PoolRegistry } from '../upstream/pool-registry.js';
 import type { Waiter } from './waiter.js';
+import type { Route } from './zone-table.js';
 
 /** Clients that may wait on one in-flight key; beyond it they get the fallback or SERVFAIL at once. */
 export const MAX_WAITERS_PER_KEY = 1024;
@@ -44,6 +45,8 @@ class Pending implements ForwardDone, ForwardQuestion {
     public waiters: Waiter[],
     /** The cached entry this query refreshes: answered instead when upstream fails or is slow. */
     public fallback: CacheEntry | null,
+    /** Where the answer is stored: the block's cache, or null for a name outside its zones. */
+    readonly cache: DnsCache | null,
   ) {
     this.query = buildQueryFromKey(key);
     this.qname = this.query.subarray(12, 12 + key.length - 5);
@@ -94,9 +97,11 @@ export class BlockRuntime {
 
   /**
    * A cache miss (or a stale entry in `verify` mode, passed as `fallback`): join the in-flight
-   * query for `key` or start one.
+   * query for `key` or start one. `route` says whether the block's `cache` and `forward` take the
+   * name (zone-table.ts).
    */
-  resolve(key: string, w: Waiter, fallback: CacheEntry | null = null): void {
+  resolve(key: string, w: Waiter, route: Pick<Route, 'cache' | 'forward'>, fallback: CacheEntry | null = null): void {
+    if (!route.forward || this.forwarder === null) return this.notForwarded(key, w);
     const p = this.inflight.get(key);
     if (p) {
       if (fallback !== null && p.fallback === null) p.fallback = fallback;
@@ -110,8 +115,17 @@ export class BlockRuntime {
       this.armTimer(p);
       return;
     }
-    if (!this.forwarder) return respondError(w, RCODE_REFUSED, this.queryLog);
-    this.start(key, [w], fallback, w.sink.tcp);
+    this.start(key, [w], fallback, w.sink.tcp, route.cache);
+  }
+
+  /**
+   * CoreDNS passes a name its `forward` does not take (or every name, in a block without one) to
+   * the next plugin; with none after it the chain ends in SERVFAIL, "no next plugin found".
+   */
+  private notForwarded(key: string, w: Waiter): void {
+    const last = this.forwarder !== null ? 'forward' : this.cache !== null ? 'cache' : 'errors';
+    this.errors?.report('SERVFAIL', presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), new Error(`plugin/${last}: no next plugin found`));
+    respondError(w, RCODE_SERVFAIL, this.queryLog);
   }
 
   /** Refresh `e` in the background (prefetch, or stale `immediate`); a miss for its key joins it. */
@@ -119,11 +133,11 @@ export class BlockRuntime {
     if (!this.forwarder || this.inflight.has(e.key)) return;
     e.refreshing = true;
     if (prefetch && this.cache) this.cache.counters[C_PREFETCH]!++;
-    this.start(e.key, [], e, false);
+    this.start(e.key, [], e, false, this.cache);
   }
 
-  private start(key: string, waiters: Waiter[], fallback: CacheEntry | null, tcp: boolean): void {
-    const p = new Pending(this, key, waiters, fallback);
+  private start(key: string, waiters: Waiter[], fallback: CacheEntry | null, tcp: boolean, cache: DnsCache | null): void {
+    const p = new Pending(this, key, waiters, fallback, cache);
     this.inflight.set(key, p);
     this.armTimer(p);
     this.forwarder!.forwardTo(p, tcp, p);
@@ -155,14 +169,14 @@ export class BlockRuntime {
     const prepared = prepareAnswer(res, p.qname, p.qtype, p.qclass);
     if (!prepared) {
       this.upstreamDrops++;
-      if (this.cache) this.cache.counters[C_DROPS]!++;
+      if (p.cache) p.cache.counters[C_DROPS]!++;
       return this.failWaiters(p, RCODE_SERVFAIL);
     }
     // RFC 8767: a SERVFAIL/REFUSED must not replace data we can still serve.
     if ((prepared.rcode === RCODE_SERVFAIL || prepared.rcode === RCODE_REFUSED) && this.servable(p.fallback)) {
       return this.failWaiters(p, prepared.rcode);
     }
-    const cache = this.cache;
+    const cache = p.cache;
     const entry = cache?.insert(key, prepared) ?? null;
     if (p.fallback !== null && cache !== null) {
       // CoreDNS keeps the popularity of a prefetched entry; an uncacheable answer ends the old data.
