@@ -236,8 +236,8 @@ export class Agent implements MetricsSource {
       .filter((b) => b.cache)
       .map((b) => ({ cache: b.cache!, servers: this.serversOf(b), blockZones: b.config.zones, zones: cacheZonesLabel(b.config) }));
   }
-  forwarders(): { forwarder: Forwarder; server: string }[] {
-    return this.blocks.filter((b) => b.forwarder).map((b) => ({ forwarder: b.forwarder!, server: b.config.zones[0]! }));
+  forwarders(): { forwarder: Forwarder; servers: string[]; zones: string }[] {
+    return this.blocks.filter((b) => b.forwarder).map((b) => ({ forwarder: b.forwarder!, servers: this.serversOf(b), zones: b.config.zones.join(',') }));
   }
   private serversOf(b: BlockRuntime): string[] {
     return b.config.bind.map((h) => `dns://${listenerId(h, b.config.port)}`);

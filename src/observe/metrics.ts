@@ -36,7 +36,8 @@ export interface MetricsSource {
   listenerStats(): ListenerStats[];
   /** Each cache with the server labels it serves, its block's zones and its `zones` label. */
   caches(): { cache: DnsCache; servers: string[]; blockZones: string[]; zones: string }[];
-  forwarders(): { forwarder: Forwarder; server: string }[];
+  /** Each block's forwarder with the server labels it serves and its block's zones, joined by ",". */
+  forwarders(): { forwarder: Forwarder; servers: string[]; zones: string }[];
   /** The TCP connection pools, each once however many forwarders share it. */
   upstreamPools(): TcpPool[];
   plugins(): { server: string; zone: string; name: string }[];
@@ -247,9 +248,15 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
     ['nodelocaldns_upstream_failures_total', 'Upstream failures counted towards max_fails (timeouts, resets, silent connections).', (u: Forwarder['upstreams'][number]) => u.counters.failures],
   ] as const)
     add(name, help, 'counter', () => src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: pick(u) }))));
-  add('nodelocaldns_upstream_down', 'Whether the upstream is marked down by max_fails (1) or not (0).', 'gauge', () =>
-    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.down ? 1 : 0 }))),
-  );
+  // Each block's forwarder marks its upstreams down on its own: one series per block and upstream,
+  // labelled as the per-block cache series are (a block serving two addresses has two).
+  add('nodelocaldns_upstream_down', 'Whether the block\'s forward has marked the upstream down by max_fails (1) or not (0).', 'gauge', () =>
+    src.forwarders().flatMap(({ forwarder, servers, zones }) => {
+      const down = new Map<string, number>(); // an address listed twice, or drained and re-added, is one series
+      for (const u of forwarder.upstreams) if (!u.retiring) down.set(u.name, Math.max(down.get(u.name) ?? 0, u.down ? 1 : 0));
+      return servers.flatMap((server) => [...down].map(([to, value]) => ({ labels: { server, zones, view: '', to }, value })));
+    }),
+  false);
   // Per shared pool, so three blocks forwarding to one address count its connections once.
   add('nodelocaldns_upstream_blackholes_total', 'Upstream connections abandoned because they took queries and never answered.', 'counter', () =>
     src.upstreamPools().map((p) => ({ labels: { to: p.name }, value: p.counters.blackholes })),
