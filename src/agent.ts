@@ -3,7 +3,7 @@
 // survives a reload that keeps its zones and cache settings.
 import { isDeepStrictEqual } from 'node:util';
 import type { Registry } from 'prom-client';
-import type { AgentConfig, ServerBlockConfig } from './config/types.js';
+import type { AgentConfig, ServerBlockConfig, UdpIo } from './config/types.js';
 import { HealthStats } from './observe/health-probe.js';
 import { HttpEndpoint } from './observe/http.js';
 import { createLogger, type Logger } from './observe/log.js';
@@ -13,7 +13,7 @@ import { BlockRuntime } from './server/block.js';
 import { QueryHandler } from './server/handler.js';
 import { TcpListener } from './server/tcp.js';
 import { createUdpListener, type UdpServer } from './server/udp.js';
-import { nativeUdp, parseUdpIo, type UdpIo } from './server/native.js';
+import { nativeUdp } from './server/native.js';
 import { blockRoutes, ZoneTable, type Route } from './server/zone-table.js';
 import type { Clock, DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
@@ -38,7 +38,7 @@ export interface AgentOptions {
   metricsListenAddress?: { host: string; port: number } | null;
   /** The caches' clock (ms); tests inject one to move TTLs without sleeping. */
   clock?: Clock;
-  /** UDP I/O: `auto` (default: the batch addon when built, else node:dgram), `batch`, `dgram`. */
+  /** UDP I/O (config/env.ts reads NODELOCALDNS_UDP_IO): `auto` (default: the batch addon when built, else node:dgram), `batch`, `dgram`. */
   udpIo?: UdpIo;
 }
 
@@ -63,7 +63,7 @@ export class Agent implements MetricsSource {
 
   constructor(private readonly opts: AgentOptions = {}) {
     this.log = opts.log ?? createLogger();
-    this.udpIo = opts.udpIo ?? parseUdpIo(process.env.NODELOCALDNS_UDP_IO);
+    this.udpIo = opts.udpIo ?? 'auto';
     this.pools = new PoolRegistry(this.log);
     this.registry = createRegistry(this);
   }

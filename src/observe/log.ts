@@ -11,11 +11,9 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(
-  minLevel: Level = (process.env.NODELOCALDNS_LOG_LEVEL as Level) || 'info',
-  write: (line: string) => void = (line) => process.stderr.write(line),
-): Logger {
-  const min = RANK[minLevel] ?? RANK.info;
+/** `minLevel` comes typed from config/ (-log-level, NODELOCALDNS_LOG_LEVEL). */
+export function createLogger(minLevel: Level = 'info', write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
+  const min = RANK[minLevel];
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
     if (RANK[level] < min) return;
     const record: Record<string, unknown> = { ts: new Date().toISOString(), level, msg };
