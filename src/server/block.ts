@@ -14,7 +14,7 @@ import { keyQclass, keyQname, keyQtype } from '../dns/wire.js';
 import { OverloadError } from '../errors.js';
 import { dnsTypeName } from '../observe/dns-names.js';
 import { ErrorReporter } from '../observe/errors.js';
-import type { Logger } from '../observe/log.js';
+import { withFields, type Logger } from '../observe/log.js';
 import { presentName, QueryLog } from '../observe/query-log.js';
 import { forwarded, PLUGIN_CACHE, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
 import { Forwarder, type ForwardDone, type ForwardQuestion } from '../upstream/forwarder.js';
@@ -86,7 +86,8 @@ export class BlockRuntime {
     pools?: PoolRegistry,
   ) {
     this.cache = cache !== undefined ? cache : config.cache ? new DnsCache(config.cache, clock) : null;
-    this.forwarder = config.forward ? new Forwarder(config.forward, log, pools) : null;
+    // Its lines name the block's zones: FROM is "." in node-cache's cluster.local block too.
+    this.forwarder = config.forward ? new Forwarder(config.forward, withFields(log, { zone: config.zones.join(',') }), pools) : null;
     this.queryLog = config.log.enabled ? new QueryLog() : null;
     this.errors = config.errors.enabled ? new ErrorReporter(config.errors, log) : null;
   }

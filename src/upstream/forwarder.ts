@@ -128,7 +128,7 @@ export class Forwarder implements RaceHost {
   }
 
   private onDownChange(up: Upstream): void {
-    this.log.warn(up.down ? 'upstream marked down' : 'upstream back up', { zone: this.cfg.from, upstream: up.name, fails: up.fails });
+    this.log.warn(up.down ? 'upstream marked down' : 'upstream back up', { upstream: up.name, fails: up.fails });
     if (up.down) this.prober.watch(up);
   }
 
