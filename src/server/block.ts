@@ -17,7 +17,9 @@ import { ErrorReporter } from '../observe/errors.js';
 import { withFields, type Logger } from '../observe/log.js';
 import { presentName, QueryLog } from '../observe/query-log.js';
 import { forwarded, PLUGIN_CACHE, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
-import { Forwarder, type ForwardDone, type ForwardQuestion } from '../upstream/forwarder.js';
+import type { ForwardQuestion } from '../upstream/attempt.js';
+import { Forwarder } from '../upstream/forwarder.js';
+import type { ForwardDone } from '../upstream/race.js';
 import type { PoolRegistry } from '../upstream/pool-registry.js';
 import type { Waiter } from './waiter.js';
 import type { Route } from './zone-table.js';
@@ -69,9 +71,6 @@ export class BlockRuntime {
   /** `log` directive: null when off, so the reply path pays one null check. */
   readonly queryLog: QueryLog | null;
   private readonly errors: ErrorReporter | null;
-  /** Misses answered with an upstream answer that did not fit the question (FORMERR-ish). */
-  upstreamDrops = 0;
-  coalesced = 0;
   private readonly inflight = new Map<string, Pending>();
 
   /**
@@ -112,7 +111,6 @@ export class BlockRuntime {
         return;
       }
       p.waiters.push(w);
-      this.coalesced++;
       this.armTimer(p);
       return;
     }
@@ -169,7 +167,6 @@ export class BlockRuntime {
     if (first !== undefined) forwarded(first.stats, (performance.now() - p.startedAt) / 1000, true);
     const prepared = prepareAnswer(res, p.qname, p.qtype, p.qclass);
     if (!prepared) {
-      this.upstreamDrops++;
       if (p.cache) p.cache.counters[C_DROPS]!++;
       return this.failWaiters(p, RCODE_SERVFAIL);
     }

@@ -12,10 +12,6 @@ import { HealthProber } from './health.js';
 import { PoolRegistry } from './pool-registry.js';
 import { Upstream } from './upstream.js';
 
-export type { ForwardQuestion } from './attempt.js';
-
-export { MAX_TRIES, type ForwardDone } from './race.js';
-
 export class Forwarder implements RaceHost {
   /** Current upstreams; replaced (not mutated) when discovery changes the set. */
   upstreams: Upstream[];
