@@ -6,7 +6,7 @@ import { DnsCache, C_DROPS, C_PREFETCH, C_STALE, monotonicMs, type CacheEntry, t
 import { STALE_CLIENT_TIMEOUT_MS, STALE_TTL } from '../cache/policy.js';
 import type { ServerBlockConfig } from '../config/types.js';
 import { prepareAnswer } from '../dns/answer.js';
-import { RCODE_REFUSED, RCODE_SERVFAIL, rcodeName } from '../dns/constants.js';
+import { RCODE_REFUSED, RCODE_SERVFAIL } from '../dns/constants.js';
 import { buildQueryFromKey } from '../dns/query.js';
 import { NO_TTL_CAP, PackedAnswer } from '../dns/packed.js';
 import { errorReply, replyFromAnswer } from '../dns/reply.js';
@@ -123,7 +123,7 @@ export class BlockRuntime {
    */
   private notForwarded(key: string, w: Waiter): void {
     const last = this.forwarder !== null ? 'forward' : this.cache !== null ? 'cache' : 'errors';
-    this.errors?.report('SERVFAIL', presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), new Error(`plugin/${last}: no next plugin found`));
+    this.errors?.report(RCODE_SERVFAIL, presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), new Error(`plugin/${last}: no next plugin found`));
     respondError(w, RCODE_SERVFAIL, this.queryLog);
   }
 
@@ -197,7 +197,7 @@ export class BlockRuntime {
     const first = p.waiters[0];
     if (first !== undefined) forwarded(first.stats, (performance.now() - p.startedAt) / 1000, false);
     const rcode = err instanceof OverloadError ? RCODE_REFUSED : RCODE_SERVFAIL;
-    this.errors?.report(rcodeName(rcode), presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), err);
+    this.errors?.report(rcode, presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), err);
     this.failWaiters(p, rcode);
   }
 
