@@ -83,7 +83,7 @@ function shadowed(r: Route, zones: Route[]): boolean {
 }
 
 /** `name` equals `zone` or lies below it; both lowercase with the trailing dot. */
-export function isUnder(name: string, zone: string): boolean {
+function isUnder(name: string, zone: string): boolean {
   return zone === '.' || name === zone || name.endsWith('.' + zone);
 }
 
