@@ -3,7 +3,7 @@
 // survives a reload that keeps its zones and cache settings.
 import { isDeepStrictEqual } from 'node:util';
 import type { Registry } from 'prom-client';
-import type { AgentConfig, ServerBlockConfig } from './config/types.js';
+import type { AgentConfig, ServerBlockConfig, UdpIo } from './config/types.js';
 import { HealthStats } from './observe/health-probe.js';
 import { HttpEndpoint } from './observe/http.js';
 import { createLogger, type Logger } from './observe/log.js';
@@ -13,8 +13,8 @@ import { BlockRuntime } from './server/block.js';
 import { QueryHandler } from './server/handler.js';
 import { TcpListener } from './server/tcp.js';
 import { createUdpListener, type UdpServer } from './server/udp.js';
-import { nativeUdp, parseUdpIo, type UdpIo } from './server/native.js';
-import { ZoneTable, zoneWire, type Route } from './server/zone-table.js';
+import { nativeUdp } from './server/native.js';
+import { blockRoutes, ZoneTable, type Route } from './server/zone-table.js';
 import type { Clock, DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
 import { detectLoop } from './upstream/loop.js';
@@ -38,7 +38,7 @@ export interface AgentOptions {
   metricsListenAddress?: { host: string; port: number } | null;
   /** The caches' clock (ms); tests inject one to move TTLs without sleeping. */
   clock?: Clock;
-  /** UDP I/O: `auto` (default: the batch addon when built, else node:dgram), `batch`, `dgram`. */
+  /** UDP I/O (config/env.ts reads NODELOCALDNS_UDP_IO): `auto` (default: the batch addon when built, else node:dgram), `batch`, `dgram`. */
   udpIo?: UdpIo;
 }
 
@@ -63,7 +63,7 @@ export class Agent implements MetricsSource {
 
   constructor(private readonly opts: AgentOptions = {}) {
     this.log = opts.log ?? createLogger();
-    this.udpIo = opts.udpIo ?? parseUdpIo(process.env.NODELOCALDNS_UDP_IO);
+    this.udpIo = opts.udpIo ?? 'auto';
     this.pools = new PoolRegistry(this.log);
     this.registry = createRegistry(this);
   }
@@ -98,7 +98,7 @@ export class Agent implements MetricsSource {
       for (const host of b.config.bind) {
         const id = listenerId(host, b.config.port);
         const routes = wanted.get(id) ?? [];
-        for (const zone of b.config.zones) routes.push({ zone, zoneWire: zoneWire(zone), block: b, stats: this.statsFor(`dns://${id}`, zone) });
+        for (const zone of b.config.zones) routes.push(...blockRoutes(b, zone, this.statsFor(`dns://${id}`, zone)));
         wanted.set(id, routes);
       }
     }
@@ -231,13 +231,16 @@ export class Agent implements MetricsSource {
   listenerStats(): ListenerStats[] {
     return [...this.lstats.values()];
   }
-  caches(): { cache: DnsCache; servers: string[]; zones: string }[] {
+  caches(): { cache: DnsCache; servers: string[]; blockZones: string[]; zones: string }[] {
     return this.blocks
       .filter((b) => b.cache)
-      .map((b) => ({ cache: b.cache!, servers: b.config.bind.map((h) => `dns://${listenerId(h, b.config.port)}`), zones: b.config.zones.join(' ') }));
+      .map((b) => ({ cache: b.cache!, servers: this.serversOf(b), blockZones: b.config.zones, zones: cacheZonesLabel(b.config) }));
   }
-  forwarders(): { forwarder: Forwarder; server: string }[] {
-    return this.blocks.filter((b) => b.forwarder).map((b) => ({ forwarder: b.forwarder!, server: b.config.zones[0]! }));
+  forwarders(): { forwarder: Forwarder; servers: string[]; zones: string }[] {
+    return this.blocks.filter((b) => b.forwarder).map((b) => ({ forwarder: b.forwarder!, servers: this.serversOf(b), zones: b.config.zones.join(',') }));
+  }
+  private serversOf(b: BlockRuntime): string[] {
+    return b.config.bind.map((h) => `dns://${listenerId(h, b.config.port)}`);
   }
   upstreamPools(): TcpPool[] {
     return this.pools.all();
@@ -259,6 +262,11 @@ export class Agent implements MetricsSource {
   get listening(): string[] {
     return [...this.listeners.keys()];
   }
+}
+
+/** CoreDNS's `zones` label of a cache: its ZONES, else the block's, joined by ",". */
+function cacheZonesLabel(cfg: ServerBlockConfig): string {
+  return (cfg.cache && cfg.cache.zones.length > 0 ? cfg.cache.zones : cfg.zones).join(',');
 }
 
 export function listenerId(host: string, port: number): string {

@@ -3,12 +3,12 @@
 import { writeFileSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { helpText, parseFlags, parseHostPort, type Flags } from './config/flags.js';
+import { effectiveLogLevel, readAgentEnv, type AgentEnv } from './config/env.js';
 import { loadAgentConfig, type LoadResult } from './config/load.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlagError } from './errors.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { nodeSetupFromFlags } from './node/from-flags.js';
-import { parseUdpIo, type UdpIo } from './server/native.js';
 import type { NodeSetup } from './node/setup.js';
 import { VERSION } from './observe/metrics.js';
 
@@ -31,7 +31,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`nodelocaldns-ts ${VERSION}\n`);
     return 0;
   }
-  const log = createLogger(flags.logLevel);
+  let env: AgentEnv;
+  try {
+    env = readAgentEnv(process.env);
+  } catch (err) {
+    process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const log = createLogger(effectiveLogLevel(flags.logLevel, argv.some((a) => /^--?log-level(=|$)/.test(a)), env));
   let loaded: LoadResult;
   try {
     loaded = loadAgentConfig(flags, process.env);
@@ -40,14 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
     return 1;
   }
-  let udpIo: UdpIo;
-  try {
-    udpIo = parseUdpIo(process.env.NODELOCALDNS_UDP_IO);
-  } catch (err) {
-    process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
-    return 2;
-  }
-  const agent = new Agent({ log, metricsListenAddress: nodeCacheMetricsAddress(flags, argv), udpIo });
+  const agent = new Agent({ log, metricsListenAddress: nodeCacheMetricsAddress(flags, argv), udpIo: env.udpIo });
   process.on('uncaughtException', (err) => {
     agent.panics++;
     log.error('uncaught exception (kept serving)', { err, stack: err.stack });

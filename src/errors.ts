@@ -17,6 +17,14 @@ export class FlagError extends AgentError {
   }
 }
 
+/** An environment variable the agent reads has a value it does not accept. Exit status 2. */
+export class EnvError extends AgentError {
+  override readonly code = 'ERR_ENV';
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+  }
+}
+
 /** A configuration file is wrong; `source` is "file:line". */
 export class ConfigError extends AgentError {
   override readonly code = 'ERR_CONFIG';

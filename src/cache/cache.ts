@@ -7,7 +7,6 @@ import {
   KIND_DENIAL,
   KIND_SERVFAIL,
   KIND_SUCCESS,
-  type AnswerKind,
   type PreparedAnswer,
 } from '../dns/answer.js';
 import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
@@ -94,17 +93,16 @@ export class CacheEntry extends PackedAnswer {
   }
 }
 
-/** Counter slots in DnsCache.counters (published as coredns_cache_* at scrape time). */
-export const C_HITS_SUCCESS = 0;
-export const C_HITS_DENIAL = 1;
-export const C_MISSES = 2;
-export const C_DROPS = 3;
-export const C_EVICT_SUCCESS = 4;
-export const C_EVICT_DENIAL = 5;
-export const C_PREFETCH = 6;
-export const C_STALE = 7;
-export const C_REQUESTS = 8;
-const N_COUNTERS = 9;
+/**
+ * Counter slots in DnsCache.counters (published as coredns_cache_* at scrape time). Requests,
+ * hits and misses are counted per (listener, zone) in observe/stats.ts, where the hit path is.
+ */
+export const C_DROPS = 0;
+export const C_EVICT_SUCCESS = 1;
+export const C_EVICT_DENIAL = 2;
+export const C_PREFETCH = 3;
+export const C_STALE = 4;
+const N_COUNTERS = 5;
 
 export type Clock = () => number;
 
@@ -203,18 +201,11 @@ export class DnsCache {
   bytes(): number {
     return (this.success?.calculatedSize ?? 0) + (this.denial?.calculatedSize ?? 0);
   }
-
-  clear(): void {
-    this.success?.clear();
-    this.denial?.clear();
-  }
 }
 
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
-
-export { KIND_DENIAL, KIND_SERVFAIL, KIND_SUCCESS };
 
 /** `disable success|denial` with no zones (or the root) covers the whole block. */
 function disabledEverywhere(disabled: boolean, zones: string[] | undefined): boolean {

@@ -79,6 +79,9 @@ export interface ServerBlockConfig {
   source: string;
 }
 
+/** How UDP is read and written: `batch` (the recvmmsg/sendmmsg addon), `dgram` (node:dgram), `auto` (batch when built). */
+export type UdpIo = 'auto' | 'batch' | 'dgram';
+
 export interface AgentConfig {
   servers: ServerBlockConfig[];
   /** Corefile text the servers came from (for reload version info); "" when embedded. */

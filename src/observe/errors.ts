@@ -1,5 +1,6 @@
 // The `errors` directive (CoreDNS plugin/errors): each failed query is logged as
-// "<rcode> <name> <type>: <error>"; an error matching a `consolidate DURATION REGEXP` pattern is
+// "<rcode> <name> <type>: <error>", the rcode as a number ("2 web.prod.svc.cluster.local. A: ...",
+// as CoreDNS 1.11 writes it with %d); an error matching a `consolidate DURATION REGEXP` pattern is
 // only counted, and once per period one line says "N errors like 'REGEXP' occurred in last D".
 // Beyond CoreDNS: at most MAX_LINES_PER_SECOND unconsolidated lines, the rest summarised, so an
 // upstream outage cannot turn the log into the bottleneck.
@@ -30,8 +31,8 @@ export class ErrorReporter {
     this.patterns = cfg.consolidate.map((c) => ({ re: new RegExp(c.pattern), source: c.pattern, periodMs: c.periodMs, count: 0, timer: null }));
   }
 
-  /** A query failed: `rcode` as text ("SERVFAIL"), `name` with trailing dot, `type` ("A"). */
-  report(rcode: string, name: string, type: string, err: Error): void {
+  /** A query failed: `rcode` as a number (2 = SERVFAIL), `name` with trailing dot, `type` ("A"). */
+  report(rcode: number, name: string, type: string, err: Error): void {
     if (this.stopped) return;
     const text = err.message;
     for (const p of this.patterns) {

@@ -11,11 +11,9 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(
-  minLevel: Level = (process.env.NODELOCALDNS_LOG_LEVEL as Level) || 'info',
-  write: (line: string) => void = (line) => process.stderr.write(line),
-): Logger {
-  const min = RANK[minLevel] ?? RANK.info;
+/** `minLevel` comes typed from config/ (-log-level, NODELOCALDNS_LOG_LEVEL). */
+export function createLogger(minLevel: Level = 'info', write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
+  const min = RANK[minLevel];
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
     if (RANK[level] < min) return;
     const record: Record<string, unknown> = { ts: new Date().toISOString(), level, msg };
@@ -36,3 +34,13 @@ function errorToJson(v: unknown): unknown {
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** `log` with `fields` added to every line (a block's forwarder logs with its zone). */
+export function withFields(log: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    debug: (m, f) => log.debug(m, { ...fields, ...f }),
+    info: (m, f) => log.info(m, { ...fields, ...f }),
+    warn: (m, f) => log.warn(m, { ...fields, ...f }),
+    error: (m, f) => log.error(m, { ...fields, ...f }),
+  };
+}

@@ -30,13 +30,16 @@ import {
 
 export const VERSION = '0.1.0';
 
+const PROM_CLIENT_TOTAL_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export interface MetricsSource {
   /** Every (listener, zone) stats object currently serving. */
   zoneStats(): ZoneStats[];
   listenerStats(): ListenerStats[];
-  /** Each cache with the server labels it serves and its zones label. */
-  caches(): { cache: DnsCache; servers: string[]; zones: string }[];
-  forwarders(): { forwarder: Forwarder; server: string }[];
+  /** Each cache with the server labels it serves, its block's zones and its `zones` label. */
+  caches(): { cache: DnsCache; servers: string[]; blockZones: string[]; zones: string }[];
+  /** Each block's forwarder with the server labels it serves and its block's zones, joined by ",". */
+  forwarders(): { forwarder: Forwarder; servers: string[]; zones: string }[];
   /** The TCP connection pools, each once however many forwarders share it. */
   upstreamPools(): TcpPool[];
   plugins(): { server: string; zone: string; name: string }[];
@@ -86,6 +89,9 @@ function zoneLabels(s: ZoneStats): ZoneLabels {
 export function createRegistry(src: MetricsSource): AgentRegistry {
   const reg = new AgentRegistry();
   collectDefaultMetrics({ register: reg, eventLoopMonitoringPrecision: 20 });
+  // Gauges named like counters fail `promtool check metrics`; each is the sum of the per-type
+  // gauge without the suffix (sum(nodejs_active_handles) is the same number).
+  for (const name of PROM_CLIENT_TOTAL_GAUGES) reg.removeSingleMetric(name);
   const add = (name: string, help: string, type: MetricType, collect: () => Value[], merge = true): void =>
     reg.add({
       name,
@@ -149,7 +155,7 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
 
   // cache
   const cacheSeries = (pickZone: (s: ZoneStats) => Value[]): (() => Value[]) => () => src.zoneStats().flatMap(pickZone);
-  const zonesOf = (s: ZoneStats): string => src.caches().find((c) => c.servers.includes(s.server) && c.zones.split(' ').includes(s.zone))?.zones ?? s.zone;
+  const zonesOf = (s: ZoneStats): string => src.caches().find((c) => c.servers.includes(s.server) && c.blockZones.includes(s.zone))?.zones ?? s.zone;
   add('coredns_cache_requests_total', 'The count of cache requests.', 'counter', cacheSeries((s) => [
     { labels: { server: s.server, zones: zonesOf(s), view: '' }, value: s.cacheHitsSuccess + s.cacheHitsDenial + s.cacheMisses },
   ]));
@@ -254,9 +260,15 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
     ['nodelocaldns_upstream_hedges_total', 'Query copies sent to each upstream because an earlier try went unanswered past the hedge delay (its RTT estimate).', (u: Forwarder['upstreams'][number]) => u.counters.hedges],
   ] as const)
     add(name, help, 'counter', () => src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: pick(u) }))));
-  add('nodelocaldns_upstream_down', 'Whether the upstream is marked down by max_fails (1) or not (0).', 'gauge', () =>
-    src.forwarders().flatMap(({ forwarder }) => forwarder.upstreams.map((u) => ({ labels: { to: u.name }, value: u.down ? 1 : 0 }))),
-  );
+  // Each block's forwarder marks its upstreams down on its own: one series per block and upstream,
+  // labelled as the per-block cache series are (a block serving two addresses has two).
+  add('nodelocaldns_upstream_down', 'Whether the block\'s forward has marked the upstream down by max_fails (1) or not (0).', 'gauge', () =>
+    src.forwarders().flatMap(({ forwarder, servers, zones }) => {
+      const down = new Map<string, number>(); // an address listed twice, or drained and re-added, is one series
+      for (const u of forwarder.upstreams) if (!u.retiring) down.set(u.name, Math.max(down.get(u.name) ?? 0, u.down ? 1 : 0));
+      return servers.flatMap((server) => [...down].map(([to, value]) => ({ labels: { server, zones, view: '', to }, value })));
+    }),
+  false);
   // Per shared pool, so three blocks forwarding to one address count its connections once.
   add('nodelocaldns_upstream_blackholes_total', 'Upstream connections abandoned because they took queries and never answered.', 'counter', () =>
     src.upstreamPools().map((p) => ({ labels: { to: p.name }, value: p.counters.blackholes })),

@@ -7,18 +7,13 @@ export const TYPE_LABELS: [number, string][] = [
   [33, 'SRV'], [43, 'DS'], [46, 'RRSIG'], [47, 'NSEC'], [48, 'DNSKEY'], [50, 'NSEC3'], [65, 'HTTPS'],
   [251, 'IXFR'], [252, 'AXFR'], [255, 'ANY'],
 ];
-export const TYPE_OTHER = TYPE_LABELS.length;
+const TYPE_OTHER = TYPE_LABELS.length;
 export const N_TYPES = TYPE_LABELS.length + 1;
 const TYPE_INDEX = new Uint8Array(65536).fill(TYPE_OTHER);
 TYPE_LABELS.forEach(([t], i) => (TYPE_INDEX[t] = i));
-export function typeIndex(qtype: number): number {
-  return TYPE_INDEX[qtype]!;
-}
 
 export const PROTO_UDP = 0;
 export const PROTO_TCP = 1;
-export const FAMILY_1 = 0; // IPv4 ("1" in CoreDNS's family label)
-export const FAMILY_2 = 1; // IPv6 ("2")
 
 export const PLUGIN_NONE = 0; // written by the server itself (FORMERR, NOTIMP, REFUSED…)
 export const PLUGIN_CACHE = 1;

@@ -6,7 +6,7 @@ import { DnsCache, C_DROPS, C_PREFETCH, C_STALE, monotonicMs, type CacheEntry, t
 import { STALE_CLIENT_TIMEOUT_MS, STALE_TTL } from '../cache/policy.js';
 import type { ServerBlockConfig } from '../config/types.js';
 import { prepareAnswer } from '../dns/answer.js';
-import { RCODE_REFUSED, RCODE_SERVFAIL, rcodeName } from '../dns/constants.js';
+import { RCODE_REFUSED, RCODE_SERVFAIL } from '../dns/constants.js';
 import { buildQueryFromKey } from '../dns/query.js';
 import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
 import { errorReply, replyFromAnswer } from '../dns/reply.js';
@@ -14,12 +14,15 @@ import { keyQclass, keyQname, keyQtype } from '../dns/wire.js';
 import { OverloadError } from '../errors.js';
 import { dnsTypeName } from '../observe/dns-names.js';
 import { ErrorReporter } from '../observe/errors.js';
-import type { Logger } from '../observe/log.js';
+import { withFields, type Logger } from '../observe/log.js';
 import { presentName, QueryLog } from '../observe/query-log.js';
 import { forwarded, PLUGIN_CACHE, PLUGIN_FORWARD, PLUGIN_NONE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
-import { Forwarder, type ForwardDone, type ForwardQuestion } from '../upstream/forwarder.js';
+import type { ForwardQuestion } from '../upstream/attempt.js';
+import { Forwarder } from '../upstream/forwarder.js';
+import type { ForwardDone } from '../upstream/race.js';
 import type { PoolRegistry } from '../upstream/pool-registry.js';
 import type { Waiter } from './waiter.js';
+import type { Route } from './zone-table.js';
 
 /** Clients that may wait on one in-flight key; beyond it they get the fallback or SERVFAIL at once. */
 export const MAX_WAITERS_PER_KEY = 1024;
@@ -44,6 +47,8 @@ class Pending implements ForwardDone, ForwardQuestion {
     public waiters: Waiter[],
     /** The cached entry this query refreshes: answered instead when upstream fails or is slow. */
     public fallback: CacheEntry | null,
+    /** Where the answer is stored: the block's cache, or null for a name outside its zones. */
+    readonly cache: DnsCache | null,
   ) {
     this.query = buildQueryFromKey(key);
     this.qname = this.query.subarray(12, 12 + key.length - 5);
@@ -66,9 +71,6 @@ export class BlockRuntime {
   /** `log` directive: null when off, so the reply path pays one null check. */
   readonly queryLog: QueryLog | null;
   private readonly errors: ErrorReporter | null;
-  /** Misses answered with an upstream answer that did not fit the question (FORMERR-ish). */
-  upstreamDrops = 0;
-  coalesced = 0;
   private readonly inflight = new Map<string, Pending>();
 
   /**
@@ -83,7 +85,8 @@ export class BlockRuntime {
     pools?: PoolRegistry,
   ) {
     this.cache = cache !== undefined ? cache : config.cache ? new DnsCache(config.cache, clock) : null;
-    this.forwarder = config.forward ? new Forwarder(config.forward, log, pools) : null;
+    // Its lines name the block's zones: FROM is "." in node-cache's cluster.local block too.
+    this.forwarder = config.forward ? new Forwarder(config.forward, withFields(log, { zone: config.zones.join(',') }), pools) : null;
     this.queryLog = config.log.enabled ? new QueryLog() : null;
     this.errors = config.errors.enabled ? new ErrorReporter(config.errors, log) : null;
   }
@@ -94,9 +97,11 @@ export class BlockRuntime {
 
   /**
    * A cache miss (or a stale entry in `verify` mode, passed as `fallback`): join the in-flight
-   * query for `key` or start one.
+   * query for `key` or start one. `route` says whether the block's `cache` and `forward` take the
+   * name (zone-table.ts).
    */
-  resolve(key: string, w: Waiter, fallback: CacheEntry | null = null): void {
+  resolve(key: string, w: Waiter, route: Pick<Route, 'cache' | 'forward'>, fallback: CacheEntry | null = null): void {
+    if (!route.forward || this.forwarder === null) return this.notForwarded(key, w);
     const p = this.inflight.get(key);
     if (p) {
       if (fallback !== null && p.fallback === null) p.fallback = fallback;
@@ -106,12 +111,20 @@ export class BlockRuntime {
         return;
       }
       p.waiters.push(w);
-      this.coalesced++;
       this.armTimer(p);
       return;
     }
-    if (!this.forwarder) return respondError(w, RCODE_REFUSED, this.queryLog);
-    this.start(key, [w], fallback, w.sink.tcp);
+    this.start(key, [w], fallback, w.sink.tcp, route.cache);
+  }
+
+  /**
+   * CoreDNS passes a name its `forward` does not take (or every name, in a block without one) to
+   * the next plugin; with none after it the chain ends in SERVFAIL, "no next plugin found".
+   */
+  private notForwarded(key: string, w: Waiter): void {
+    const last = this.forwarder !== null ? 'forward' : this.cache !== null ? 'cache' : 'errors';
+    this.errors?.report(RCODE_SERVFAIL, presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), new Error(`plugin/${last}: no next plugin found`));
+    respondError(w, RCODE_SERVFAIL, this.queryLog);
   }
 
   /** Refresh `e` in the background (prefetch, or stale `immediate`); a miss for its key joins it. */
@@ -119,11 +132,11 @@ export class BlockRuntime {
     if (!this.forwarder || this.inflight.has(e.key)) return;
     e.refreshing = true;
     if (prefetch && this.cache) this.cache.counters[C_PREFETCH]!++;
-    this.start(e.key, [], e, false);
+    this.start(e.key, [], e, false, this.cache);
   }
 
-  private start(key: string, waiters: Waiter[], fallback: CacheEntry | null, tcp: boolean): void {
-    const p = new Pending(this, key, waiters, fallback);
+  private start(key: string, waiters: Waiter[], fallback: CacheEntry | null, tcp: boolean, cache: DnsCache | null): void {
+    const p = new Pending(this, key, waiters, fallback, cache);
     this.inflight.set(key, p);
     this.armTimer(p);
     this.forwarder!.forwardTo(p, tcp, p);
@@ -154,15 +167,14 @@ export class BlockRuntime {
     if (first !== undefined) forwarded(first.stats, (performance.now() - p.startedAt) / 1000, true);
     const prepared = prepareAnswer(res, p.qname, p.qtype, p.qclass);
     if (!prepared) {
-      this.upstreamDrops++;
-      if (this.cache) this.cache.counters[C_DROPS]!++;
+      if (p.cache) p.cache.counters[C_DROPS]!++;
       return this.failWaiters(p, RCODE_SERVFAIL);
     }
     // RFC 8767: a SERVFAIL/REFUSED must not replace data we can still serve.
     if ((prepared.rcode === RCODE_SERVFAIL || prepared.rcode === RCODE_REFUSED) && this.servable(p.fallback)) {
       return this.failWaiters(p, prepared.rcode);
     }
-    const cache = this.cache;
+    const cache = p.cache;
     const entry = cache?.insert(key, prepared) ?? null;
     if (p.fallback !== null && cache !== null) {
       // CoreDNS keeps the popularity of a prefetched entry; an uncacheable answer ends the old data.
@@ -185,7 +197,7 @@ export class BlockRuntime {
     const first = p.waiters[0];
     if (first !== undefined) forwarded(first.stats, (performance.now() - p.startedAt) / 1000, false);
     const rcode = err instanceof OverloadError ? RCODE_REFUSED : RCODE_SERVFAIL;
-    this.errors?.report(rcodeName(rcode), presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), err);
+    this.errors?.report(rcode, presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), err);
     this.failWaiters(p, rcode);
   }
 

@@ -42,7 +42,7 @@ export class QueryHandler {
     const stats = route.stats;
     const proto = sink.tcp ? PROTO_TCP : PROTO_UDP;
     stats.request(proto, family, q.qtype, msg.length, q.dnssecOk);
-    const cache = route.block.cache;
+    const cache = route.cache;
     if (cache !== null) {
       const e = cache.get(q.key);
       if (e !== undefined) {
@@ -56,7 +56,7 @@ export class QueryHandler {
           if (e.kind === KIND_SUCCESS) stats.cacheHitsSuccess++;
           else stats.cacheHitsDenial++;
           stats.response(proto, e.rcode, PLUGIN_CACHE, reply.length, (performance.now() - t0) / 1000);
-          if (cache.config.prefetch !== null && shouldPrefetch(e, now, cache.config)) route.block.refresh(e, true);
+          if (cache.config.prefetch !== null && route.forward && shouldPrefetch(e, now, cache.config)) route.block.refresh(e, true);
           return true;
         }
         if (now < e.staleUntil) {
@@ -71,16 +71,16 @@ export class QueryHandler {
             stats.cacheServedStale++;
             cache.counters[C_STALE]!++;
             stats.response(proto, e.rcode, PLUGIN_CACHE, reply.length, (performance.now() - t0) / 1000);
-            if (canRefresh(e, now)) route.block.refresh(e, false);
+            if (route.forward && canRefresh(e, now)) route.block.refresh(e, false);
             return true;
           }
-          route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats), e);
+          route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats), route, e);
           return true;
         }
       }
       stats.cacheMisses++;
     }
-    route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats));
+    route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats), route);
     return true;
   }
 

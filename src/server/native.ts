@@ -26,9 +26,6 @@ export interface NativeUdp {
   close(handle: unknown): void;
 }
 
-/** How UDP is read and written: `batch` (the addon), `dgram` (node:dgram), `auto` (batch when built). */
-export type UdpIo = 'auto' | 'batch' | 'dgram';
-
 export const NATIVE_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'native', 'udp_batch.node');
 
 let loaded: { mod: NativeUdp | null; why: string } | null = null;
@@ -44,10 +41,4 @@ export function nativeUdp(): { mod: NativeUdp | null; why: string } {
     loaded = { mod: null, why: e.code === 'MODULE_NOT_FOUND' ? `${NATIVE_PATH} not built (npm run build:native)` : e.message };
   }
   return loaded;
-}
-
-export function parseUdpIo(value: string | undefined): UdpIo {
-  if (value === undefined || value === '' || value === 'auto') return 'auto';
-  if (value === 'batch' || value === 'dgram') return value;
-  throw new Error(`NODELOCALDNS_UDP_IO: "${value}" is not one of auto, batch, dgram`);
 }

@@ -5,7 +5,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { BindError } from '../errors.js';
 import type { QueryHandler } from './handler.js';
-import { nativeUdp, type UdpIo } from './native.js';
+import type { UdpIo } from '../config/types.js';
+import { nativeUdp } from './native.js';
 import { BatchUdpListener } from './udp-batch.js';
 import type { Peer, ReplySink } from './waiter.js';
 

@@ -12,10 +12,6 @@ import { HealthProber } from './health.js';
 import { PoolRegistry } from './pool-registry.js';
 import { Upstream } from './upstream.js';
 
-export type { ForwardQuestion } from './attempt.js';
-
-export { MAX_TRIES, type ForwardDone } from './race.js';
-
 export class Forwarder implements RaceHost {
   /** Current upstreams; replaced (not mutated) when discovery changes the set. */
   upstreams: Upstream[];
@@ -150,7 +146,7 @@ export class Forwarder implements RaceHost {
 
   private onDownChange(up: Upstream, tcp: boolean): void {
     const h = up.health(tcp);
-    this.log.warn(h.down ? 'upstream marked down' : 'upstream back up', { zone: this.cfg.from, upstream: up.name, proto: tcp ? 'tcp' : 'udp', fails: h.fails });
+    this.log.warn(h.down ? 'upstream marked down' : 'upstream back up', { upstream: up.name, proto: tcp ? 'tcp' : 'udp', fails: h.fails });
     if (h.down) this.prober.watch(up, tcp);
   }
 

@@ -142,7 +142,7 @@ t.test('errors directive: one line per failure, or consolidated', async (t) => {
   const plain = await run([]);
   t.equal(plain.failures, 3, 'three SERVFAILs');
   t.equal(plain.lines().length, 3, 'one error line per failed query');
-  for (const l of plain.lines()) t.match(String(l.msg), /^SERVFAIL [a-c]\d+\.svc\.cluster\.local\. A: .+/, `CoreDNS errors format: ${l.msg}`);
+  for (const l of plain.lines()) t.match(String(l.msg), /^2 [a-c]\d+\.svc\.cluster\.local\. A: .+/, `CoreDNS errors format (numeric rcode): ${l.msg}`);
 
   const consolidated = await run([{ periodMs: 700, pattern: '.*' }]);
   t.equal(consolidated.failures, 3);

@@ -4,7 +4,8 @@ import { Agent } from '../../src/agent.js';
 import { defaultForwardConfig, nodeCacheCacheConfig } from '../../src/config/defaults.js';
 import type { AgentConfig, CacheConfig, ForwardConfig, ServerBlockConfig, UpstreamAddress } from '../../src/config/types.js';
 import { createLogger, silentLogger, type Logger } from '../../src/observe/log.js';
-import type { UdpIo } from '../../src/server/native.js';
+import { parseUdpIo } from '../../src/config/env.js';
+import type { UdpIo } from '../../src/config/types.js';
 import { randomLoopback, randomPort } from './net.js';
 
 export interface TestAgentOptions {
@@ -57,7 +58,7 @@ export async function startTestAgent(o: TestAgentOptions): Promise<TestAgent> {
   const port = o.port ?? randomPort();
   const metricsPort = o.metricsPort ?? randomPort();
   const config = testConfig({ ...o, host, port, metricsPort });
-  const agent = new Agent({ log: o.log ?? (process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger), clock: o.clock, udpIo: o.udpIo });
+  const agent = new Agent({ log: o.log ?? (process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger), clock: o.clock, udpIo: o.udpIo ?? parseUdpIo(process.env.NODELOCALDNS_UDP_IO) });
   await agent.start(config);
   return { agent, host, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, config, stop: () => agent.stop() };
 }

@@ -4,7 +4,7 @@ import t from 'tap';
 import { randomBytes, randomInt } from 'node:crypto';
 import * as packet from 'dns-packet';
 import { QueryHandler } from '../../src/server/handler.js';
-import { ZoneTable, zoneWire } from '../../src/server/zone-table.js';
+import { blockRoutes, ZoneTable } from '../../src/server/zone-table.js';
 import { BlockRuntime } from '../../src/server/block.js';
 import { ListenerStats, ZoneStats } from '../../src/observe/stats.js';
 import { nodeCacheCacheConfig } from '../../src/config/defaults.js';
@@ -22,7 +22,7 @@ t.test('random and truncated input never throws', async (t) => {
   const block = new BlockRuntime(cfg, silentLogger);
   const stats = new ZoneStats('dns://127.0.0.1:53', '.');
   const ls = new ListenerStats('dns://127.0.0.1:53');
-  const handler = new QueryHandler(new ZoneTable([{ zone: '.', zoneWire: zoneWire('.'), block, stats }]), ls);
+  const handler = new QueryHandler(new ZoneTable(blockRoutes(block, '.', stats)), ls);
   const replies: Buffer[] = [];
   const sink = { tcp: false, send: (b: Buffer) => replies.push(b) };
   const seeds = [

@@ -1,7 +1,7 @@
 // The UDP I/O knob (NODELOCALDNS_UDP_IO) and the IPv4 peer formatting of the batch path, where a
 // client's IPv4 address travels as a number in host order.
 import t from 'tap';
-import { parseUdpIo } from '../../src/server/native.js';
+import { parseUdpIo } from '../../src/config/env.js';
 import { peerText } from '../../src/server/waiter.js';
 
 t.test('parseUdpIo: auto, batch, dgram; empty or unset is auto; anything else names the variable', async (t) => {
