@@ -31,6 +31,8 @@ export interface AttemptHandle {
   readonly tcp: boolean;
   /** performance.now() when the try started, for the upstream's duration histogram. */
   readonly startedAt: number;
+  /** Date.now() when it was sent, to compare with a connection's lastAnswerAt. */
+  readonly sentAt: number;
   /** The pooled connection a TCP try went out on (null for UDP, or if sending failed). */
   readonly conn: TcpConnection | null;
   /**
@@ -127,7 +129,7 @@ class UdpAttempt implements AttemptHandle, WheelTimer {
   readonly tcp = false;
   readonly conn = null;
   readonly startedAt = performance.now();
-  private readonly sentAt = Date.now();
+  readonly sentAt = Date.now();
   wheelDue = 0;
   wheelTick = 0;
   private state = UDP_LISTENING;

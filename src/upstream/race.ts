@@ -18,6 +18,12 @@ import type { Upstream } from './upstream.js';
 
 /** Tries per client query (failed, hedged and silent ones); bounds the work a dead upstream costs. */
 export const MAX_TRIES = 8;
+/**
+ * Hedges per query on the RTT timer. A connection judged silent may add one more (strong
+ * evidence); failed tries are bounded by MAX_TRIES alone. Two copies on fresh connections reach
+ * a live endpoint behind a two-replica Service IP with 75 % odds before the silence rule acts.
+ */
+export const MAX_HEDGES = 2;
 /** First backoff after a failed try once every upstream has failed once; doubles per failure. */
 export const RETRY_BACKOFF_MS = 50;
 /** Backoff ceiling: a restarting CoreDNS is asked again at least once a second. */
@@ -176,7 +182,11 @@ export class Race implements AttemptEvents, WheelTimer {
     }
     const last = this.latest;
     if (last !== null && this.live.includes(last)) {
-      if (last === this.tcRetry) return this.armAt(this.deadline);
+      if (last === this.tcRetry || this.hedgesSent >= MAX_HEDGES) return this.armAt(this.deadline);
+      // A TCP connection that answered other queries since this one went out is delivering:
+      // the answer is slow (CoreDNS asking the cloud resolver), and a copy would only add load.
+      const conn = last.conn;
+      if (conn !== null && conn.lastAnswerAt >= last.sentAt) return this.armAt(now + last.up.rtt.hedgeDelayMs(this.hedgesSent));
       return this.hedge(last);
     }
     this.launch(last?.up ?? null, null); // a backoff ran out

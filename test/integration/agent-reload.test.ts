@@ -6,6 +6,7 @@ import { startFaultyUpstream } from '../support/faulty-upstream.js';
 import { queryTcp, queryUdp } from '../support/dnsclient.js';
 import { metricValue, startTestAgent, testConfig } from '../support/agent.js';
 import { randomLoopback, randomPort } from '../support/net.js';
+import { MAX_HEDGES } from '../../src/upstream/race.js';
 
 t.test('reload keeps listeners, in-flight queries and unchanged caches', { skip: knotMissing() }, async (t) => {
   const knot = await startKnot({ address: randomLoopback(), port: randomPort(), zones: { 'cluster.local': clusterZone(), '10.in-addr.arpa': reverseZone() } });
@@ -31,7 +32,8 @@ t.test('reload keeps listeners, in-flight queries and unchanged caches', { skip:
   const hit = await queryUdp(a.host, a.port, 'web.prod.svc.cluster.local', 'A');
   t.equal(hit?.answers?.[0]?.data, '10.96.3.7');
   t.equal(faulty.queries, before, 'cluster.local answered from the cache kept across the reload');
-  t.equal(before, asked + 1, 'only the in-flight query went upstream meanwhile');
+  // The in-flight query is slow (600 ms) and alone on its connection, so it may be hedged.
+  t.ok(before - asked >= 1 && before - asked <= 1 + MAX_HEDGES, `only the in-flight query (and its hedges) went upstream meanwhile (${before - asked})`);
   t.equal((await queryUdp(a.host, a.port, '7.3.96.10.in-addr.arpa', 'PTR'))?.answers?.[0]?.data, 'web.prod.svc.cluster.local', 'the new zone is served on the same listener');
   t.same(a.agent.listening, [`${a.host}:${a.port}`], 'one listener, not reopened');
 
