@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { helpText, parseFlags, parseHostPort, type Flags } from './config/flags.js';
+import { SUPPORTED_DIRECTIVES } from './config/corefile/build.js';
 import { loadAgentConfig, type LoadResult } from './config/load.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlagError } from './errors.js';
@@ -27,11 +28,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText());
     return 0;
   }
+  if (flags.args.length > 0) {
+    process.stderr.write(`nodelocaldns: extra command line arguments: ${flags.args.map((a) => JSON.stringify(a)).join(' ')} (flags start with -, see -h)\n`);
+    return 2;
+  }
   if (flags.version) {
-    process.stdout.write(`nodelocaldns-ts ${VERSION}\n`);
+    // CoreDNS's -version: name-version, then platform and runtime.
+    process.stdout.write(`nodelocaldns-ts-${VERSION}\n${process.platform}/${process.arch}, node${process.versions.node}\n`);
+    return 0;
+  }
+  if (flags.plugins) {
+    process.stdout.write(`Server types:\n  dns\n\nOther plugins:\n${SUPPORTED_DIRECTIVES.map((d) => `  dns.${d}\n`).join('')}`);
     return 0;
   }
   const log = createLogger(flags.logLevel);
+  for (const { flag, why } of flags.noEffect) log.info('flag accepted for node-cache compatibility, no effect here', { flag, why });
   let loaded: LoadResult;
   try {
     loaded = loadAgentConfig(flags, process.env);
