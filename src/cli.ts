@@ -8,7 +8,7 @@ import { loadAgentConfig, type LoadResult } from './config/load.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlagError } from './errors.js';
 import { createLogger, type Logger } from './observe/log.js';
-import { nodeSetupFromFlags } from './node/from-flags.js';
+import { nodeSetupFromFlags, startFailureLine } from './node/from-flags.js';
 import { parseUdpIo, type UdpIo } from './server/native.js';
 import type { NodeSetup } from './node/setup.js';
 import { VERSION } from './observe/metrics.js';
@@ -74,9 +74,12 @@ export async function main(argv: string[]): Promise<number> {
     await agent.start(loaded.config);
   } catch (err) {
     log.error('could not start serving', { err });
-    process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
+    // Serving failed: no rules, no interface. The node goes first so that "stopped" is the last
+    // log line; a node setup refused for lack of privilege has nothing to undo.
+    const refused = node?.privilegeProblem ?? null;
+    if (!flags.skipteardown && !refused) await node?.teardown();
     await agent.stop();
-    if (!flags.skipteardown) await node?.teardown(); // serving failed: no rules, no interface
+    process.stderr.write(`nodelocaldns: ${startFailureLine(err as Error, refused, flags)}\n`);
     return 1;
   }
   if (flags.pidfile) writeFileSync(flags.pidfile, `${process.pid}\n`);
