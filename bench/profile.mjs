@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { start, stop, stopAll, stopAllOnSignals } from './lib/procs.mjs';
+import { interrupted, start, stop, stopAll, stopAllOnSignals } from './lib/procs.mjs';
 import { startKnot } from './lib/knot.mjs';
 import { freePort, randomLoopback, waitForAnswer } from './lib/net.mjs';
 import { writeHitQueries, writeMissQueries, HIT_SUFFIX } from './lib/zone.mjs';
@@ -33,8 +33,9 @@ function topSelfTime(profile, n) {
   return [...byFn].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, t]) => `${((t / total) * 100).toFixed(1).padStart(5)} %  ${name}`);
 }
 
+const dir = mkdtempSync(join(tmpdir(), 'nodelocaldns-profile-'));
+
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'nodelocaldns-profile-'));
   try {
     const knot = await startKnot(dir, 9000);
     const hitFile = join(dir, 'hits.txt');
@@ -67,8 +68,9 @@ async function main() {
   }
 }
 
-stopAllOnSignals();
+stopAllOnSignals(() => rmSync(dir, { recursive: true, force: true }));
 main().catch((e) => {
+  if (interrupted()) return;
   console.error(e);
   process.exitCode = 1;
 });

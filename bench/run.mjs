@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { run, stop, stopAll, stopAllOnSignals } from './lib/procs.mjs';
+import { interrupted, run, stop, stopAll, stopAllOnSignals } from './lib/procs.mjs';
 import { startKnot } from './lib/knot.mjs';
 import { startAgent, startDnsdist, startDnsmasq, startNodeFloor, startUnbound } from './lib/servers.mjs';
 import { writeHitQueries, writeMissQueries } from './lib/zone.mjs';
@@ -17,7 +17,45 @@ import { commandList, configFiles, hitTable, machineNote, missTable, targetsTabl
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..');
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodelocaldns-ts-dgram', 'node-dgram-floor', 'cache', 'hitscale'];
+const USAGE = `Usage: node bench/run.mjs [--name=value ...]   (npm run bench -- [--name=value ...])
+
+Our agent against unbound, dnsdist and dnsmasq, all forwarding cluster.local to one knotd,
+measured with dnsperf; writes the results to --out. A full run takes 6-7 minutes and wants
+root on a 2-core machine with knot, unbound, dnsdist, dnsmasq and dnsperf (bench/README.md).
+
+  --names=N          names in the cache-hit set (default 9000: fits the agent's 9984-entry cache)
+  --miss-names=N     unique names for the miss path (default 600000)
+  --hitscale-max=N   largest cache the hitscale phase fills (default 1000000)
+  --only=A,B,...     run only these of: ${CANDIDATES.join(', ')}
+  --out=FILE         where the report goes (default bench/RESULTS.md)
+  -h, --help         print this and exit
+`;
+
+/** --name=value options; -h/--help print the usage, anything else unknown exits 2 (as a flag error). */
+function parseArgs(argv) {
+  const numeric = new Set(['names', 'miss-names', 'hitscale-max']);
+  const args = new Map();
+  const usageError = (why) => {
+    process.stderr.write(`bench: ${why}\n\n${USAGE}`);
+    process.exit(2);
+  };
+  for (const a of argv) {
+    if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    }
+    const m = /^--([a-z-]+)=(.*)$/.exec(a);
+    if (!m || !(numeric.has(m[1]) || m[1] === 'only' || m[1] === 'out')) usageError(`unknown option ${JSON.stringify(a)}`);
+    const [, name, value] = m;
+    if (numeric.has(name) && !/^[1-9]\d*$/.test(value)) usageError(`--${name} wants a positive whole number, not ${JSON.stringify(value)}`);
+    if (name === 'only') for (const n of value.split(',')) if (!CANDIDATES.includes(n)) usageError(`--only: ${JSON.stringify(n)} is not one of ${CANDIDATES.join(', ')}`);
+    args.set(name, value);
+  }
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
 // 9,000 names: under the agent's default success capacity (9984, node-cache's template), so a
 // hit phase is all hits; 10,000 names cycled through a 9,984-entry LRU would miss on every turn.
 const NAMES = Number(args.get('names') ?? 9_000);
@@ -40,9 +78,9 @@ async function main() {
   // the server's core.
   spawnSync('taskset', ['-cp', String(CLIENT_CPU), String(process.pid)]);
   const started = Date.now();
-  const dir = mkdtempSync(join(tmpdir(), 'nodelocaldns-bench-'));
   const hitFile = join(dir, 'hits.txt');
-  const log = (m) => console.log(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${m}`);
+  // After a SIGINT the phases in flight fail because their processes were stopped: not news.
+  const log = (m) => interrupted() || console.log(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${m}`);
   try {
     writeHitQueries(hitFile, NAMES);
     const knot = await startKnot(dir, NAMES);
@@ -184,6 +222,7 @@ async function main() {
       '',
       configFiles(servers),
     ].join('\n');
+    if (interrupted()) return;
     writeFileSync(OUT, text);
     log(`wrote ${OUT}`);
     console.log(hitTable(results));
@@ -194,8 +233,11 @@ async function main() {
   }
 }
 
-stopAllOnSignals();
+// Created before the signal handlers, so an interrupt at any point removes it.
+const dir = mkdtempSync(join(tmpdir(), 'nodelocaldns-bench-'));
+stopAllOnSignals(() => rmSync(dir, { recursive: true, force: true }));
 main().catch(async (e) => {
+  if (interrupted()) return;
   console.error(e);
   await stopAll();
   process.exitCode = 1;

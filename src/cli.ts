@@ -4,11 +4,12 @@ import { writeFileSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { helpText, parseFlags, parseHostPort, type Flags } from './config/flags.js';
 import { effectiveLogLevel, readAgentEnv, type AgentEnv } from './config/env.js';
+import { SUPPORTED_DIRECTIVES } from './config/corefile/build.js';
 import { loadAgentConfig, type LoadResult } from './config/load.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlagError } from './errors.js';
 import { createLogger, type Logger } from './observe/log.js';
-import { nodeSetupFromFlags } from './node/from-flags.js';
+import { nodeSetupFromFlags, startFailureLine } from './node/from-flags.js';
 import type { NodeSetup } from './node/setup.js';
 import { VERSION } from './observe/metrics.js';
 
@@ -27,8 +28,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText());
     return 0;
   }
+  if (flags.args.length > 0) {
+    process.stderr.write(`nodelocaldns: extra command line arguments: ${flags.args.map((a) => JSON.stringify(a)).join(' ')} (flags start with -, see -h)\n`);
+    return 2;
+  }
   if (flags.version) {
-    process.stdout.write(`nodelocaldns-ts ${VERSION}\n`);
+    // CoreDNS's -version: name-version, then platform and runtime.
+    process.stdout.write(`nodelocaldns-ts-${VERSION}\n${process.platform}/${process.arch}, node${process.versions.node}\n`);
+    return 0;
+  }
+  if (flags.plugins) {
+    process.stdout.write(`Server types:\n  dns\n\nOther plugins:\n${SUPPORTED_DIRECTIVES.map((d) => `  dns.${d}\n`).join('')}`);
     return 0;
   }
   let env: AgentEnv;
@@ -39,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const log = createLogger(effectiveLogLevel(flags.logLevel, argv.some((a) => /^--?log-level(=|$)/.test(a)), env));
+  for (const { flag, why } of flags.noEffect) log.info('flag accepted for node-cache compatibility, no effect here', { flag, why });
   let loaded: LoadResult;
   try {
     loaded = loadAgentConfig(flags, process.env);
@@ -63,9 +74,12 @@ export async function main(argv: string[]): Promise<number> {
     await agent.start(loaded.config);
   } catch (err) {
     log.error('could not start serving', { err });
-    process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
+    // Serving failed: no rules, no interface. The node goes first so that "stopped" is the last
+    // log line; a node setup refused for lack of privilege has nothing to undo.
+    const refused = node?.privilegeProblem ?? null;
+    if (!flags.skipteardown && !refused) await node?.teardown();
     await agent.stop();
-    if (!flags.skipteardown) await node?.teardown(); // serving failed: no rules, no interface
+    process.stderr.write(`nodelocaldns: ${startFailureLine(err as Error, refused, flags)}\n`);
     return 1;
   }
   if (flags.pidfile) writeFileSync(flags.pidfile, `${process.pid}\n`);

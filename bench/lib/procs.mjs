@@ -4,9 +4,16 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 
 const started = new Set();
+let interruptedBy = null;
+
+/** The signal that interrupted the harness, or null: what fails after it is the stop, not a result. */
+export function interrupted() {
+  return interruptedBy;
+}
 
 /** Start `argv` (optionally pinned with `taskset -c cpu`, which execs, so the pid is the server's). */
 export function start(argv, { cpu, env, name } = {}) {
+  if (interruptedBy) throw new Error(`not starting ${argv[0]}: interrupted by ${interruptedBy}`);
   const full = cpu === undefined ? argv : ['taskset', '-c', String(cpu), ...argv];
   const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   child.benchName = name ?? argv[0];
@@ -35,11 +42,19 @@ export async function stopAll() {
   await Promise.all([...started].map(stop));
 }
 
-/** Stop everything we started when the harness is interrupted. */
-export function stopAllOnSignals() {
-  for (const sig of ['SIGINT', 'SIGTERM']) {
+/**
+ * On SIGINT or SIGTERM: say so, start nothing more, stop everything started (by pid), run
+ * `cleanup` (temporary files), exit 130 or 143 as a shell would. A second signal kills at once.
+ */
+export function stopAllOnSignals(cleanup = () => {}) {
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
     process.once(sig, () => {
-      stopAll().finally(() => process.exit(130));
+      interruptedBy = sig;
+      console.error(`[bench] ${sig}: stopping ${started.size} child process(es) and removing temporary files; no results written`);
+      stopAll().finally(() => {
+        cleanup();
+        process.exit(code);
+      });
     });
   }
 }
@@ -47,6 +62,7 @@ export function stopAllOnSignals() {
 /** Run a command to completion, bounded by `timeoutMs`; resolves { code, stdout, stderr }. */
 // `stdoutFd`: send stdout straight to a file (per-query dnsperf output stays out of the harness).
 export function run(argv, { cpu, timeoutMs = 15_000, stdoutFd } = {}) {
+  if (interruptedBy) return Promise.reject(new Error(`not running ${argv[0]}: interrupted by ${interruptedBy}`));
   const full = cpu === undefined ? argv : ['taskset', '-c', String(cpu), ...argv];
   return new Promise((resolve, reject) => {
     const child = spawn(full[0], full.slice(1), { stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'] });

@@ -21,6 +21,7 @@ export interface Flags {
   dnsPort: number; // 0 = not given (53 with -localip, 5353 embedded)
   pidfile: string;
   version: boolean;
+  plugins: boolean;
   help: boolean;
   // ours
   upstream: string[]; // cluster DNS servers ip[:port] for the cluster zones
@@ -29,21 +30,33 @@ export interface Flags {
   endpointslices: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   dnsDomain: string; // fills a __PILLAR__DNS__DOMAIN__ left in the template (kustomize installs)
+  /** node-cache flags given that change nothing here, with why (the caller logs them). */
+  noEffect: { flag: string; why: string }[];
+  /** What follows the flags (Go's flag.Args()); CoreDNS refuses to start with any. */
+  args: string[];
 }
 
 type Kind = 'string' | 'bool' | 'int' | 'duration' | 'iplist' | 'hostport';
 interface Spec {
   name: string;
-  key: keyof Flags;
+  /** Absent for a flag accepted for node-cache compatibility that has no effect here. */
+  key?: keyof Flags;
   kind: Kind;
   def: string;
   usage: string;
   choices?: string[];
+  /** The default as -help shows it, when `def` is a "not given" marker. */
+  shownDefault?: string;
+  /** Why a flag without `key` changes nothing here. */
+  noEffect?: string;
 }
 
+// Every flag node-cache's binary accepts: its own (cmd/node-cache/main.go, including ones older
+// manifests still pass), CoreDNS's (coremain/run.go: -conf, -dns.port, -p, -pidfile, -plugins,
+// -quiet, -version), then ours.
 export const FLAG_SPECS: Spec[] = [
   { name: 'localip', key: 'localip', kind: 'iplist', def: '', usage: 'comma-separated IPs to listen on, add to the interface and cover with NOTRACK rules (default: 127.0.0.1:5353, no node setup)' },
-  { name: 'conf', key: 'conf', kind: 'string', def: '', usage: 'path of the Corefile to serve (written from -basecorefile when that exists)' },
+  { name: 'conf', key: 'conf', kind: 'string', def: '', usage: 'path of the Corefile to serve (written from -basecorefile when that exists); must be readable when given' },
   { name: 'basecorefile', key: 'basecorefile', kind: 'string', def: '/etc/coredns/Corefile.base', usage: 'Corefile template with __PILLAR__ variables (node-local-dns ConfigMap)' },
   { name: 'upstreamsvc', key: 'upstreamsvc', kind: 'string', def: 'kube-dns', usage: 'Service whose ClusterIP fills __PILLAR__CLUSTER__DNS__ (read from <NAME>_SERVICE_HOST)' },
   { name: 'kubednscm', key: 'kubednscm', kind: 'string', def: '', usage: 'mounted kube-dns ConfigMap directory (stubDomains, upstreamNameservers); /etc/kube-dns if it exists' },
@@ -56,10 +69,15 @@ export const FLAG_SPECS: Spec[] = [
   { name: 'metrics-listen-address', key: 'metricsListenAddress', kind: 'hostport', def: '0.0.0.0:9353', usage: 'address of node-cache\'s own metrics server' },
   { name: 'prometheus-listen-address', key: 'prometheusListenAddress', kind: 'hostport', def: ':9253', usage: 'fills __PROMETHEUS__ENDPOINT__; metrics address of the embedded default' },
   { name: 'reloadwithsignal', key: 'reloadwithsignal', kind: 'bool', def: 'false', usage: 'reload on SIGUSR1 after rewriting the Corefile' },
-  { name: 'dns.port', key: 'dnsPort', kind: 'int', def: '0', usage: 'DNS port (53 with -localip, 5353 for the embedded default)' },
+  { name: 'corefile', kind: 'string', def: '/etc/Corefile', usage: 'accepted for node-cache compatibility; -conf names the Corefile', noEffect: 'node-cache overrides it with -conf too' },
+  { name: 'initialdelay', kind: 'duration', def: '0s', usage: 'accepted for older node-cache manifests; rules go in once serving starts', noEffect: 'rules are installed as soon as the agent serves' },
+  { name: 'setupebtables', kind: 'bool', def: 'false', usage: 'accepted for older node-cache manifests; no ebtables rules are installed', noEffect: 'no ebtables rules are installed (node-cache dropped them as well)' },
+  { name: 'dns.port', key: 'dnsPort', kind: 'int', def: '0', shownDefault: '53', usage: 'DNS port (5353 for the embedded default, without -localip)' },
+  { name: 'p', key: 'dnsPort', kind: 'int', def: '0', shownDefault: '53', usage: 'same as -dns.port (CoreDNS)' },
   { name: 'pidfile', key: 'pidfile', kind: 'string', def: '', usage: 'write the pid here once serving' },
+  { name: 'quiet', kind: 'bool', def: 'false', usage: 'accepted for CoreDNS compatibility; start-up is JSON log lines, see -log-level', noEffect: 'there is no start-up banner to hide; -log-level warn quiets the info lines' },
+  { name: 'plugins', key: 'plugins', kind: 'bool', def: 'false', usage: 'list the Corefile plugins this agent supports and exit' },
   { name: 'version', key: 'version', kind: 'bool', def: 'false', usage: 'print the version and exit' },
-  { name: 'help', key: 'help', kind: 'bool', def: 'false', usage: 'print the flags and exit' },
   { name: 'upstream', key: 'upstream', kind: 'iplist', def: '', usage: 'ours: cluster DNS servers ip[:port] for cluster.local, in-addr.arpa, ip6.arpa (TCP); without it every zone uses /etc/resolv.conf' },
   { name: 'iptables-backend', key: 'iptablesBackend', kind: 'string', def: 'auto', choices: ['auto', 'nft', 'legacy'], usage: 'ours: iptables flavour; auto follows kube-proxy\'s chains' },
   { name: 'lameduck', key: 'lameduckMs', kind: 'duration', def: '0s', usage: 'ours: keep serving this long after SIGTERM before teardown (Corefile health lameduck wins)' },
@@ -68,16 +86,27 @@ export const FLAG_SPECS: Spec[] = [
   { name: 'log-level', key: 'logLevel', kind: 'string', def: 'info', choices: ['debug', 'info', 'warn', 'error'], usage: 'ours: agent event log level' },
 ];
 
+/**
+ * Go's flag package rules: parsing stops at the first non-flag argument or after `--`; what is
+ * left over is returned in `args` (CoreDNS refuses any). `-h` and `-help` stop parsing and ask
+ * for the usage, even after other flags.
+ */
 export function parseFlags(argv: string[]): Flags {
-  const out = {} as Record<string, unknown>;
-  for (const s of FLAG_SPECS) out[s.key] = convert(s, s.def);
-  for (let i = 0; i < argv.length; i++) {
+  const noEffect: Flags['noEffect'] = [];
+  const out: Record<string, unknown> = { noEffect, help: false, args: [] };
+  for (const s of FLAG_SPECS) if (s.key) out[s.key] = convert(s, s.def);
+  let i = 0;
+  for (; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--' ) break;
-    if (!arg.startsWith('-') || arg === '-') throw new FlagError(arg, 'unexpected argument (flags start with -)');
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') break;
     const body = arg.replace(/^--?/, '');
     const eq = body.indexOf('=');
     const name = eq >= 0 ? body.slice(0, eq) : body;
+    if (name === 'h' || name === 'help') return { ...out, help: true } as unknown as Flags;
     const spec = FLAG_SPECS.find((s) => s.name === name);
     if (!spec) throw new FlagError(name, 'flag provided but not defined');
     let value: string;
@@ -87,9 +116,11 @@ export function parseFlags(argv: string[]): Flags {
       if (i + 1 >= argv.length) throw new FlagError(name, 'flag needs an argument');
       value = argv[++i]!;
     }
-    out[spec.key] = convert(spec, value);
+    const converted = convert(spec, value);
+    if (spec.key) out[spec.key] = converted;
+    else noEffect.push({ flag: `-${spec.name}`, why: spec.noEffect ?? '' });
   }
-  return out as unknown as Flags;
+  return { ...out, args: argv.slice(i) } as unknown as Flags;
 }
 
 function convert(spec: Spec, raw: string): unknown {
@@ -167,11 +198,16 @@ export function parseHostPort(s: string, allowEmptyHost = false, defaultPort = 5
   return { host, port };
 }
 
+/** The usage, laid out as Go's flag.PrintDefaults (strings quoted, zero values not shown). */
 export function helpText(): string {
-  const lines = ['Usage of nodelocaldns:'];
+  const lines = ['Usage of nodelocaldns:', '  -h, -help', '    \tprint this usage and exit'];
   for (const s of FLAG_SPECS) {
-    lines.push(`  -${s.name}${s.kind === 'bool' ? '' : ' ' + s.kind}`);
-    lines.push(`    \t${s.usage}${s.def !== '' ? ` (default ${JSON.stringify(s.def)})` : ''}`);
+    const type = s.kind === 'bool' ? '' : s.kind === 'int' || s.kind === 'duration' ? ` ${s.kind}` : ' string';
+    const head = `  -${s.name}${type}`;
+    const def = s.shownDefault ?? s.def;
+    const zero = def === '' || def === 'false' || def === '0' || def === '0s';
+    const shown = zero ? '' : ` (default ${s.kind === 'bool' || s.kind === 'int' || s.kind === 'duration' ? def : JSON.stringify(def)})`;
+    lines.push(`${head}${head.length <= 4 ? '\t' : '\n    \t'}${s.usage}${shown}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -1,10 +1,10 @@
 // Flags → AgentConfig, node-cache's way: -basecorefile (template) rendered to -conf and served;
-// else -conf as written; else the embedded default. Also reports which files to watch.
+// else -conf as written (which must be readable); else the embedded default. Also reports which files to watch.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, SetupError } from '../errors.js';
-import { corefileFromFile, corefileFromText } from './corefile/build.js';
+import { corefileFromText } from './corefile/build.js';
 import { embeddedConfig } from './embedded.js';
 import type { Flags } from './flags.js';
 import { emptyKubeDnsConfig, kubeDnsDir, readKubeDnsDir, type KubeDnsConfig } from './kubedns.js';
@@ -34,9 +34,16 @@ export function loadAgentConfig(flags: Flags, env: NodeJS.ProcessEnv, opts: Load
   const resolvConfPath = opts.resolvConfPath ?? '/etc/resolv.conf';
   const defaultPort = flags.dnsPort || 53;
   if (flags.basecorefile !== '' && existsSync(flags.basecorefile)) return fromTemplate(flags, env, opts, resolvConfPath);
-  if (flags.conf !== '' && existsSync(flags.conf)) {
-    const r = corefileFromFile(flags.conf, { env, defaultPort });
-    const text = readFileSync(flags.conf, 'utf8');
+  if (flags.conf !== '') {
+    // As CoreDNS and node-cache: a -conf that cannot be read stops the start. Serving the
+    // embedded default instead would answer, but not with the zones the operator wrote.
+    let text: string;
+    try {
+      text = readFileSync(flags.conf, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`-conf ${flags.conf}`, `cannot read the Corefile: ${(e as Error).message}`);
+    }
+    const r = corefileFromText(text, resolve(flags.conf), { env, defaultPort });
     return { config: { servers: withBind(r.servers, flags), corefileText: text }, files: r.files, kubeDns: null, problems: [] };
   }
   let nameservers;

@@ -41,3 +41,17 @@ export function createRunner(netns?: string): Runner {
 export function describeRun(cmd: string, args: string[], r: RunResult): string {
   return `${cmd} ${args.join(' ')} → ${r.code}: ${r.stderr.trim().split('\n').join(' | ')}`;
 }
+
+// Without CAP_NET_ADMIN, `ip` gets netlink's EPERM ("Operation not permitted") and iptables says
+// "Permission denied (you must be root)" with exit status 4, the status it also uses for a held
+// xtables lock: the text tells the two apart.
+const NO_PRIVILEGE = /Operation not permitted|Permission denied|you must be root/i;
+
+export function lacksPrivilege(text: string): boolean {
+  return NO_PRIVILEGE.test(text);
+}
+
+/** What an operator can do about it, for logs and the exit message. */
+export const PRIVILEGE_HINT =
+  'run with CAP_NET_ADMIN (as root, or add NET_ADMIN to the container\'s capabilities), ' +
+  'or pass -setupinterface=false -setupiptables=false and put the -localip addresses and rules in place yourself';

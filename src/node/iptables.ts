@@ -6,7 +6,7 @@
 import { SetupError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 import { binary, type Backend } from './backend.js';
-import { describeRun, type RunResult, type Runner } from './exec.js';
+import { describeRun, lacksPrivilege, type RunResult, type Runner } from './exec.js';
 import type { Family } from './ipaddr.js';
 import { countSaved, type Rule, type Table } from './rules.js';
 
@@ -22,7 +22,7 @@ export interface EnsureSummary {
 }
 
 function isLock(r: RunResult): boolean {
-  return r.code === 4 || /xtables lock/i.test(r.stderr);
+  return !lacksPrivilege(r.stderr) && (r.code === 4 || /xtables lock/i.test(r.stderr));
 }
 
 export class Iptables {
@@ -45,16 +45,17 @@ export class Iptables {
   private async listing(family: Family, table: Table): Promise<string | null> {
     const r = await this.exec(family, table, ['-S']);
     if (r.code === 0) return r.stdout;
-    // Lock held: every later call would wait the same 5 s; let the caller end the pass.
-    if (isLock(r)) throw this.fail(family, table, ['-S'], [], r);
+    // Lock held or no privilege: every later call would wait the same 5 s or be refused the
+    // same way; let the caller end the pass.
+    if (isLock(r) || lacksPrivilege(r.stderr)) throw this.fail(family, table, ['-S'], [], r);
     this.log.warn('cannot list iptables rules', { error: describeRun(binary(this.backend, family), ['-t', table, '-S'], r) });
     return null;
   }
 
   /**
    * Make every rule present exactly once. Errors of single rules are reported through onError
-   * and the pass goes on; a held xtables lock ends the pass (every further call would wait 5 s
-   * too) and the next sync tick retries.
+   * and the pass goes on; a held xtables lock or a refusal for lack of privilege ends the pass
+   * (every further call would wait 5 s too, or be refused) and the next sync tick retries.
    */
   async ensureAll(rules: Rule[], onError: (err: SetupError) => void): Promise<EnsureSummary> {
     const summary: EnsureSummary = { added: [], duplicatesRemoved: 0 };
@@ -65,7 +66,7 @@ export class Iptables {
   /**
    * Run `fn` for each rule with how many copies the table's listing holds (one `-S` per table,
    * undefined when it could not be listed). A rule's SetupError goes to onError and the pass goes
-   * on; a held xtables lock ends the pass.
+   * on; a held xtables lock or a refusal for lack of privilege ends the pass.
    */
   private async forEachListed(
     rules: Rule[],
@@ -84,7 +85,8 @@ export class Iptables {
       } catch (err) {
         if (!(err instanceof SetupError)) throw err;
         onError(err);
-        if (err.errortype === 'iptables_lock') break;
+        // Every further call would wait for the same lock or be refused the same way.
+        if (err.errortype === 'iptables_lock' || lacksPrivilege(err.message)) break;
       }
     }
   }

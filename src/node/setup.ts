@@ -7,7 +7,7 @@
 import { SetupError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 import { chooseBackend, type BackendChoice } from './backend.js';
-import { createRunner, type Runner } from './exec.js';
+import { createRunner, lacksPrivilege, PRIVILEGE_HINT, type Runner } from './exec.js';
 import { Iptables } from './iptables.js';
 import { NetIf } from './netif.js';
 import { nodeCacheRules, type Rule } from './rules.js';
@@ -46,6 +46,7 @@ export class NodeSetup {
   private syncing = false;
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
+  private refused: string | null = null;
 
   constructor(private readonly opts: NodeSetupOptions) {
     this.run = createRunner(opts.netns);
@@ -66,7 +67,9 @@ export class NodeSetup {
       if (!this.opts.setupIptables) return;
       this.rulesWanted = true;
       const s = await this.ensureRules();
-      this.opts.log.info('iptables rules installed', { backend: this.iptables?.backend, added: s.added.length, total: this.rules.length });
+      // A pass that reported errors did not install everything: say so, the sync retries.
+      if (s.failed > 0) this.opts.log.warn('iptables rules incomplete, the sync retries', { backend: this.iptables?.backend, added: s.added.length, total: this.rules.length });
+      else this.opts.log.info('iptables rules installed', { backend: this.iptables?.backend, added: s.added.length, total: this.rules.length });
     }, 'iptables');
   }
 
@@ -88,8 +91,12 @@ export class NodeSetup {
       this.rulesWanted = false;
       if (this.opts.setupIptables) {
         const ipt = await this.backend();
-        const removed = await ipt.removeAll(this.rules, (e) => this.report(e));
-        this.opts.log.info('iptables rules removed', { backend: ipt.backend, removed });
+        let failed = 0;
+        const removed = await ipt.removeAll(this.rules, (e) => {
+          failed++;
+          this.report(e);
+        });
+        if (failed === 0) this.opts.log.info('iptables rules removed', { backend: ipt.backend, removed });
       }
     }, 'iptables');
     await this.serial(async () => {
@@ -97,6 +104,11 @@ export class NodeSetup {
       await this.netif.teardown();
       this.opts.log.info('node interface removed', { mode: this.netif.mode, interface: this.opts.interfaceName });
     }, 'interface_add');
+  }
+
+  /** The first step refused for lack of privilege (CAP_NET_ADMIN), or null. */
+  get privilegeProblem(): string | null {
+    return this.refused;
   }
 
   describe(): { interfaceMode: string; backend: string } {
@@ -140,9 +152,14 @@ export class NodeSetup {
     }
   }
 
-  private async ensureRules(): Promise<{ added: Rule[]; duplicatesRemoved: number }> {
+  private async ensureRules(): Promise<{ added: Rule[]; duplicatesRemoved: number; failed: number }> {
     const ipt = await this.backend();
-    return ipt.ensureAll(this.rules, (e) => this.report(e));
+    let failed = 0;
+    const summary = await ipt.ensureAll(this.rules, (e) => {
+      failed++;
+      this.report(e);
+    });
+    return { ...summary, failed };
   }
 
   private async backend(): Promise<Iptables> {
@@ -159,7 +176,13 @@ export class NodeSetup {
 
   private report(err: unknown, fallback: SetupErrorType = 'iptables'): void {
     const errortype = err instanceof SetupError ? (err.errortype as SetupErrorType) : fallback;
-    this.opts.log.error('node setup failed', { errortype, error: err });
+    const message = err instanceof Error ? err.message : String(err);
+    if (lacksPrivilege(message)) {
+      this.refused ??= message;
+      this.opts.log.error('node setup refused: no privilege', { errortype, error: err, hint: PRIVILEGE_HINT });
+    } else {
+      this.opts.log.error('node setup failed', { errortype, error: err });
+    }
     try {
       this.opts.onSetupError(errortype);
     } catch (cbErr) {

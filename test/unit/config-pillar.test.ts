@@ -141,7 +141,7 @@ t.test('invalid kube-dns ConfigMap: SetupError(configmap), previous kube-dns con
   t.same(readKubeDnsDir(join(r.dir, 'no-such-dir')), { stubDomains: [], upstreamNameservers: [] }, 'an absent optional ConfigMap is empty');
 });
 
-t.test('no template: -conf is served as written; neither: the embedded default', async (t) => {
+t.test('no template: -conf is served as written, or refused when unreadable; neither: the embedded default', async (t) => {
   const r = rig(t);
   rmSync(r.base);
   writeFileSync(r.conf, `example.org:5300 {\n forward . 192.0.2.9\n}\nexample.net {\n forward . ${r.resolv}\n}\n`);
@@ -151,10 +151,12 @@ t.test('no template: -conf is served as written; neither: the embedded default',
   const all = loadAgentConfig(parseFlags(['-basecorefile', r.base, '-conf', r.conf]), {}, { resolvConfPath: r.resolv });
   t.same(all.config.servers[0]!.bind, ['0.0.0.0'], 'no bind and no -localip: every IPv4 address, as CoreDNS');
   rmSync(r.conf);
-  const e = loadAgentConfig(parseFlags(['-basecorefile', r.base, '-conf', r.conf]), {}, { resolvConfPath: r.resolv });
-  t.same([e.config.servers[0]!.port, e.config.servers[0]!.forward!.to.length, e.files], [5353, 2, [r.resolv]]);
+  t.throws(() => loadAgentConfig(parseFlags(['-basecorefile', r.base, '-conf', r.conf]), {}, { resolvConfPath: r.resolv }),
+    { code: 'ERR_CONFIG', message: `-conf ${r.conf}: cannot read the Corefile: ENOENT` }, 'a -conf that is not there stops the start, as CoreDNS');
+  const e = loadAgentConfig(parseFlags(['-basecorefile', r.base]), {}, { resolvConfPath: r.resolv });
+  t.same([e.config.servers[0]!.port, e.config.servers[0]!.forward!.to.length, e.files], [5353, 2, [r.resolv]], 'no -conf: the embedded default');
   writeFileSync(r.resolv, 'search only\n');
-  t.throws(() => loadAgentConfig(parseFlags(['-basecorefile', r.base, '-conf', r.conf]), {}, { resolvConfPath: r.resolv }), { message: /no nameserver lines/ });
+  t.throws(() => loadAgentConfig(parseFlags(['-basecorefile', r.base]), {}, { resolvConfPath: r.resolv }), { message: /no nameserver lines/ });
 });
 
 t.test('a template that renders to a broken Corefile does not overwrite -conf', async (t) => {

@@ -15,7 +15,7 @@ import { parseReady } from './directives/ready.js';
 import { parseReload } from './directives/reload.js';
 import { fail, zoneArg } from './directives/util.js';
 import { where, type Token } from './lexer.js';
-import { parseCorefileFile, parseCorefileText, type ParseOptions, type ParsedCorefile, type RawServerBlock } from './parser.js';
+import { parseCorefileText, type ParseOptions, type ParsedCorefile, type RawServerBlock } from './parser.js';
 
 export const SUPPORTED_DIRECTIVES = ['errors', 'cache', 'reload', 'loop', 'bind', 'forward', 'prometheus', 'health', 'ready', 'log'];
 
@@ -31,10 +31,6 @@ export interface CorefileResult {
 
 export function corefileFromText(text: string, file: string, opts: CorefileOptions = {}): CorefileResult {
   return build(parseCorefileText(text, file, opts), opts);
-}
-
-export function corefileFromFile(file: string, opts: CorefileOptions = {}): CorefileResult {
-  return build(parseCorefileFile(file, opts), opts);
 }
 
 /** Files `forward` read (resolv.conf-style upstream lists) are part of the config too. */
