@@ -11,8 +11,24 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
+let stderrOpen = true;
+let stderrGuarded = false;
+
+/**
+ * Write to stderr until it fails. With the reading end gone (log collector restarted, a parent
+ * that died), every write raised EPIPE as an uncaught exception, whose handler logged it to
+ * stderr again: the agent spun on the CPU and never finished its SIGTERM shutdown.
+ */
+function writeStderr(line: string): void {
+  if (!stderrGuarded) {
+    stderrGuarded = true;
+    process.stderr.on('error', () => (stderrOpen = false));
+  }
+  if (stderrOpen) process.stderr.write(line);
+}
+
 /** `minLevel` comes typed from config/ (-log-level, NODELOCALDNS_LOG_LEVEL). */
-export function createLogger(minLevel: Level = 'info', write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
+export function createLogger(minLevel: Level = 'info', write: (line: string) => void = writeStderr): Logger {
   const min = RANK[minLevel];
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
     if (RANK[level] < min) return;

@@ -74,3 +74,22 @@ t.test('node-cache\'s inherited flags are accepted: serves, logs the ones withou
   child.kill('SIGTERM');
   t.equal(await exited, 0);
 });
+
+t.test('stderr closed under the agent (log collector gone): SIGTERM still stops it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nodelocaldns-conf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'Corefile'), `. {\n  bind ${randomLoopback()}\n  forward . 127.0.0.1:9\n}\n`);
+  const child = spawn(process.execPath, [cli, '-dns.port', String(randomPort()), '-conf', join(dir, 'Corefile'), '-basecorefile', join(dir, 'no-template')],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<string>((r) => child.once('exit', (code, sig) => r(`${code} ${sig}`)));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  t.ok(await until(() => /"msg":"serving"/.test(stderr), 15_000), 'serving');
+  child.stderr!.destroy(); // every later log line meets EPIPE
+  child.kill('SIGUSR1'); // a reload: log lines
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill('SIGTERM');
+  const outcome = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running after 10 s'), 10_000))]);
+  t.equal(outcome, '0 null', 'exits 0 on SIGTERM (it used to spin on EPIPE and never exit)');
+});
