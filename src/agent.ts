@@ -1,6 +1,7 @@
 // Builds the serving pieces from an AgentConfig and owns their start / reload / stop order.
 // Listeners are keyed by address:port and survive reloads that keep them; each block's cache
 // survives a reload that keeps its zones and cache settings.
+import { DEFAULT_MAX_PENDING, PendingBudget } from './server/pending-budget.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { Registry } from 'prom-client';
 import type { AgentConfig, ServerBlockConfig, UdpIo } from './config/types.js';
@@ -40,6 +41,8 @@ export interface AgentOptions {
   clock?: Clock;
   /** UDP I/O (config/env.ts reads NODELOCALDNS_UDP_IO): `auto` (default: the batch addon when built, else node:dgram), `batch`, `dgram`. */
   udpIo?: UdpIo;
+  /** Bound on queries pending upstream over every block (-max-pending); beyond it SERVFAIL at once. */
+  maxPending?: number;
 }
 
 export class Agent implements MetricsSource {
@@ -57,6 +60,8 @@ export class Agent implements MetricsSource {
   private http = new Map<string, HttpEndpoint>();
   /** TCP connections per upstream address, shared by every block and kept across reloads. */
   private readonly pools: PoolRegistry;
+  /** Queries pending upstream, bounded over every block (server/pending-budget.ts). */
+  readonly pending: PendingBudget;
   private state: 'new' | 'serving' | 'lameduck' | 'stopped' = 'new';
 
   private readonly udpIo: UdpIo;
@@ -65,6 +70,7 @@ export class Agent implements MetricsSource {
     this.log = opts.log ?? createLogger();
     this.udpIo = opts.udpIo ?? 'auto';
     this.pools = new PoolRegistry(this.log);
+    this.pending = new PendingBudget(opts.maxPending ?? DEFAULT_MAX_PENDING);
     this.registry = createRegistry(this);
   }
 
@@ -92,7 +98,7 @@ export class Agent implements MetricsSource {
 
   private async apply(config: AgentConfig): Promise<void> {
     const oldBlocks = this.blocks;
-    const blocks = config.servers.map((cfg) => new BlockRuntime(cfg, this.log, this.reusableCache(cfg, oldBlocks), this.opts.clock, this.pools));
+    const blocks = config.servers.map((cfg) => new BlockRuntime(cfg, this.log, this.reusableCache(cfg, oldBlocks), this.opts.clock, this.pools, this.pending));
     const wanted = new Map<string, Route[]>();
     for (const b of blocks) {
       for (const host of b.config.bind) {

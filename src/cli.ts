@@ -58,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
     return 1;
   }
-  const agent = new Agent({ log, metricsListenAddress: nodeCacheMetricsAddress(flags, argv), udpIo: env.udpIo });
+  const agent = new Agent({ log, metricsListenAddress: nodeCacheMetricsAddress(flags, argv), udpIo: env.udpIo, maxPending: flags.maxPending });
   process.on('uncaughtException', (err) => {
     agent.panics++;
     log.error('uncaught exception (kept serving)', { err, stack: err.stack });

@@ -29,6 +29,7 @@ export interface Flags {
   lameduckMs: number;
   endpointslices: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  maxPending: number; // bound on queries pending upstream (server/pending-budget.ts)
   dnsDomain: string; // fills a __PILLAR__DNS__DOMAIN__ left in the template (kustomize installs)
   /** node-cache flags given that change nothing here, with why (the caller logs them). */
   noEffect: { flag: string; why: string }[];
@@ -45,6 +46,8 @@ interface Spec {
   def: string;
   usage: string;
   choices?: string[];
+  /** For an `int` that is not a port: its range. */
+  range?: [number, number];
   /** The default as -help shows it, when `def` is a "not given" marker. */
   shownDefault?: string;
   /** Why a flag without `key` changes nothing here. */
@@ -84,6 +87,7 @@ export const FLAG_SPECS: Spec[] = [
   { name: 'endpointslices', key: 'endpointslices', kind: 'bool', def: 'false', usage: 'ours: reach ready CoreDNS pods directly, discovered from EndpointSlices' },
   { name: 'dns-domain', key: 'dnsDomain', kind: 'string', def: 'cluster.local', usage: 'ours: cluster domain for a __PILLAR__DNS__DOMAIN__ left in -basecorefile (the kustomize install leaves it for the agent)' },
   { name: 'log-level', key: 'logLevel', kind: 'string', def: 'info', choices: ['debug', 'info', 'warn', 'error'], usage: 'ours: agent event log level' },
+  { name: 'max-pending', key: 'maxPending', kind: 'int', def: '4096', range: [1, 1_000_000], usage: 'ours: queries that may wait for an upstream at once, over every zone; a miss beyond it is answered SERVFAIL (or stale) at once, so a blackholed upstream cannot grow memory without bound' },
 ];
 
 /**
@@ -138,7 +142,8 @@ function convert(spec: Spec, raw: string): unknown {
     case 'int': {
       if (!/^\d+$/.test(raw)) bad('want a whole number');
       const n = Number(raw);
-      if (n > 65535) bad('want a port number 0-65535');
+      if (spec.range && (n < spec.range[0] || n > spec.range[1])) bad(`want ${spec.range[0]} to ${spec.range[1]}`);
+      if (!spec.range && n > 65535) bad('want a port number 0-65535');
       return n;
     }
     case 'duration': {

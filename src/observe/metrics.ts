@@ -49,6 +49,8 @@ export interface MetricsSource {
   /** The configuration in force (its Corefile text is hashed for coredns_reload_version_info). */
   readonly config: AgentConfig | null;
   readonly healthStats: HealthStats;
+  /** Queries pending upstream now, the bound, and misses shed at the bound. */
+  readonly pending: { used: number; limit: number; shed: number };
 }
 
 type Labels = Record<string, string | number>;
@@ -244,6 +246,11 @@ export function createRegistry(src: MetricsSource): AgentRegistry {
   add('nodelocaldns_tcp_rejected_connections_total', 'Client TCP connections closed at once because the listener had its maximum open, per listener.', 'counter', () =>
     src.listenerStats().map((l) => ({ labels: { server: l.server }, value: l.tcpRejected })),
   );
+  add('nodelocaldns_pending_queries', 'Queries waiting for an upstream answer now, over every server block.', 'gauge', () => [{ labels: {}, value: src.pending.used }]);
+  add('nodelocaldns_pending_queries_limit', 'The bound on queries waiting for an upstream (-max-pending).', 'gauge', () => [{ labels: {}, value: src.pending.limit }]);
+  add('nodelocaldns_pending_shed_total', 'Cache misses answered SERVFAIL (or stale) at once because the pending bound was reached.', 'counter', () => [
+    { labels: {}, value: src.pending.shed },
+  ]);
   add('nodelocaldns_query_log_dropped_total', 'Query log lines (log directive) dropped because stdout was not keeping up.', 'counter', () => [
     { labels: {}, value: queryLogDropped() },
   ]);

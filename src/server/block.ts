@@ -21,6 +21,7 @@ import type { ForwardQuestion } from '../upstream/attempt.js';
 import { Forwarder } from '../upstream/forwarder.js';
 import type { ForwardDone } from '../upstream/race.js';
 import type { PoolRegistry } from '../upstream/pool-registry.js';
+import { PendingBudget } from './pending-budget.js';
 import type { Waiter } from './waiter.js';
 import type { Route } from './zone-table.js';
 
@@ -83,6 +84,8 @@ export class BlockRuntime {
     cache?: DnsCache | null,
     clock: Clock = monotonicMs,
     pools?: PoolRegistry,
+    /** The agent-wide bound on pending upstream queries, shared by every block. */
+    private readonly budget: PendingBudget = new PendingBudget(),
   ) {
     this.cache = cache !== undefined ? cache : config.cache ? new DnsCache(config.cache, clock) : null;
     // Its lines name the block's zones: FROM is "." in node-cache's cluster.local block too.
@@ -114,6 +117,10 @@ export class BlockRuntime {
       this.armTimer(p);
       return;
     }
+    if (!this.budget.take()) {
+      if (!this.answerFallback(w, fallback)) respondError(w, RCODE_SERVFAIL, this.queryLog);
+      return;
+    }
     this.start(key, [w], fallback, w.sink.tcp, route.cache);
   }
 
@@ -129,7 +136,7 @@ export class BlockRuntime {
 
   /** Refresh `e` in the background (prefetch, or stale `immediate`); a miss for its key joins it. */
   refresh(e: CacheEntry, prefetch: boolean): void {
-    if (!this.forwarder || this.inflight.has(e.key)) return;
+    if (!this.forwarder || this.inflight.has(e.key) || !this.budget.take()) return;
     e.refreshing = true;
     if (prefetch && this.cache) this.cache.counters[C_PREFETCH]!++;
     this.start(e.key, [], e, false, this.cache);
@@ -203,6 +210,7 @@ export class BlockRuntime {
 
   private settle(key: string, p: Pending): void {
     this.inflight.delete(key);
+    this.budget.release();
     if (p.timer !== null) clearTimeout(p.timer);
     p.timer = null;
     if (p.fallback !== null) p.fallback.refreshing = false;

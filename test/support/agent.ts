@@ -20,6 +20,8 @@ export interface TestAgentOptions {
   clock?: () => number;
   /** UDP I/O (default: the agent's, i.e. NODELOCALDNS_UDP_IO or auto). */
   udpIo?: UdpIo;
+  /** Bound on queries pending upstream (default the agent's). */
+  maxPending?: number;
   /** Agent log (default silent, or debug on stderr with TEST_AGENT_LOG set). */
   log?: Logger;
 }
@@ -58,7 +60,7 @@ export async function startTestAgent(o: TestAgentOptions): Promise<TestAgent> {
   const port = o.port ?? randomPort();
   const metricsPort = o.metricsPort ?? randomPort();
   const config = testConfig({ ...o, host, port, metricsPort });
-  const agent = new Agent({ log: o.log ?? (process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger), clock: o.clock, udpIo: o.udpIo ?? parseUdpIo(process.env.NODELOCALDNS_UDP_IO) });
+  const agent = new Agent({ log: o.log ?? (process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger), clock: o.clock, udpIo: o.udpIo ?? parseUdpIo(process.env.NODELOCALDNS_UDP_IO), maxPending: o.maxPending });
   await agent.start(config);
   return { agent, host, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, config, stop: () => agent.stop() };
 }
