@@ -13,11 +13,13 @@ import { writeHitQueries, writeMissQueries } from './lib/zone.mjs';
 import { measureHits, measureMisses, PHASE_SECONDS, FIXED_QPS } from './lib/measure.mjs';
 import { hitScaleTable, measureHitScale } from './lib/hitscale.mjs';
 import { CLIENT_CPU } from './lib/dnsperf.mjs';
+import { measureNodeCache, nodeCacheExtraZones } from './lib/nodecache.mjs';
+import { nodeCacheSection } from './lib/nodecache-report.mjs';
 import { commandList, configFiles, hitTable, machineNote, missTable, targetsTable } from './lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..');
-const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodelocaldns-ts-dgram', 'node-dgram-floor', 'cache', 'hitscale'];
+const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodelocaldns-ts-dgram', 'node-dgram-floor', 'cache', 'hitscale', 'nodecache'];
 const USAGE = `Usage: node bench/run.mjs [--name=value ...]   (npm run bench -- [--name=value ...])
 
 Our agent against unbound, dnsdist and dnsmasq, all forwarding cluster.local to one knotd,
@@ -27,6 +29,7 @@ root on a 2-core machine with knot, unbound, dnsdist, dnsmasq and dnsperf (bench
   --names=N          names in the cache-hit set (default 9000: fits the agent's 9984-entry cache)
   --miss-names=N     unique names for the miss path (default 600000)
   --hitscale-max=N   largest cache the hitscale phase fills (default 1000000)
+  --zipf-seconds=N   length of the node-cache comparison's Zipf phase (default 300; 60 with --only=nodecache)
   --only=A,B,...     run only these of: ${CANDIDATES.join(', ')}
   --out=FILE         where the report goes (default bench/RESULTS.md)
   -h, --help         print this and exit
@@ -34,7 +37,7 @@ root on a 2-core machine with knot, unbound, dnsdist, dnsmasq and dnsperf (bench
 
 /** --name=value options; -h/--help print the usage, anything else unknown exits 2 (as a flag error). */
 function parseArgs(argv) {
-  const numeric = new Set(['names', 'miss-names', 'hitscale-max']);
+  const numeric = new Set(['names', 'miss-names', 'hitscale-max', 'zipf-seconds']);
   const args = new Map();
   const usageError = (why) => {
     process.stderr.write(`bench: ${why}\n\n${USAGE}`);
@@ -65,6 +68,8 @@ const HITSCALE_MAX = Number(args.get('hitscale-max') ?? 1_000_000);
 const OUT = args.get('out') ?? join(here, 'RESULTS.md');
 const agentBuilt = existsSync(join(repoRoot, 'dist', 'cli.js'));
 const only = args.get('only')?.split(',');
+// node-cache comparison's steady-state phase: 5 minutes in a full run; `--only=nodecache` stays under 5 minutes.
+const ZIPF_SECONDS = Number(args.get('zipf-seconds') ?? (only?.length === 1 && only[0] === 'nodecache' ? 60 : 300));
 const wanted = (name) => !only || only.includes(name);
 
 function version(argv, re) {
@@ -83,7 +88,7 @@ async function main() {
   const log = (m) => interrupted() || console.log(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${m}`);
   try {
     writeHitQueries(hitFile, NAMES);
-    const knot = await startKnot(dir, NAMES);
+    const knot = await startKnot(dir, NAMES, nodeCacheExtraZones());
     log(`knotd on ${knot.ip}@${knot.port} with ${NAMES} names`);
 
     const candidates = [
@@ -166,6 +171,17 @@ async function main() {
       }
     }
 
+    let nodecache;
+    if (agentBuilt && wanted('nodecache')) {
+      try {
+        nodecache = await measureNodeCache(dir, knot, repoRoot, hitFile, { log, zipfSeconds: ZIPF_SECONDS });
+        if (nodecache.error) log(`coredns: ${nodecache.error}`);
+      } catch (e) {
+        log(`node-cache comparison failed: ${e.message}`);
+        nodecache = { error: `failed: ${e.message.split('\n')[0]}` };
+      }
+    }
+
     const versions = [
       version(['unbound', '-V'], /Version \S+/).replace('Version', 'unbound'),
       version(['dnsdist', '--version'], /dnsdist \S+/),
@@ -184,7 +200,7 @@ async function main() {
       '',
       '## Targets from the issues',
       '',
-      targetsTable(results, missResults, cacheFigures, scale),
+      targetsTable(results, missResults, cacheFigures, scale, nodecache),
       '',
       '## Cache hits (issue 2)',
       '',
@@ -209,6 +225,7 @@ async function main() {
       '',
       missTable(missResults),
       '',
+      nodeCacheSection(nodecache),
       cacheSection ? '## Cache micro-bench (issue 3)\n\n' + cacheSection.trim() + '\n' : '',
       hitScaleSection ? '## Hit cost vs cached entries through the agent (issue 3)\n\n' + hitScaleSection + '\n' : '',
       '## Commands',

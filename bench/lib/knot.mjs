@@ -6,11 +6,17 @@ import { start } from './procs.mjs';
 import { freePort, randomLoopback, waitForAnswer } from './net.mjs';
 import { clusterZone, HIT_SUFFIX } from './zone.mjs';
 
-export async function startKnot(dir, names) {
+/** `extraZones`: origin → zone text, served beside cluster.local (the node-cache comparison's other blocks). */
+export async function startKnot(dir, names, extraZones = {}) {
   const ip = randomLoopback();
   const port = await freePort(ip);
   const zoneFile = join(dir, 'cluster.local.zone');
   writeFileSync(zoneFile, clusterZone(names));
+  const extra = Object.entries(extraZones).map(([origin, text]) => {
+    const file = join(dir, `${origin}zone`);
+    writeFileSync(file, text);
+    return `  - domain: ${origin}\n    file: ${file}`;
+  });
   const conf = join(dir, 'knot.conf');
   writeFileSync(
     conf,
@@ -39,6 +45,7 @@ export async function startKnot(dir, names) {
       'zone:',
       '  - domain: cluster.local.',
       `    file: ${zoneFile}`,
+      ...extra,
       '',
     ].join('\n'),
   );

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { FIXED_QPS, PHASE_SECONDS } from './measure.mjs';
+import { nodeCacheTargets } from './nodecache-report.mjs';
 
 const f = (v, d = 1) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
 const ratio = (v, base) => (v === undefined || base === undefined || !base ? 'n/a' : `${(v / base).toFixed(2)}×`);
@@ -81,7 +82,7 @@ export function configFiles(servers) {
  * The issues' targets against this run's figures. `cache` is cache-bench's JSON line, `scale` the
  * hitscale phase's rows (lib/hitscale.mjs), if any.
  */
-export function targetsTable(results, missResults, cache, scale) {
+export function targetsTable(results, missResults, cache, scale, nodecache) {
   const agent = results.find((r) => r.name === 'nodelocaldns-ts')?.hits;
   const unbound = results.find((r) => r.name === 'unbound')?.hits;
   const agentMiss = missResults.find((r) => r.name === 'nodelocaldns-ts')?.misses;
@@ -115,5 +116,6 @@ export function targetsTable(results, missResults, cache, scale) {
     const q = agentMiss.qps / unboundMiss.qps;
     row(4, 'miss qps ≥ unbound (tcp-upstream) with ≤ 4 connections', `${q.toFixed(2)}×, ${agentMiss.upstreamConnections} connections`, q >= 1 && agentMiss.upstreamConnections <= 4);
   }
+  if (nodecache) nodeCacheTargets(nodecache, row);
   return rows.join('\n');
 }

@@ -1,0 +1,64 @@
+// The node-cache comparison as Markdown: its tables and its rows of the targets table, each a
+// ratio of ours to CoreDNS (node-cache's data path) in the same run.
+import { BLACKHOLE_QPS, BLACKHOLE_SECONDS, NODECACHE_CAPACITY } from './nodecache.mjs';
+
+const f1 = (v) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(1));
+const f2 = (v) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(2));
+const k = (v) => (v === undefined ? 'n/a' : Math.round(v).toLocaleString('en-US'));
+
+export function nodeCacheSection(r) {
+  if (!r) return '';
+  if (r.error) return `## Beside node-cache (CoreDNS)\n\ncoredns (node-cache data path): ${r.error}.\n`;
+  const { coredns: c, ours: o } = r.systems;
+  const lines = [
+    '## Beside node-cache (CoreDNS)',
+    '',
+    `CoreDNS ${r.version} (the release node-cache links) built from its Go module, and our agent, each running node-cache's`,
+    'Corefile from manifests/nodelocaldns.yaml (four blocks: cluster.local with `success 9984 30` / `denial 9984 5`,',
+    'in-addr.arpa, ip6.arpa and "." with `cache 30`; `force_tcp` to knot for the cluster zones), pinned to CPU 0, a fresh',
+    'process per phase. RSS is the whole process tree, sampled every 100 ms.',
+    '',
+    '| | max qps | CPU µs/hit at 40k qps | avg latency ms | p99 latency ms | miss qps (TCP) | upstream connections |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...[['coredns (node-cache data path)', c], ['nodelocaldns-ts', o]].map(([n, s]) =>
+      `| ${n} | ${k(s.hits.maxQps)} | ${f2(s.hits.cpuPerQueryUs)} | ${f2(s.hits.avgLatencyMs)} | ${f2(s.hits.p99LatencyMs)} | ${k(s.misses.qps)} | ${s.misses.upstreamConnections} |`,
+    ),
+    '',
+    `Memory (MiB). Idle: after start, one query answered. 10k: 10,000 names cached in cluster.local. Full: every cache full,`,
+    `4 blocks × (${NODECACHE_CAPACITY.toLocaleString('en-US')} success + ${NODECACHE_CAPACITY.toLocaleString('en-US')} denial, NXDOMAIN and NODATA) asked once. Blackhole: the cluster zones' upstream accepts TCP and never`,
+    `answers while ${BLACKHOLE_QPS.toLocaleString('en-US')} qps of distinct names arrive for ${BLACKHOLE_SECONDS} s. Zipf: ${r.zipfSeconds} s at 5,000 qps over 200,000 names (steady state).`,
+    '',
+    '| | idle | 10k names | full caches (entries) | blackhole peak / final | Zipf peak / final |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...[['coredns (node-cache data path)', c], ['nodelocaldns-ts', o]].map(([n, s]) =>
+      `| ${n} | ${f1(s.idleMiB)} | ${f1(s.tenKMiB)} | ${f1(s.fullMiB)} (${k(s.entries)}) | ${f1(s.blackhole.peakMiB)} / ${f1(s.blackhole.lastMiB)} | ${f1(s.zipf.peakMiB)} / ${f1(s.zipf.lastMiB)} |`,
+    ),
+    '',
+    `During the blackhole, queries answered of ${k(c.blackhole.sent)} sent: CoreDNS ${k(c.blackhole.completed)}, ours ${k(o.blackhole.completed)} (ours sheds misses past \`-max-pending\` with SERVFAIL at once); the ${k(o.blackhole.cachedSent)} cached names asked 5 s into it: CoreDNS answered ${k(c.blackhole.cachedAnswered)}, ours ${k(o.blackhole.cachedAnswered)} (NOERROR).`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** Rows for the targets table: ratios of ours to CoreDNS. */
+export function nodeCacheTargets(r, row) {
+  if (!r || r.error) {
+    row(14, 'beside node-cache (CoreDNS)', r?.error ?? 'not run', undefined);
+    return;
+  }
+  const { coredns: c, ours: o } = r.systems;
+  const ratio = (a, b) => a / b;
+  const full = ratio(o.fullMiB, c.fullMiB);
+  row(14, 'RSS, every cache full ≤ 0.5× CoreDNS', `${f2(full)}× (${f1(o.fullMiB)} vs ${f1(c.fullMiB)} MiB)`, full <= 0.5);
+  const tenK = ratio(o.tenKMiB, c.tenKMiB);
+  row(14, 'RSS, 10k names cached ≤ 1.2× CoreDNS', `${f2(tenK)}× (${f1(o.tenKMiB)} vs ${f1(c.tenKMiB)} MiB)`, tenK <= 1.2);
+  const hole = ratio(o.blackhole.peakMiB, c.blackhole.peakMiB);
+  row(14, 'peak RSS, blackholed upstream ≤ 0.5× CoreDNS, and bounded (-max-pending)', `${f2(hole)}× (${f1(o.blackhole.peakMiB)} vs ${f1(c.blackhole.peakMiB)} MiB)`, hole <= 0.5);
+  const cpu = ratio(o.hits.cpuPerQueryUs, c.hits.cpuPerQueryUs);
+  row(14, 'CPU per hit ≤ 0.6× CoreDNS', `${f2(cpu)}×`, cpu <= 0.6);
+  const qps = ratio(o.hits.maxQps, c.hits.maxQps);
+  row(14, 'max qps ≥ 1.5× CoreDNS', `${f2(qps)}×`, qps >= 1.5);
+  row(14, 'p99 at 40k qps ≤ CoreDNS', `${f2(o.hits.p99LatencyMs)} vs ${f2(c.hits.p99LatencyMs)} ms`, o.hits.p99LatencyMs <= c.hits.p99LatencyMs);
+  const miss = ratio(o.misses.qps, c.misses.qps);
+  row(14, 'miss qps (force_tcp) ≥ 1.2× CoreDNS', `${f2(miss)}× on ${o.misses.upstreamConnections} vs ${c.misses.upstreamConnections} connections`, miss >= 1.2);
+}
