@@ -18,7 +18,7 @@ async function warm(server, hitFile) {
 }
 
 /** Cache-hit path: (a) max qps, (b) CPU µs/query at a fixed rate, (c) avg and p99 latency, (d) RSS. */
-export async function measureHits(server, hitFile, dir) {
+export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS } = {}) {
   const rssStartMiB = rssKiB(server.pid) / 1024; // after start-up, one name cached
   await warm(server, hitFile);
   const max = await dnsperf(server, hitFile, { seconds: PHASE_SECONDS, outstanding: 200 });
@@ -30,7 +30,7 @@ export async function measureHits(server, hitFile, dir) {
   const wall0 = performance.now();
   const fixed = await dnsperf(server, hitFile, {
     seconds: PHASE_SECONDS,
-    qps: FIXED_QPS,
+    qps: fixedQps,
     outstanding: 200,
     latencyFile: join(dir, `latency-${server.port}.txt`),
   });
