@@ -49,7 +49,10 @@ export function udpExchange(host: string, port: number, q: Query, timeoutMs: num
   const t0 = Date.now();
   return new Promise((resolve) => {
     const sock = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+    let settled = false;
     const done = (e: Exchange): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       sock.close();
       resolve(e);
@@ -61,7 +64,11 @@ export function udpExchange(host: string, port: number, q: Query, timeoutMs: num
       if (e) done(e);
     });
     // Connected, so an ICMP port unreachable comes back as ECONNREFUSED instead of a timeout.
-    sock.connect(port, host, () => sock.send(msg));
+    // connect() reports a missing route (ENETUNREACH) to its callback, not as an 'error' event.
+    sock.connect(port, host, (err?: Error) => {
+      if (err) done(failed((err as NodeJS.ErrnoException).code ?? err.message, t0));
+      else sock.send(msg);
+    });
   });
 }
 

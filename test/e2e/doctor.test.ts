@@ -21,6 +21,9 @@ interface Report { checks: Check[]; summary: Record<string, number>; elapsedMs: 
 
 t.test('doctor names each fault and nothing else', { timeout: 90_000 }, async (t) => {
   const c = await makeMiniCluster(t, false);
+  // A node has a default route: without one, the node's own query to the ClusterIP is unroutable
+  // before kube-proxy's OUTPUT DNAT could apply.
+  nsh(c.node, ['ip', 'route', 'add', 'default', 'via', c.knot.address]);
   const dir = mkdtempSync(join(tmpdir(), 'doctor-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string): string => {
@@ -41,10 +44,10 @@ t.test('doctor names each fault and nothing else', { timeout: 90_000 }, async (t
   t.teardown(() => { if (agent.exitCode === null) agent.kill('SIGKILL'); });
   t.ok(await waitFor(() => nodeCacheLines(c.node, 'iptables-nft-save').length === 24, 20_000), `agent set the node up (log: ${stderr.slice(-300)})`);
 
+  const doctorArgv = (extra: { pod?: string; nodeResolv?: string }): string[] => [process.execPath, cli, 'doctor', ...agentFlags,
+    '--pod-resolv', extra.pod ?? goodPod, '--big-query', 'big.prod.svc.cluster.local A', ...(extra.nodeResolv ? ['--node-resolv', extra.nodeResolv] : [])];
   const doctor = (extra: { pod?: string; nodeResolv?: string } = {}): { code: number; report: Report; text: string } => {
-    const argv = ['doctor', ...agentFlags, '--pod-resolv', extra.pod ?? goodPod, '--big-query', 'big.prod.svc.cluster.local A', '--json',
-      ...(extra.nodeResolv ? ['--node-resolv', extra.nodeResolv] : [])];
-    const r = nsh(c.node, [process.execPath, cli, ...argv], false, 20_000);
+    const r = nsh(c.node, [...doctorArgv(extra), '--json'], false, 20_000);
     let report: Report;
     try {
       report = JSON.parse(r.out) as Report;
@@ -58,14 +61,31 @@ t.test('doctor names each fault and nothing else', { timeout: 90_000 }, async (t
     Object.fromEntries(r.checks.filter((x) => x.status === 'warn' || x.status === 'fail').map((x) => [x.check, x.status]));
   const line = (r: Report, name: string): Check => r.checks.find((x) => x.check === name)!;
 
-  await t.test('healthy node: every check ok, exit 0', async (t) => {
+  // What the doctor could change: rules of every table, addresses and links, conntrack settings.
+  const nodeState = (): string => [
+    nsh(c.node, ['iptables-nft-save']).out.replace(/^#.*\n/gm, ''),
+    // Links and addresses, not their DAD state (IPv6 link-local addresses leave "tentative" on their own).
+    JSON.stringify((JSON.parse(nsh(c.node, ['ip', '-j', 'addr']).out) as { ifname: string; flags: string[]; addr_info: { local: string; prefixlen: number }[] }[])
+      .map((l) => [l.ifname, l.flags, l.addr_info.map((a) => `${a.local}/${a.prefixlen}`)])),
+    nsh(c.node, ['cat', '/proc/sys/net/netfilter/nf_conntrack_max']).out,
+  ].join('\n');
+
+  await t.test('healthy node: every check ok, exit 0, nothing changed', async (t) => {
+    const before = nodeState();
     const { code, report, text } = doctor();
+    t.equal(nodeState(), before, 'rules, addresses and conntrack settings as they were');
     t.equal(code, 0, 'exit 0');
     t.same(report.checks.map((x) => [x.check, x.status]), ['agent', 'local-ips', 'node-rules', 'conntrack', 'kube-proxy', 'upstreams', 'big-answer', 'loop', 'pod-resolv'].map((n) => [n, 'ok']), text);
     t.match(line(report, 'node-rules').evidence, /24\/24 NOTRACK\/ACCEPT rules/, 'counted the rules of both IPs');
     t.match(line(report, 'big-answer').evidence, /udp NOERROR TC .*; tcp NOERROR 120 answers/, 'TC over UDP, 120 records over TCP');
     t.match(line(report, 'kube-proxy').evidence, /iptables mode/);
     t.match(line(report, 'conntrack').evidence, /count \d+ of max \d+/, 'read the namespace\'s conntrack numbers');
+    const human = nsh(c.node, doctorArgv({}), false, 20_000);
+    t.equal(human.code, 0);
+    const lines = human.out.trim().split('\n');
+    t.equal(lines.length, 10, 'one line per check and a summary');
+    t.match(lines.at(-1), /^9 checks in [\d.]+ s: 9 ok, 0 warn, 0 fail, 0 skip$/);
+    t.comment(human.out);
   });
 
   await t.test('a NOTRACK rule missing', async (t) => {
@@ -132,5 +152,22 @@ t.test('doctor names each fault and nothing else', { timeout: 90_000 }, async (t
     t.same(flagged(report), { agent: 'fail' });
     t.match(line(report, 'agent').evidence, /not running: nothing listens on .* but 24 NOTRACK\/ACCEPT rules and addresses 169\.254\.20\.10, 10\.96\.0\.10 are still in place/);
     t.same(['local-ips', 'node-rules', 'big-answer'].map((n) => line(report, n).status), ['skip', 'skip', 'skip'], 'checks of the agent itself skipped');
+  });
+
+  await t.test('agent stopped and torn down: the doctor says what pods get then', async (t) => {
+    for (const entry of nodeCacheLines(c.node, 'iptables-nft-save')) {
+      const [table, rule] = entry.split(': -A ') as [string, string];
+      const args = (rule.match(/"[^"]*"|\S+/g) ?? []).map((a) => a.replace(/^"|"$/g, ''));
+      nsh(c.node, ['iptables-nft', '-t', table, '-D', ...args]);
+    }
+    nsh(c.node, ['ip', 'link', 'del', 'nodelocaldns']);
+    const { code, report } = doctor();
+    t.equal(code, 1, 'pods with the link-local nameserver get nothing: a failure');
+    t.same(flagged(report), { agent: 'fail' });
+    const agentLine = line(report, 'agent');
+    t.match(agentLine.evidence, /not running, nothing of it left/);
+    t.match(agentLine.evidence, new RegExp(`${c.clusterIp.replace(/\./g, '\\.')} udp [A-Z]+ `), 'the ClusterIP is answered by kube-dns through kube-proxy');
+    t.match(agentLine.action, new RegExp(`nameserver is ${c.localIp.replace(/\./g, '\\.')} get no DNS`), 'only the link-local IP is silent');
+    t.match(line(report, 'node-rules').evidence, /0\/24 NOTRACK\/ACCEPT rules/);
   });
 });
