@@ -100,7 +100,9 @@ export function tcpExchange(host: string, port: number, q: Query, timeoutMs: num
   });
 }
 
-/** "NOERROR 3 ms" / "timeout after 1500 ms": the evidence of one exchange. */
+/** "NOERROR 120 answers 1964 B 3 ms", "NOTIMP 2 ms", "timeout after 1500 ms": the evidence of one exchange. */
 export function describe(e: Exchange): string {
-  return e.ok ? `${e.outcome}${e.truncated ? ' TC' : ''} ${e.answers} answers ${e.bytes} B ${e.ms} ms` : e.outcome;
+  if (!e.ok) return e.outcome;
+  const size = e.answers > 0 || e.truncated ? ` ${e.answers} answers ${e.bytes} B` : '';
+  return `${e.outcome}${e.truncated ? ' TC' : ''}${size} ${e.ms} ms`;
 }
