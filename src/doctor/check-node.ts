@@ -54,8 +54,8 @@ export function checkRules(flags: Flags, facts: NodeFacts, inPlace: SetupInPlace
 
 export function checkKubeProxy(flags: Flags, facts: NodeFacts): CheckResult {
   const command = `${binary(facts.backend, 4)}-save -t nat | grep -c KUBE-SERVICES; ip link show kube-ipvs0`;
-  const nat = facts.saved[4] instanceof Error ? '' : facts.saved[4];
-  const iptablesMode = /^:KUBE-SERVICES /m.test(nat);
+  // Both families: an IPv6-only cluster has its Service chains in ip6tables alone.
+  const iptablesMode = [facts.saved[4], facts.saved[6]].some((saved) => typeof saved === 'string' && /^:KUBE-SERVICES /m.test(saved));
   const ipvs = facts.addrs instanceof Error ? null : facts.addrs.get('kube-ipvs0') ?? null;
   if (ipvs) {
     const clash = flags.localip.filter((ip) => ipvs.includes(ip));

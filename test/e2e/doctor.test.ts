@@ -171,3 +171,34 @@ t.test('doctor names each fault and nothing else', { timeout: 90_000 }, async (t
     t.match(line(report, 'node-rules').evidence, /0\/24 NOTRACK\/ACCEPT rules/);
   });
 });
+
+// IPv6: udp6/TCP probes, ip6tables-save, /proc/net/udp6 and kube-proxy's chains in ip6tables only.
+t.test('IPv6 node: healthy, then a NOTRACK rule missing', { timeout: 60_000 }, async (t) => {
+  const c = await makeMiniCluster(t, true);
+  nsh(c.node, ['ip', '-6', 'route', 'add', 'default', 'via', c.knot.address]);
+  const agentFlags = ['-localip', `${c.localIp},${c.clusterIp}`, '-upstream', `[${c.knot.address}]:53`, '-health-port', '8080',
+    '-prometheus-listen-address', '127.0.0.1:9253', '-metrics-listen-address', '127.0.0.1:9353', '-syncinterval', '10m'];
+  const agent = spawn('ip', ['netns', 'exec', c.node, process.execPath, cli, ...agentFlags], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  agent.stderr!.on('data', (d) => (stderr += d));
+  t.teardown(() => { if (agent.exitCode === null) agent.kill('SIGKILL'); });
+  t.ok(await waitFor(() => nodeCacheLines(c.node, 'ip6tables-nft-save').length === 24, 20_000), `agent set the node up (log: ${stderr.slice(-300)})`);
+  const dir = mkdtempSync(join(tmpdir(), 'doctor6-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const pod = join(dir, 'pod');
+  writeFileSync(pod, `nameserver ${c.clusterIp}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n`);
+  const run = (): Report => JSON.parse(nsh(c.node, [process.execPath, cli, 'doctor', ...agentFlags, '--pod-resolv', pod,
+    '--big-query', 'big.prod.svc.cluster.local A', '--json'], false, 20_000).out) as Report;
+
+  const healthy = run();
+  const byStatus = (r: Report) => Object.fromEntries(r.checks.map((x) => [x.check, x.status]));
+  t.same(byStatus(healthy), { agent: 'ok', 'local-ips': 'ok', 'node-rules': 'ok', conntrack: 'ok', 'kube-proxy': 'ok', upstreams: 'ok', 'big-answer': 'ok', loop: 'ok', 'pod-resolv': 'ok' },
+    JSON.stringify(healthy.checks.filter((x) => x.status !== 'ok')));
+  t.match(healthy.checks.find((x) => x.check === 'agent')!.evidence, `${c.localIp}:53, ${c.clusterIp}:53`, 'sockets found in /proc/net/udp6');
+
+  const rule = ['-p', 'tcp', '-d', c.clusterIp, '--dport', '53', '-j', 'NOTRACK', '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack'];
+  nsh(c.node, ['ip6tables-nft', '-t', 'raw', '-D', 'PREROUTING', ...rule]);
+  const missing = run();
+  t.equal(missing.checks.find((x) => x.check === 'node-rules')!.status, 'fail');
+  t.match(missing.checks.find((x) => x.check === 'node-rules')!.evidence, `missing: -A PREROUTING -d ${c.clusterIp}/128 -p tcp`);
+});
