@@ -54,6 +54,7 @@ export function checkRules(flags: Flags, facts: NodeFacts, inPlace: SetupInPlace
 
 export function checkKubeProxy(flags: Flags, facts: NodeFacts): CheckResult {
   const command = `${binary(facts.backend, 4)}-save -t nat | grep -c KUBE-SERVICES; ip link show kube-ipvs0`;
+  if (facts.saved[4] instanceof Error) return result('kube-proxy', 'skip', `cannot read: ${facts.saved[4].message}`, command, 'run the doctor as root or with NET_ADMIN');
   // Both families: an IPv6-only cluster has its Service chains in ip6tables alone.
   const iptablesMode = [facts.saved[4], facts.saved[6]].some((saved) => typeof saved === 'string' && /^:KUBE-SERVICES /m.test(saved));
   const ipvs = facts.addrs instanceof Error ? null : facts.addrs.get('kube-ipvs0') ?? null;
