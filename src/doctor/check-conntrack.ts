@@ -2,6 +2,7 @@
 // full, dropping packet"), and glibc's parallel A/AAAA from one socket lose the insert race
 // (insert_failed, the 5 s stall). Read from /proc, per network namespace, as the kernel keeps it.
 import { readFileSync } from 'node:fs';
+import { createRunner, type Runner } from '../node/exec.js';
 import { result, type CheckResult, type Status } from './types.js';
 
 export interface ConntrackNumbers {
@@ -48,17 +49,32 @@ function readNumber(path: string): number | null {
   }
 }
 
-export function checkConntrack(proc = '/proc'): CheckResult {
+/** `conntrack -S`: one line per CPU of `key=value` counters (decimal). */
+export function sumConntrackCli(text: string): Record<string, number> {
+  const sums: Record<string, number> = {};
+  for (const m of text.matchAll(/([a-z_]+)=(\d+)/g)) if (m[1] !== 'cpu') sums[m[1]!] = (sums[m[1]!] ?? 0) + Number(m[2]);
+  return sums;
+}
+
+/**
+ * /proc/net/stat/nf_conntrack exists only with CONFIG_NF_CONNTRACK_PROCFS; without it the same
+ * counters come over netlink from `conntrack -S`.
+ */
+async function readStats(proc: string, run: Runner, timeoutMs: number): Promise<Record<string, number> | null> {
+  try {
+    return sumConntrackStats(readFileSync(`${proc}/net/stat/nf_conntrack`, 'utf8'));
+  } catch {
+    const r = await run('conntrack', ['-S'], timeoutMs);
+    return r.code === 0 ? sumConntrackCli(r.stdout) : null;
+  }
+}
+
+export async function checkConntrack(proc = '/proc', run: Runner = createRunner(), timeoutMs = 2000): Promise<CheckResult> {
   const command = 'cat /proc/sys/net/netfilter/nf_conntrack_{count,max}; conntrack -S';
   const count = readNumber(`${proc}/sys/net/netfilter/nf_conntrack_count`);
   const max = readNumber(`${proc}/sys/net/netfilter/nf_conntrack_max`);
   if (count === null || max === null) return result('conntrack', 'ok', 'nf_conntrack not loaded: no table to fill', command);
-  let stats: Record<string, number> | null = null;
-  try {
-    stats = sumConntrackStats(readFileSync(`${proc}/net/stat/nf_conntrack`, 'utf8'));
-  } catch {
-    stats = null;
-  }
+  const stats = await readStats(proc, run, timeoutMs);
   const j = judgeConntrack({ count, max, insertFailed: stats?.insert_failed ?? null, drop: stats?.drop ?? null, earlyDrop: stats?.early_drop ?? null });
   return result('conntrack', j.status, j.evidence, command, j.action);
 }

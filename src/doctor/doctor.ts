@@ -24,10 +24,11 @@ async function runChecks(plan: Plan): Promise<CheckResult[]> {
   const budget = plan.timeoutMs * 2 + 500;
   const unreadable = new Error(`no answer from iptables-save / ip within ${budget} ms`);
   const timedOutFacts: NodeFacts = { backend: 'nft', saved: { 4: unreadable, 6: unreadable }, addrs: unreadable };
-  const [facts, local, upstream] = await Promise.all([
+  const [facts, local, upstream, conntrack] = await Promise.all([
     within(readNodeFacts(plan.flags, budget), budget, timedOutFacts),
     probeLocalIps(plan),
     probeUpstreams(plan),
+    checkConntrack('/proc', undefined, budget),
   ]);
   const listening = agentListening(plan, udpListeners(plan.port));
   const agentUp = listening.length > 0;
@@ -39,7 +40,7 @@ async function runChecks(plan: Plan): Promise<CheckResult[]> {
     checkAgent(plan, listening, local, inPlace),
     checkLocalIps(plan, local, agentUp),
     checkRules(plan.flags, facts, inPlace, agentUp),
-    checkConntrack(),
+    conntrack,
     checkKubeProxy(plan.flags, facts),
     upstreams,
     big,

@@ -7,11 +7,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { checkConntrack, judgeConntrack, sumConntrackStats } from '../../src/doctor/check-conntrack.js';
+import { checkConntrack, judgeConntrack, sumConntrackCli, sumConntrackStats } from '../../src/doctor/check-conntrack.js';
 import { judgePodResolv, parsePodResolv } from '../../src/doctor/check-pod-resolv.js';
 import { decodeProcAddress, listensOn, udpListeners } from '../../src/doctor/listeners.js';
 import { makePlan } from '../../src/doctor/plan.js';
 import { FlagError } from '../../src/errors.js';
+import { createRunner, type Runner } from '../../src/node/exec.js';
+import { makeNetns, netnsMissing } from '../support/netns.js';
 
 const STATS = [
   'entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart',
@@ -47,12 +49,24 @@ t.test('conntrack: fill and counters decide', async (t) => {
 });
 
 t.test('conntrack nearly full, read from /proc', async (t) => {
-  const r = checkConntrack(fakeProc(t, 250_000, 262144, STATS));
+  const r = await checkConntrack(fakeProc(t, 250_000, 262144, STATS));
   t.equal(r.status, 'fail');
   t.match(r.evidence, 'count 250000 of max 262144 (95.4%); insert_failed 18, drop 4, early_drop 0');
   t.match(r.action, /NOTRACK/);
-  t.equal(checkConntrack(fakeProc(t, 5, 262144, null)).evidence, 'count 5 of max 262144 (0.0%); statistics unreadable');
-  t.match(checkConntrack('/nonexistent').evidence, /not loaded/);
+  const noConntrackTool: Runner = (_cmd, _args, ms) => createRunner()('/nonexistent/conntrack', ['-S'], ms);
+  t.equal((await checkConntrack(fakeProc(t, 5, 262144, null), noConntrackTool)).evidence, 'count 5 of max 262144 (0.0%); statistics unreadable');
+  t.match((await checkConntrack('/nonexistent')).evidence, /not loaded/);
+});
+
+t.test('conntrack -S when /proc/net/stat/nf_conntrack is not there (no CONFIG_NF_CONNTRACK_PROCFS)', async (t) => {
+  const cli = 'cpu=0   \tfound=0 invalid=7 insert=0 insert_failed=3 drop=1 early_drop=0 error=0 search_restart=0\n' +
+    'cpu=1   \tfound=0 invalid=0 insert=0 insert_failed=2 drop=0 early_drop=4 error=0 search_restart=0\n';
+  t.same([sumConntrackCli(cli).insert_failed, sumConntrackCli(cli).drop, sumConntrackCli(cli).early_drop, sumConntrackCli(cli).cpu], [5, 1, 4, undefined]);
+  const missing = netnsMissing();
+  if (missing) return t.skip(`real conntrack -S: ${missing}`);
+  const ns = makeNetns(t, 'ctstat');
+  const r = await checkConntrack(fakeProc(t, 5, 262144, null), createRunner(ns));
+  t.equal(r.evidence, 'count 5 of max 262144 (0.0%); insert_failed 0, drop 0, early_drop 0', 'a fresh namespace\'s counters, over netlink');
 });
 
 const AGENT = ['169.254.20.10', '10.96.0.10'];
