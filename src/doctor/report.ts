@@ -20,8 +20,8 @@ export function exitCode(r: Report): number {
 export function formatText(r: Report): string {
   const width = Math.max(...r.checks.map((c) => c.check.length));
   const lines = r.checks.map((c) => {
-    const todo = c.action ? ` → ${c.action}` : '';
-    return `${c.status.padEnd(4)}  ${c.check.padEnd(width)}  ${c.evidence} (see: ${c.command})${todo}`;
+    const next = c.action ? ` → ${c.action}` : '';
+    return `${c.status.padEnd(4)}  ${c.check.padEnd(width)}  ${c.evidence} (see: ${c.command})${next}`;
   });
   const s = r.summary;
   lines.push(`${r.checks.length} checks in ${(r.elapsedMs / 1000).toFixed(1)} s: ${s.ok} ok, ${s.warn} warn, ${s.fail} fail, ${s.skip} skip`);
