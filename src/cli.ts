@@ -14,6 +14,8 @@ import type { NodeSetup } from './node/setup.js';
 import { VERSION } from './observe/metrics.js';
 
 export async function main(argv: string[]): Promise<number> {
+  // Loaded only when asked for: the agent never pays for the doctor's code.
+  if (argv[0] === 'doctor') return (await import('./doctor/doctor.js')).runDoctor(argv.slice(1));
   let flags: Flags;
   try {
     flags = parseFlags(argv);
