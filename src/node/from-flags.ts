@@ -14,6 +14,7 @@ export function nodeSetupFromFlags(flags: Flags, setupErrors: Record<string, num
     setupIptables: flags.setupiptables,
     dnsPort: flags.dnsPort || 53,
     healthPort: flags.healthPort,
+    failOpenTo: { namespace: 'kube-system', name: flags.upstreamsvc },
     syncIntervalMs: flags.syncintervalMs,
     iptablesBackend: flags.iptablesBackend,
     log,

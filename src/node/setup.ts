@@ -10,7 +10,7 @@ import { chooseBackend, type BackendChoice } from './backend.js';
 import { createRunner, lacksPrivilege, PRIVILEGE_HINT, type Runner } from './exec.js';
 import { Iptables } from './iptables.js';
 import { NetIf } from './netif.js';
-import { nodeCacheRules, type Rule } from './rules.js';
+import { nodeCacheRules, type FailOpenService, type Rule } from './rules.js';
 
 export type SetupErrorType = 'iptables' | 'iptables_lock' | 'interface_add' | 'interface_check' | 'configmap';
 
@@ -21,6 +21,8 @@ export interface NodeSetupOptions {
   setupIptables: boolean;
   dnsPort: number;
   healthPort: number;
+  /** kube-proxy's Service (its `dns`/`dns-tcp` ports) that local IPs fall back to while no agent runs. */
+  failOpenTo: FailOpenService;
   syncIntervalMs: number;
   iptablesBackend: BackendChoice;
   log: Logger;
@@ -47,11 +49,12 @@ export class NodeSetup {
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
   private refused: string | null = null;
+  private missingChains = new Set<string>();
 
   constructor(private readonly opts: NodeSetupOptions) {
     this.run = createRunner(opts.netns);
     this.netif = new NetIf(this.run, opts.interfaceName, opts.localIps, opts.log);
-    this.rules = nodeCacheRules(opts.localIps, opts.dnsPort, opts.healthPort);
+    this.rules = nodeCacheRules(opts.localIps, opts.dnsPort, opts.healthPort, opts.failOpenTo);
   }
 
   ensureInterface(): Promise<void> {
@@ -155,11 +158,35 @@ export class NodeSetup {
   private async ensureRules(): Promise<{ added: Rule[]; duplicatesRemoved: number; failed: number }> {
     const ipt = await this.backend();
     let failed = 0;
-    const summary = await ipt.ensureAll(this.rules, (e) => {
+    const summary = await ipt.ensureAll(await this.installable(ipt), (e) => {
       failed++;
       this.report(e);
     });
     return { ...summary, failed };
+  }
+
+  /**
+   * The rules whose jump target exists. Without kube-proxy's chain (not synced yet, IPVS or
+   * nftables mode) the fail-open rule cannot be inserted; it is logged once and each sync looks
+   * again. The rest does not wait for it.
+   */
+  private async installable(ipt: Iptables): Promise<Rule[]> {
+    const out: Rule[] = [];
+    const present = new Map<string, boolean>();
+    for (const r of this.rules) {
+      if (r.needsChain) {
+        const key = `${r.family} ${r.needsChain}`;
+        if (!present.has(key)) present.set(key, await ipt.hasChain(r.family, r.table, r.needsChain));
+        if (!present.get(key)) {
+          if (!this.missingChains.has(key)) this.opts.log.warn('kube-proxy chain not found: no fail-open for local IPs yet, the sync looks again', { chain: r.needsChain, family: r.family });
+          this.missingChains.add(key);
+          continue;
+        }
+        this.missingChains.delete(key);
+      }
+      out.push(r);
+    }
+    return out;
   }
 
   private async backend(): Promise<Iptables> {

@@ -17,7 +17,7 @@ const CLUSTER = '10.96.0.10';
 function setup(ns: string, errors: SetupErrorType[], over: Partial<NodeSetupOptions> = {}): NodeSetup {
   return new NodeSetup({
     localIps: [LOCAL, CLUSTER], interfaceName: 'nodelocaldns', setupInterface: true, setupIptables: true,
-    dnsPort: 53, healthPort: 8080, syncIntervalMs: 200, iptablesBackend: 'auto', log: silentLogger,
+    dnsPort: 53, healthPort: 8080, failOpenTo: { namespace: 'kube-system', name: 'kube-dns' }, syncIntervalMs: 200, iptablesBackend: 'auto', log: silentLogger,
     onSetupError: (e) => errors.push(e), netns: ns, ...over,
   });
 }
@@ -75,7 +75,7 @@ t.test('sync repairs rules, duplicates, addresses and the link', async (t) => {
   const want = [...expectedRuleLines(LOCAL), ...expectedRuleLines(CLUSTER)].sort();
   const same = () => JSON.stringify(nodeCacheLines(node, 'iptables-nft-save').sort()) === JSON.stringify(want);
 
-  nsh(node, ['iptables-nft', '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-d', LOCAL, '--dport', '53', '-j', 'NOTRACK',
+  nsh(node, ['iptables-nft', '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-d', LOCAL, '--dport', '53', '-m', 'socket', '-j', 'NOTRACK',
     '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack']);
   t.notOk(same(), 'rule deleted by hand');
   t.ok(await waitFor(same, 10_000), 'rule is back');
