@@ -1,0 +1,158 @@
+// Deaths that run no handler, in a node namespace with kube-proxy's real chain layout (kube-dns's
+// ClusterIP → KUBE-SVC-… → KUBE-SEP-… → knot in `coredns`) and a `pod` client streaming queries
+// to both node-local addresses (transparent mode):
+// 1. SIGKILL of the serving process: src/supervise.sh starts a new one, the node setup stays in
+//    place, every query sent from 1 s after the kill is answered.
+// 2. SIGTERM to the supervisor: passed on, the agent tears down and its status is the supervisor's.
+// 3. SIGKILL of supervisor and agent together: the rules fail open, kube-dns answers both
+//    addresses through kube-proxy's DNAT, every query sent from 5 s after the kill is answered.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { conntrack53 } from '../support/cluster-netns.js';
+import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
+import { KubeProxy } from '../support/kube-proxy.js';
+import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh, waitFor } from '../support/netns.js';
+
+const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const supervisor = fileURLToPath(new URL('../../src/supervise.sh', import.meta.url));
+const stream = fileURLToPath(new URL('../support/dns-stream.mjs', import.meta.url));
+const skip = netnsMissing() || knotMissing() || (existsSync(cli) ? false : 'dist/cli.js not built (npx tsc -p tsconfig.json)');
+if (skip) t.plan(0, `skipping crash-safety e2e: ${skip}`);
+t.setTimeout(90_000);
+
+const LOCAL_IP = '169.254.20.10';
+const CLUSTER_IP = '10.96.0.10';
+const NAME = 'web.prod.svc.cluster.local';
+
+interface Result { sent: number; server: string; rcode: string | null; ms: number }
+
+interface Supervised { proc: ChildProcess; exited: Promise<number | null>; log: () => string }
+
+function supervise(node: string, knotAddr: string): Supervised {
+  const proc = spawn('ip', ['netns', 'exec', node, 'sh', supervisor, process.execPath, cli,
+    '-localip', `${LOCAL_IP},${CLUSTER_IP}`, '-upstream', `${knotAddr}:53`, '-health-port', '8080',
+    '-prometheus-listen-address', '127.0.0.1:9253', '-metrics-listen-address', '127.0.0.1:9353',
+    '-syncinterval', '1s', '-lameduck', '300ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { proc, exited, log: () => log };
+}
+
+/** The supervisor's one child (ip netns exec has exec'd into sh), or 0. */
+function childOf(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')[0] || 0);
+  } catch {
+    return 0;
+  }
+}
+
+function rssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? -1);
+}
+
+async function queryStream(pod: string, durationMs: number, during: () => Promise<void>): Promise<Result[]> {
+  const q = spawn('ip', ['netns', 'exec', pod, process.execPath, stream,
+    JSON.stringify({ servers: [LOCAL_IP, CLUSTER_IP], name: NAME, intervalMs: 25, durationMs, timeoutMs: 1000 })],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  q.stdout!.on('data', (d) => (out += d));
+  const done = new Promise((r) => q.once('exit', r));
+  try {
+    await during();
+    await done;
+  } finally {
+    if (q.exitCode === null) q.kill('SIGKILL');
+  }
+  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Result);
+}
+
+/** Lost queries and when the first query sent after `at` was answered (ms after `at`). */
+function summary(results: Result[], at: number): { lost: Result[]; firstAnswerMs: number } {
+  const after = results.filter((r) => r.sent >= at && r.rcode === 'NOERROR');
+  return { lost: results.filter((r) => r.rcode === null), firstAnswerMs: after.length ? Math.min(...after.map((r) => r.sent + r.ms)) - at : -1 };
+}
+
+t.test('the node keeps DNS through deaths that run no handler', async (t) => {
+  const node = makeNetns(t, 'node');
+  const pod = makeNetns(t, 'pod');
+  const coredns = makeNetns(t, 'coredns');
+  const knotAddr = joinNetns(node, coredns, '10.213.1.1/24', '10.213.1.2/24').b;
+  joinNetns(node, pod, '10.213.2.1/24', '10.213.2.2/24');
+  nsh(node, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  mkdirSync(`/etc/netns/${node}`, { recursive: true });
+  writeFileSync(`/etc/netns/${node}/resolv.conf`, `nameserver ${knotAddr}\n`);
+  t.teardown(() => rmSync(`/etc/netns/${node}`, { recursive: true, force: true }));
+  const knot = await startKnot({ address: knotAddr, port: 53, zones: { 'cluster.local': clusterZone() }, prefix: ['ip', 'netns', 'exec', coredns] });
+  t.teardown(() => knot.stop());
+  new KubeProxy(node).sync([{ namespace: 'kube-system', name: 'kube-dns', clusterIp: CLUSTER_IP, endpoints: [knotAddr],
+    ports: [{ name: 'dns', protocol: 'udp', port: 53 }, { name: 'dns-tcp', protocol: 'tcp', port: 53 }] }]);
+  const pids: number[] = [];
+  t.teardown(() => { for (const p of pids) try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ } });
+
+  let sup = supervise(node, knotAddr);
+  pids.push(sup.proc.pid!);
+  // 12 node-cache rules per IP (NOTRACK conditional on our socket) and the nat pair to KUBE-SVC.
+  const lines = () => nodeCacheLines(node, 'iptables-nft-save');
+  t.ok(await waitFor(() => lines().length === 28, 20_000), `rules installed: ${sup.log().slice(-400)}`);
+  t.equal(lines().filter((l) => l.startsWith('nat: ') && / -j KUBE-SVC-/.test(l)).length, 4, 'fail-open jumps to kube-proxy\'s service chains');
+  const dig = (server: string) => nsh(pod, ['dig', `@${server}`, NAME, 'A', '+short', '+time=1', '+tries=1'], false).out.trim();
+  t.equal(dig(LOCAL_IP), '10.96.3.7', 'the agent answers the local IP');
+  t.same(conntrack53(node, LOCAL_IP), [], 'with our socket bound, the queries are not tracked');
+  const rssSupervisor = rssKiB(sup.proc.pid!);
+  t.ok(rssSupervisor > 0 && rssSupervisor < 5 * 1024, `supervisor RSS ${rssSupervisor} KiB`);
+
+  // 1. SIGKILL of the serving process under a query stream.
+  const first = childOf(sup.proc.pid!);
+  t.ok(first > 0, 'the agent runs under the supervisor');
+  let killAt = 0;
+  const rulesBefore = lines().sort();
+  let rulesDuringGap: string[] = [];
+  const r1 = await queryStream(pod, 4000, async () => {
+    await new Promise((r) => setTimeout(r, 1000));
+    killAt = Date.now();
+    process.kill(first, 'SIGKILL');
+    rulesDuringGap = lines().sort();
+  });
+  const second = childOf(sup.proc.pid!);
+  pids.push(second);
+  t.ok(second > 0 && second !== first, 'a new agent was started');
+  t.same(rulesDuringGap, rulesBefore, 'the rules stay while no agent runs');
+  const s1 = summary(r1, killAt);
+  t.same(r1.filter((r) => r.sent >= killAt + 1000 && r.rcode !== 'NOERROR'), [], 'every query sent from 1 s after the kill answered');
+  t.ok(r1.filter((r) => r.sent >= killAt + 1000).length >= 40, 'the stream ran on after the kill');
+  const served = [...sup.log().matchAll(/"ts":"([^"]+)","level":"info","msg":"serving"/g)].map((m) => Date.parse(m[1]!));
+  const restartMs = (served.find((ts) => ts >= killAt) ?? NaN) - killAt;
+  t.ok(restartMs >= 0, `new agent serving ${restartMs} ms after the kill`);
+  t.ok(await waitFor(() => /"msg":"iptables rules installed","backend":"[a-z]+","added":0,/.test(sup.log()), 10_000), 'the new agent found every rule in place');
+  t.comment(`serving process SIGKILL: first answer ${s1.firstAnswerMs} ms after the kill, new agent serving after ${restartMs} ms, ${s1.lost.length} of ${r1.length} queries lost`);
+
+  // 2. SIGTERM to the supervisor: the agent's clean stop, its status, no rule left.
+  sup.proc.kill('SIGTERM');
+  t.equal(await sup.exited, 0, 'supervisor exits with the agent\'s status');
+  t.same(lines(), [], 'the agent tore the rules down');
+
+  // 3. SIGKILL of everything.
+  sup = supervise(node, knotAddr);
+  pids.push(sup.proc.pid!);
+  t.ok(await waitFor(() => lines().length === 28 && childOf(sup.proc.pid!) > 0, 20_000), 'started again');
+  const agentPid = childOf(sup.proc.pid!);
+  pids.push(agentPid);
+  t.ok(await waitFor(() => dig(LOCAL_IP) === '10.96.3.7', 10_000), 'serving again');
+  const r3 = await queryStream(pod, 6500, async () => {
+    await new Promise((r) => setTimeout(r, 500));
+    killAt = Date.now();
+    process.kill(sup.proc.pid!, 'SIGKILL');
+    process.kill(agentPid, 'SIGKILL');
+  });
+  const s3 = summary(r3, killAt);
+  t.same(r3.filter((r) => r.sent >= killAt + 5000 && r.rcode !== 'NOERROR'), [], 'every query sent from 5 s after the kill answered');
+  t.ok(r3.filter((r) => r.sent >= killAt + 5000).length >= 20, 'the stream ran past 5 s after the kill');
+  t.equal(lines().length, 28, 'rules left behind, as by any death that runs no handler');
+  t.ok(conntrack53(node, LOCAL_IP).some((l) => l.includes(`src=${knotAddr} `)), 'the local IP was answered by kube-dns through kube-proxy\'s DNAT');
+  t.ok(conntrack53(node, CLUSTER_IP).some((l) => l.includes(`src=${knotAddr} `)), 'so was the ClusterIP');
+  t.comment(`supervisor and agent SIGKILL: first answer ${s3.firstAnswerMs} ms after the kill, ${s3.lost.length} of ${r3.length} queries lost`);
+});
