@@ -18,6 +18,7 @@ import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh, waitFor } from
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const supervisor = fileURLToPath(new URL('../../src/supervise.sh', import.meta.url));
 const stream = fileURLToPath(new URL('../support/dns-stream.mjs', import.meta.url));
+const probe = fileURLToPath(new URL('../../src/dns-probe.sh', import.meta.url));
 const skip = netnsMissing() || knotMissing() || (existsSync(cli) ? false : 'dist/cli.js not built (npx tsc -p tsconfig.json)');
 if (skip) t.plan(0, `skipping crash-safety e2e: ${skip}`);
 t.setTimeout(90_000);
@@ -102,6 +103,8 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   const dig = (server: string) => nsh(pod, ['dig', `@${server}`, NAME, 'A', '+short', '+time=1', '+tries=1'], false).out.trim();
   t.equal(dig(LOCAL_IP), '10.96.3.7', 'the agent answers the local IP');
   t.same(conntrack53(node, LOCAL_IP), [], 'with our socket bound, the queries are not tracked');
+  const alive = () => nsh(node, ['bash', probe, LOCAL_IP, '53'], false).code === 0;
+  t.ok(alive(), 'the liveness probe gets a reply through the bound socket');
   const rssSupervisor = rssKiB(sup.proc.pid!);
   t.ok(rssSupervisor > 0 && rssSupervisor < 5 * 1024, `supervisor RSS ${rssSupervisor} KiB`);
 
@@ -131,8 +134,10 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   t.comment(`serving process SIGKILL: first answer ${s1.firstAnswerMs} ms after the kill, new agent serving after ${restartMs} ms, ${s1.lost.length} of ${r1.length} queries lost`);
 
   // 2. SIGTERM to the supervisor: the agent's clean stop, its status, no rule left.
+  const termAt = Date.now();
   sup.proc.kill('SIGTERM');
   t.equal(await sup.exited, 0, 'supervisor exits with the agent\'s status');
+  t.comment(`SIGTERM to exit, lameduck 300 ms and teardown: ${Date.now() - termAt} ms`);
   t.same(lines(), [], 'the agent tore the rules down');
 
   // 3. SIGKILL of everything.
@@ -152,6 +157,7 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   t.same(r3.filter((r) => r.sent >= killAt + 5000 && r.rcode !== 'NOERROR'), [], 'every query sent from 5 s after the kill answered');
   t.ok(r3.filter((r) => r.sent >= killAt + 5000).length >= 20, 'the stream ran past 5 s after the kill');
   t.equal(lines().length, 28, 'rules left behind, as by any death that runs no handler');
+  t.notOk(alive(), 'the liveness probe fails with no agent');
   t.ok(conntrack53(node, LOCAL_IP).some((l) => l.includes(`src=${knotAddr} `)), 'the local IP was answered by kube-dns through kube-proxy\'s DNAT');
   t.ok(conntrack53(node, CLUSTER_IP).some((l) => l.includes(`src=${knotAddr} `)), 'so was the ClusterIP');
   t.comment(`supervisor and agent SIGKILL: first answer ${s3.firstAnswerMs} ms after the kill, ${s3.lost.length} of ${r3.length} queries lost`);
