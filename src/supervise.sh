@@ -45,9 +45,10 @@ while :; do
   # A signal that came before $child was set had no one to go to.
   if [ -n "$stopping" ]; then kill -TERM "$child" 2>/dev/null; fi
   # A trapped signal ends `wait` early (status > 128): wait again until the child is gone, then
-  # once more for its own status (dash returns a reaped child's status again).
-  while kill -0 "$child" 2>/dev/null; do wait "$child"; done
-  wait "$child"
+  # once more for its own status (dash returns a reaped child's status again). 2>/dev/null: dash
+  # would print "Killed" among the agent's JSON log lines; our own line below says it.
+  while kill -0 "$child" 2>/dev/null; do wait "$child" 2>/dev/null; done
+  wait "$child" 2>/dev/null
   code=$?
   child=
   if [ -n "$stopping" ]; then exit "$code"; fi
