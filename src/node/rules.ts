@@ -109,6 +109,14 @@ export function nodeCacheRules(localIps: string[], dnsPort: number, healthPort: 
   return out;
 }
 
+/**
+ * node-cache's own PREROUTING NOTRACK pair, without `-m socket`: left by a node-cache (or an
+ * older agent) that was killed, it would keep untracking pods' queries after we die too.
+ */
+export function unconditionalNotrack(localIps: string[], dnsPort: number): Rule[] {
+  return localIps.flatMap((ip) => (['tcp', 'udp'] as const).map((p) => rule(familyOf(ip), 'raw', 'PREROUTING', p, 'd', ip, dnsPort, 'NOTRACK')));
+}
+
 /** How many times each line of `wanted` occurs in an `iptables -S` listing. */
 export function countSaved(listing: string, wanted: Rule[]): Map<string, number> {
   const counts = new Map<string, number>(wanted.map((r) => [r.saved, 0]));
