@@ -1,7 +1,7 @@
 // node-cache's rule set, built without touching the kernel: count, order, comments, the
 // `iptables -S` spelling used to count rules in a listing, IPv6 canonical forms.
 import t from 'tap';
-import { COMMENT_ALLOW, COMMENT_FAIL_OPEN, COMMENT_SKIP, countSaved, kubeServiceChain, nodeCacheRules } from '../../src/node/rules.js';
+import { COMMENT_ALLOW, COMMENT_FAIL_OPEN, COMMENT_SKIP, countSaved, kubeServiceChain, nodeCacheRules, unconditionalNotrack } from '../../src/node/rules.js';
 import { serviceChain } from '../support/kube-proxy.js';
 
 const KUBE_DNS = { namespace: 'kube-system', name: 'kube-dns' };
@@ -55,6 +55,13 @@ t.test('saved form is what iptables -S prints', async (t) => {
   const v6 = nodeCacheRules(['FD00:0:0::A'], 53, 8080, KUBE_DNS);
   t.equal(v6[0]!.family, 6);
   t.match(v6[0]!.saved, /-d fd00::a\/128 /);
+});
+
+t.test('node-cache\'s unconditional NOTRACK pair, to delete, is not one of ours', async (t) => {
+  const stale = unconditionalNotrack(['169.254.20.10'], 53);
+  t.same(stale.map((r) => r.saved), ['tcp', 'udp'].map((p) => `-A PREROUTING -d 169.254.20.10/32 -p ${p} -m ${p} --dport 53 -m comment --comment "NodeLocal DNS Cache: skip conntrack" -j NOTRACK`));
+  const ours = new Set(nodeCacheRules(['169.254.20.10'], 53, 8080, KUBE_DNS).map((r) => r.saved));
+  t.notOk(stale.some((r) => ours.has(r.saved)));
 });
 
 t.test('countSaved counts duplicates and ignores other lines', async (t) => {
