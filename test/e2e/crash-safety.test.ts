@@ -139,8 +139,11 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   const servedAfterKill = () => [...sup.log().matchAll(/"ts":"([^"]+)","level":"info","msg":"serving"/g)].map((m) => Date.parse(m[1]!)).find((ts) => ts >= killAt);
   t.ok(await waitFor(() => servedAfterKill() !== undefined, 20_000), 'the new agent serves');
   const restartMs = servedAfterKill()! - killAt;
+  const noticed = /"ts":"([^"]+)","level":"error","msg":"agent died by a signal/.exec(sup.log());
+  t.ok(noticed, 'the supervisor logged the death');
+  const noticedMs = Date.parse(noticed?.[1] ?? '') - killAt;
   t.ok(await waitFor(() => /"msg":"iptables rules installed","backend":"[a-z]+","added":0,/.test(sup.log()), 10_000), 'the new agent found every rule in place');
-  t.comment(`serving process SIGKILL: first query after the kill: ${s1.firstQuery}; new agent serving after ${restartMs} ms, ${s1.lost}`);
+  t.comment(`serving process SIGKILL: first query after the kill: ${s1.firstQuery}; death logged by the supervisor after ${noticedMs} ms, new agent serving after ${restartMs} ms, ${s1.lost}`);
 
   // 2. SIGTERM to the supervisor: the agent's clean stop, its status, no rule left.
   const termAt = Date.now();
