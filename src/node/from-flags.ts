@@ -14,7 +14,6 @@ export function nodeSetupFromFlags(flags: Flags, setupErrors: Record<string, num
     setupIptables: flags.setupiptables,
     dnsPort: flags.dnsPort || 53,
     healthPort: flags.healthPort,
-    failOpenTo: { namespace: 'kube-system', name: flags.upstreamsvc },
     syncIntervalMs: flags.syncintervalMs,
     iptablesBackend: flags.iptablesBackend,
     log,

@@ -52,14 +52,6 @@ export class Iptables {
     return null;
   }
 
-  /** Whether `chain` exists in `table`: kube-proxy's service chains come and go with it. */
-  async hasChain(family: Family, table: Table, chain: string): Promise<boolean> {
-    const r = await this.exec(family, table, ['-S', chain]);
-    if (r.code === 0) return true;
-    if (isLock(r) || lacksPrivilege(r.stderr)) throw this.fail(family, table, ['-S', chain], [], r);
-    return false;
-  }
-
   /**
    * Make every rule present exactly once. Errors of single rules are reported through onError
    * and the pass goes on; a held xtables lock or a refusal for lack of privilege ends the pass

@@ -4,19 +4,18 @@
 // `iptables -S` prints for it, so listings can be counted (duplicates, flaky -C).
 //
 // One departure, so that a dead agent (SIGKILL, OOM kill: no handler runs, nothing is torn down)
-// does not take the node's DNS with it: the PREROUTING NOTRACK pair matches only while a socket
-// of ours is bound to the address (`-m socket`: a socket lookup per packet, done in the raw table
-// before conntrack). Without one, pods' packets are tracked again: to the kube-dns ClusterIP they
-// meet kube-proxy's DNAT, to any other local IP the fail-open rule below sends them through
-// kube-proxy's own service chain for kube-dns. node-cache leaves both dark until it is restarted.
-import { createHash } from 'node:crypto';
+// does not take the ClusterIP with it: the PREROUTING NOTRACK pair matches only while a socket of
+// ours is bound to the address (`-m socket`: a socket lookup per packet, done in the raw table
+// before conntrack). Without one, pods' packets to the kube-dns ClusterIP are tracked again and
+// meet kube-proxy's DNAT; node-cache leaves them untracked, delivered to no one.
+// No rule of ours jumps to a kube-proxy chain: a reference makes kube-proxy's iptables-restore
+// fail when it deletes that chain (a Service without endpoints), and with it every later sync.
 import { canonicalIp, familyOf, hostPrefix, type Family } from './ipaddr.js';
 
 export const COMMENT_SKIP = 'NodeLocal DNS Cache: skip conntrack';
 export const COMMENT_ALLOW = 'NodeLocal DNS Cache: allow DNS traffic';
-export const COMMENT_FAIL_OPEN = 'NodeLocal DNS Cache: fail open to kube-dns';
 
-export type Table = 'raw' | 'filter' | 'nat';
+export type Table = 'raw' | 'filter';
 
 export interface Rule {
   family: Family;
@@ -26,8 +25,6 @@ export interface Rule {
   args: string[];
   /** The rule as `iptables -S` prints it, to count it in a listing. */
   saved: string;
-  /** A chain of kube-proxy's the rule jumps to: installed only while that chain exists. */
-  needsChain?: string;
 }
 
 type Target = 'NOTRACK' | 'ACCEPT';
@@ -45,52 +42,8 @@ function rule(family: Family, table: Table, chain: string, proto: 'tcp' | 'udp',
   };
 }
 
-/** The Service whose kube-proxy chains a dead agent's traffic falls back to. */
-export interface FailOpenService {
-  namespace: string;
-  name: string;
-}
-
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/**
- * kube-proxy's (iptables mode) chain for one service port: `KUBE-SVC-` and the first 16
- * characters of base32(sha256("namespace/name:portname" + protocol)). The kube-dns Service names
- * its ports `dns` (UDP) and `dns-tcp` (TCP) in every cluster add-on manifest.
- */
-export function kubeServiceChain(svc: FailOpenService, portName: string, proto: 'udp' | 'tcp'): string {
-  const digest = createHash('sha256').update(`${svc.namespace}/${svc.name}:${portName}${proto}`).digest();
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const b of digest) {
-    value = ((value << 8) | b) & 0xffff;
-    bits += 8;
-    while (bits >= 5 && out.length < 16) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return `KUBE-SVC-${out}`;
-}
-
-function failOpen(family: Family, proto: 'tcp' | 'udp', ip: string, port: number, svc: FailOpenService): Rule {
-  const target = kubeServiceChain(svc, proto === 'udp' ? 'dns' : 'dns-tcp', proto);
-  return {
-    family,
-    table: 'nat',
-    chain: 'PREROUTING',
-    args: ['-p', proto, '-d', ip, '--dport', String(port), '-j', target, '-m', 'comment', '--comment', COMMENT_FAIL_OPEN],
-    saved: `-A PREROUTING -d ${canonicalIp(ip)}${hostPrefix(ip)} -p ${proto} -m ${proto} --dport ${port} -m comment --comment "${COMMENT_FAIL_OPEN}" -j ${target}`,
-    needsChain: target,
-  };
-}
-
-/**
- * Fourteen rules per IP: five UDP+TCP pairs (PREROUTING's NOTRACK pair conditional on our
- * socket), the two TCP health-port rules, and the nat pair that fails open to `failOpenTo`.
- */
-export function nodeCacheRules(localIps: string[], dnsPort: number, healthPort: number, failOpenTo: FailOpenService): Rule[] {
+/** Twelve rules per IP: five UDP+TCP pairs (PREROUTING's conditional on our socket) and the two TCP health-port rules. */
+export function nodeCacheRules(localIps: string[], dnsPort: number, healthPort: number): Rule[] {
   const out: Rule[] = [];
   for (const ip of localIps) {
     const f = familyOf(ip);
@@ -103,8 +56,6 @@ export function nodeCacheRules(localIps: string[], dnsPort: number, healthPort: 
     // the kubelet's liveness probe to the health port, both directions.
     out.push(rule(f, 'raw', 'OUTPUT', 'tcp', 'd', ip, healthPort, 'NOTRACK'));
     out.push(rule(f, 'raw', 'OUTPUT', 'tcp', 's', ip, healthPort, 'NOTRACK'));
-    // Untracked packets skip the nat table: these see only what arrives while no socket is bound.
-    for (const p of ['tcp', 'udp'] as const) out.push(failOpen(f, p, ip, dnsPort, failOpenTo));
   }
   return out;
 }

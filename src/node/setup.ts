@@ -10,7 +10,7 @@ import { chooseBackend, type BackendChoice } from './backend.js';
 import { createRunner, lacksPrivilege, PRIVILEGE_HINT, type Runner } from './exec.js';
 import { Iptables } from './iptables.js';
 import { NetIf } from './netif.js';
-import { nodeCacheRules, unconditionalNotrack, type FailOpenService, type Rule } from './rules.js';
+import { nodeCacheRules, unconditionalNotrack, type Rule } from './rules.js';
 
 export type SetupErrorType = 'iptables' | 'iptables_lock' | 'interface_add' | 'interface_check' | 'configmap';
 
@@ -21,8 +21,6 @@ export interface NodeSetupOptions {
   setupIptables: boolean;
   dnsPort: number;
   healthPort: number;
-  /** kube-proxy's Service (its `dns`/`dns-tcp` ports) that local IPs fall back to while no agent runs. */
-  failOpenTo: FailOpenService;
   syncIntervalMs: number;
   iptablesBackend: BackendChoice;
   log: Logger;
@@ -50,12 +48,11 @@ export class NodeSetup {
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
   private refused: string | null = null;
-  private missingChains = new Set<string>();
 
   constructor(private readonly opts: NodeSetupOptions) {
     this.run = createRunner(opts.netns);
     this.netif = new NetIf(this.run, opts.interfaceName, opts.localIps, opts.log);
-    this.rules = nodeCacheRules(opts.localIps, opts.dnsPort, opts.healthPort, opts.failOpenTo);
+    this.rules = nodeCacheRules(opts.localIps, opts.dnsPort, opts.healthPort);
     this.stale = unconditionalNotrack(opts.localIps, opts.dnsPort);
   }
 
@@ -164,34 +161,10 @@ export class NodeSetup {
       failed++;
       this.report(e);
     };
-    const summary = await ipt.ensureAll(await this.installable(ipt), onError);
+    const summary = await ipt.ensureAll(this.rules, onError);
     const stale = await ipt.removeAll(this.stale, onError);
     if (stale > 0) this.opts.log.warn('unconditional NOTRACK rules removed: they would keep pods off kube-dns while no agent runs', { removed: stale });
     return { ...summary, failed };
-  }
-
-  /**
-   * The rules whose jump target exists. Without kube-proxy's chain (not synced yet, IPVS or
-   * nftables mode) the fail-open rule cannot be inserted; it is logged once and each sync looks
-   * again. The rest does not wait for it.
-   */
-  private async installable(ipt: Iptables): Promise<Rule[]> {
-    const out: Rule[] = [];
-    const present = new Map<string, boolean>();
-    for (const r of this.rules) {
-      if (r.needsChain) {
-        const key = `${r.family} ${r.needsChain}`;
-        if (!present.has(key)) present.set(key, await ipt.hasChain(r.family, r.table, r.needsChain));
-        if (!present.get(key)) {
-          if (!this.missingChains.has(key)) this.opts.log.warn('kube-proxy chain not found: no fail-open for local IPs yet, the sync looks again', { chain: r.needsChain, family: r.family });
-          this.missingChains.add(key);
-          continue;
-        }
-        this.missingChains.delete(key);
-      }
-      out.push(r);
-    }
-    return out;
   }
 
   private async backend(): Promise<Iptables> {

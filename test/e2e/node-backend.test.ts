@@ -25,7 +25,7 @@ t.teardown(() => rmSync(lockDir, { recursive: true, force: true }));
 function setup(ns: string, errors: SetupErrorType[], over: Partial<NodeSetupOptions> = {}): NodeSetup {
   return new NodeSetup({
     localIps: ['169.254.20.10'], interfaceName: 'nodelocaldns', setupInterface: false, setupIptables: true,
-    dnsPort: 53, healthPort: 8080, failOpenTo: { namespace: 'kube-system', name: 'kube-dns' }, syncIntervalMs: 200, iptablesBackend: 'auto', log: silentLogger,
+    dnsPort: 53, healthPort: 8080, syncIntervalMs: 200, iptablesBackend: 'auto', log: silentLogger,
     onSetupError: (e) => errors.push(e), netns: ns, ...over,
   });
 }

@@ -41,7 +41,7 @@ t.test(`${CYCLES} start/stop cycles leave nothing behind`, async (t) => {
     const agent = await startTestAgent({ upstreams: [{ host: '127.0.0.1', port: 9 }] });
     const s = new NodeSetup({
       localIps: ['169.254.20.10', '10.96.0.10'], interfaceName: 'nodelocaldns', setupInterface: true, setupIptables: true,
-      dnsPort: 53, healthPort: 8080, failOpenTo: { namespace: 'kube-system', name: 'kube-dns' }, syncIntervalMs: 60_000, iptablesBackend: 'auto', log: silentLogger,
+      dnsPort: 53, healthPort: 8080, syncIntervalMs: 60_000, iptablesBackend: 'auto', log: silentLogger,
       onSetupError: (e) => errors.push(e), netns: ns,
     });
     await s.ensureInterface();

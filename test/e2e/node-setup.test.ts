@@ -17,7 +17,7 @@ const CLUSTER = '10.96.0.10';
 function setup(ns: string, errors: SetupErrorType[], over: Partial<NodeSetupOptions> = {}): NodeSetup {
   return new NodeSetup({
     localIps: [LOCAL, CLUSTER], interfaceName: 'nodelocaldns', setupInterface: true, setupIptables: true,
-    dnsPort: 53, healthPort: 8080, failOpenTo: { namespace: 'kube-system', name: 'kube-dns' }, syncIntervalMs: 200, iptablesBackend: 'auto', log: silentLogger,
+    dnsPort: 53, healthPort: 8080, syncIntervalMs: 200, iptablesBackend: 'auto', log: silentLogger,
     onSetupError: (e) => errors.push(e), netns: ns, ...over,
   });
 }

@@ -1,15 +1,12 @@
 // node-cache's rule set, built without touching the kernel: count, order, comments, the
 // `iptables -S` spelling used to count rules in a listing, IPv6 canonical forms.
 import t from 'tap';
-import { COMMENT_ALLOW, COMMENT_FAIL_OPEN, COMMENT_SKIP, countSaved, kubeServiceChain, nodeCacheRules, unconditionalNotrack } from '../../src/node/rules.js';
-import { serviceChain } from '../support/kube-proxy.js';
-
-const KUBE_DNS = { namespace: 'kube-system', name: 'kube-dns' };
+import { COMMENT_ALLOW, COMMENT_SKIP, countSaved, nodeCacheRules, unconditionalNotrack } from '../../src/node/rules.js';
 import { canonicalIp, familyOf, hostPrefix, isLoopback } from '../../src/node/ipaddr.js';
 
-t.test('node-cache\'s twelve rules per local IP in its order and comments, then the fail-open pair', async (t) => {
-  const rules = nodeCacheRules(['169.254.20.10', '10.96.0.10'], 53, 8080, KUBE_DNS);
-  t.equal(rules.length, 28);
+t.test('twelve rules per local IP, node-cache order and comments', async (t) => {
+  const rules = nodeCacheRules(['169.254.20.10', '10.96.0.10'], 53, 8080);
+  t.equal(rules.length, 24);
   const first = rules.slice(0, 12);
   t.same(
     first.map((r) => `${r.table} ${r.chain} ${r.args.slice(0, 8).join(' ')}`),
@@ -28,31 +25,18 @@ t.test('node-cache\'s twelve rules per local IP in its order and comments, then 
       'raw OUTPUT -p tcp -s 169.254.20.10 --sport 8080 -j NOTRACK',
     ],
   );
-  t.same(
-    rules.slice(12, 14).map((r) => `${r.table} ${r.chain} ${r.args.slice(0, 8).join(' ')}`),
-    [
-      `nat PREROUTING -p tcp -d 169.254.20.10 --dport 53 -j ${serviceChain('kube-system', 'kube-dns', { name: 'dns-tcp', protocol: 'tcp', port: 53 })}`,
-      `nat PREROUTING -p udp -d 169.254.20.10 --dport 53 -j ${serviceChain('kube-system', 'kube-dns', { name: 'dns', protocol: 'udp', port: 53 })}`,
-    ],
-  );
   for (const r of rules) {
     const comment = r.args[r.args.indexOf('--comment') + 1];
-    t.equal(comment, r.table === 'nat' ? COMMENT_FAIL_OPEN : r.args.includes('NOTRACK') ? COMMENT_SKIP : COMMENT_ALLOW, r.saved);
-    t.equal(r.needsChain, r.table === 'nat' ? r.args[r.args.indexOf('-j') + 1] : undefined, r.saved);
+    t.equal(comment, r.args.includes('NOTRACK') ? COMMENT_SKIP : COMMENT_ALLOW, r.saved);
+    t.equal(r.args.includes('socket'), r.chain === 'PREROUTING', `${r.saved}: only PREROUTING (pods) depends on our socket`);
   }
-  t.ok(rules.slice(14).every((r) => r.args.includes('10.96.0.10')));
-});
-
-t.test('kube-proxy chain names for other services', async (t) => {
-  const svc = { namespace: 'kube-system', name: 'kube-dns-upstream' };
-  t.equal(kubeServiceChain(svc, 'dns', 'udp'), serviceChain(svc.namespace, svc.name, { name: 'dns', protocol: 'udp', port: 53 }));
-  t.not(kubeServiceChain(svc, 'dns', 'udp'), kubeServiceChain(KUBE_DNS, 'dns', 'udp'));
+  t.ok(rules.slice(12).every((r) => r.args.includes('10.96.0.10')));
 });
 
 t.test('saved form is what iptables -S prints', async (t) => {
-  const [r] = nodeCacheRules(['169.254.20.10'], 5300, 8080, KUBE_DNS);
+  const [r] = nodeCacheRules(['169.254.20.10'], 5300, 8080);
   t.equal(r!.saved, '-A PREROUTING -d 169.254.20.10/32 -p tcp -m tcp --dport 5300 -m socket -m comment --comment "NodeLocal DNS Cache: skip conntrack" -j NOTRACK');
-  const v6 = nodeCacheRules(['FD00:0:0::A'], 53, 8080, KUBE_DNS);
+  const v6 = nodeCacheRules(['FD00:0:0::A'], 53, 8080);
   t.equal(v6[0]!.family, 6);
   t.match(v6[0]!.saved, /-d fd00::a\/128 /);
 });
@@ -60,12 +44,12 @@ t.test('saved form is what iptables -S prints', async (t) => {
 t.test('node-cache\'s unconditional NOTRACK pair, to delete, is not one of ours', async (t) => {
   const stale = unconditionalNotrack(['169.254.20.10'], 53);
   t.same(stale.map((r) => r.saved), ['tcp', 'udp'].map((p) => `-A PREROUTING -d 169.254.20.10/32 -p ${p} -m ${p} --dport 53 -m comment --comment "NodeLocal DNS Cache: skip conntrack" -j NOTRACK`));
-  const ours = new Set(nodeCacheRules(['169.254.20.10'], 53, 8080, KUBE_DNS).map((r) => r.saved));
+  const ours = new Set(nodeCacheRules(['169.254.20.10'], 53, 8080).map((r) => r.saved));
   t.notOk(stale.some((r) => ours.has(r.saved)));
 });
 
 t.test('countSaved counts duplicates and ignores other lines', async (t) => {
-  const rules = nodeCacheRules(['169.254.20.10'], 53, 8080, KUBE_DNS);
+  const rules = nodeCacheRules(['169.254.20.10'], 53, 8080);
   const listing = ['-P PREROUTING ACCEPT', rules[0]!.saved, rules[0]!.saved, rules[1]!.saved + '  ', '-A PREROUTING -j KUBE-X', ''].join('\n');
   const c = countSaved(listing, rules);
   t.equal(c.get(rules[0]!.saved), 2);
