@@ -2,11 +2,11 @@
 # The container's entrypoint: runs the agent (the arguments, e.g. `node dist/cli.js -localip …`)
 # as its child and starts it again when it dies by a signal (SIGKILL, the OOM killer, a native
 # crash or a V8 fatal error abort), without the kubelet's CrashLoopBackOff. A POSIX shell, not a
-# second Node runtime: dash holds well under 1 MiB of RSS (bench/RESULTS.md) and does no DNS work.
+# second Node runtime: about 1.7 MiB of RSS under dash (bench/RESULTS.md), and no DNS work.
 #
-# While the agent is down its iptables rules fail open (src/node/rules.ts): pods' queries go to
-# kube-dns through kube-proxy until the new agent binds again, and nothing of the node setup is
-# removed or re-added across a restart (the new agent finds addresses and rules in place).
+# While the agent is down, pods' queries to the kube-dns ClusterIP go to kube-dns through
+# kube-proxy (src/node/rules.ts); nothing of the node setup is removed or re-added across a
+# restart (the new agent finds addresses and rules in place).
 #
 # - The first restart is immediate; a child that dies again within 30 s of its start waits 1, 2,
 #   4 … 30 s before the next one, so a crash loop does not spin the node's CPU.

@@ -85,7 +85,6 @@ t.test('DaemonSet and Services keep upstream essentials, plus a readiness probe'
   const up = byKind(BASE, 'Service', 'kube-dns-upstream') as Obj & { spec: { selector: unknown; ports: unknown[] } };
   t.same(up.spec.selector, { 'k8s-app': 'kube-dns' });
   t.equal(up.spec.ports.length, 2);
-  t.match(up.spec.ports, [{ name: 'dns', protocol: 'UDP' }, { name: 'dns-tcp', protocol: 'TCP' }], 'the port names the fail-open rules derive kube-proxy\'s chains from');
   const metrics = byKind(BASE, 'Service', 'node-local-dns') as Obj & { metadata: { annotations: Record<string, string> }; spec: { clusterIP: string } };
   t.same([metrics.spec.clusterIP, metrics.metadata.annotations['prometheus.io/scrape'], metrics.metadata.annotations['prometheus.io/port']], ['None', 'true', '9253']);
 });
