@@ -162,6 +162,8 @@ export class NodeSetup {
       this.report(e);
     };
     const summary = await ipt.ensureAll(this.rules, onError);
+    // After a failed pass (a held lock, no privilege) the next tick retries both.
+    if (failed > 0) return { ...summary, failed };
     const stale = await ipt.removeAll(this.stale, onError);
     if (stale > 0) this.opts.log.warn('unconditional NOTRACK rules removed: they would keep pods off kube-dns while no agent runs', { removed: stale });
     return { ...summary, failed };
