@@ -35,9 +35,13 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
+# The supervisor (PID 1, restarts the agent when it dies by a signal) and the liveness probe.
+COPY --chmod=755 src/supervise.sh /app/supervise.sh
+COPY --chmod=755 src/dns-probe.sh /app/dns-probe.sh
 USER 65532:65532
 EXPOSE 53/udp 53/tcp 9253/tcp 8080/tcp 8181/tcp
 # --max-semi-space-size=4 (MiB): V8 otherwise grows the young generation to 2 x 16 MiB under query
 # load. Measured with 9984 cached names at 20k qps (bench/memory.md): RSS 126 -> 99 MiB, CPU per
-# query unchanged within noise. bench/lib/servers.mjs reads these flags from this line.
-ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/dist/cli.js"]
+# query unchanged within noise. bench/lib/servers.mjs reads these flags from this line, and
+# manifests/base/daemonset.yaml repeats it as the container's command.
+ENTRYPOINT ["/app/supervise.sh", "node", "--max-semi-space-size=4", "/app/dist/cli.js"]

@@ -107,9 +107,10 @@ export async function startDnsmasq(dir, knot, names) {
 /** The node flags the image runs the agent with (Dockerfile ENTRYPOINT), so the bench measures them. */
 export function agentNodeFlags(repoRoot) {
   const m = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
-  if (!m) throw new Error('Dockerfile: no ENTRYPOINT ["node", ...] line');
+  if (!m) throw new Error('Dockerfile: no ENTRYPOINT [..., "node", ...] line');
   const argv = JSON.parse(m[1]);
-  return argv.slice(1, argv.findIndex((a) => a.endsWith('cli.js')));
+  // The supervisor comes first; the bench runs the agent itself.
+  return argv.slice(argv.indexOf('node') + 1, argv.findIndex((a) => a.endsWith('cli.js')));
 }
 
 /** The Node dgram floor (floor-responder.mjs): not a DNS cache, the ceiling for one built on node:dgram. */

@@ -10,7 +10,7 @@ import { chooseBackend, type BackendChoice } from './backend.js';
 import { createRunner, lacksPrivilege, PRIVILEGE_HINT, type Runner } from './exec.js';
 import { Iptables } from './iptables.js';
 import { NetIf } from './netif.js';
-import { nodeCacheRules, type Rule } from './rules.js';
+import { nodeCacheRules, unconditionalNotrack, type Rule } from './rules.js';
 
 export type SetupErrorType = 'iptables' | 'iptables_lock' | 'interface_add' | 'interface_check' | 'configmap';
 
@@ -41,6 +41,7 @@ export class NodeSetup {
   private readonly run: Runner;
   private readonly netif: NetIf;
   private readonly rules: Rule[];
+  private readonly stale: Rule[];
   private iptables: Iptables | null = null;
   private rulesWanted = false;
   private syncing = false;
@@ -52,6 +53,7 @@ export class NodeSetup {
     this.run = createRunner(opts.netns);
     this.netif = new NetIf(this.run, opts.interfaceName, opts.localIps, opts.log);
     this.rules = nodeCacheRules(opts.localIps, opts.dnsPort, opts.healthPort);
+    this.stale = unconditionalNotrack(opts.localIps, opts.dnsPort);
   }
 
   ensureInterface(): Promise<void> {
@@ -155,10 +157,15 @@ export class NodeSetup {
   private async ensureRules(): Promise<{ added: Rule[]; duplicatesRemoved: number; failed: number }> {
     const ipt = await this.backend();
     let failed = 0;
-    const summary = await ipt.ensureAll(this.rules, (e) => {
+    const onError = (e: SetupError): void => {
       failed++;
       this.report(e);
-    });
+    };
+    const summary = await ipt.ensureAll(this.rules, onError);
+    // After a failed pass (a held lock, no privilege) the next tick retries both.
+    if (failed > 0) return { ...summary, failed };
+    const stale = await ipt.removeAll(this.stale, onError);
+    if (stale > 0) this.opts.log.warn('unconditional NOTRACK rules removed: they would keep pods off kube-dns while no agent runs', { removed: stale });
     return { ...summary, failed };
   }
 

@@ -75,7 +75,7 @@ t.test('sync repairs rules, duplicates, addresses and the link', async (t) => {
   const want = [...expectedRuleLines(LOCAL), ...expectedRuleLines(CLUSTER)].sort();
   const same = () => JSON.stringify(nodeCacheLines(node, 'iptables-nft-save').sort()) === JSON.stringify(want);
 
-  nsh(node, ['iptables-nft', '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-d', LOCAL, '--dport', '53', '-j', 'NOTRACK',
+  nsh(node, ['iptables-nft', '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-d', LOCAL, '--dport', '53', '-m', 'socket', '-j', 'NOTRACK',
     '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack']);
   t.notOk(same(), 'rule deleted by hand');
   t.ok(await waitFor(same, 10_000), 'rule is back');

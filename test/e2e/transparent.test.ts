@@ -64,7 +64,7 @@ for (const v6 of [false, true]) {
 
     // 2. Repairs within a sync interval (1 s; generous bound for a busy box).
     const tool = v6 ? 'ip6tables-nft' : 'iptables-nft';
-    nsh(c.node, [tool, '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-d', c.clusterIp, '--dport', '53', '-j', 'NOTRACK',
+    nsh(c.node, [tool, '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-d', c.clusterIp, '--dport', '53', '-m', 'socket', '-j', 'NOTRACK',
       '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack']);
     t.notOk(rulesOk(), 'rule deleted by hand');
     t.ok(await waitFor(rulesOk, 10_000), 'rule back after a sync interval');

@@ -4,7 +4,7 @@
 // and parses; `kustomize build` (or `kubectl kustomize`) builds every entry point with the inputs filled.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +46,7 @@ function validate(o: Obj): void {
   if (!Model) throw new Error(`no schema for ${o.apiVersion} ${o.kind}`);
   new Model(o as never).validate();
 }
-type Container = { name: string; args: string[]; livenessProbe: { httpGet: { host: string; path: string; port: number } }; readinessProbe: { httpGet: { host: string; path: string; port: number } }; securityContext: { capabilities: { add: string[] } } };
+type Container = { name: string; command: string[]; args: string[]; resources: unknown; livenessProbe: { exec: { command: string[] } }; readinessProbe: { httpGet: { host: string; path: string; port: number } }; securityContext: { capabilities: { add: string[] } } };
 const podSpec = (ds: Obj) => (ds as unknown as { spec: { template: { spec: Record<string, unknown> & { containers: Container[] } } } }).spec.template.spec;
 const sed = (s: string, kubedns = '10.96.0.10') =>
   s.replaceAll('__PILLAR__LOCAL__DNS__', '169.254.20.10').replaceAll('__PILLAR__DNS__DOMAIN__', 'cluster.local').replaceAll('__PILLAR__DNS__SERVER__', kubedns);
@@ -78,7 +78,7 @@ t.test('DaemonSet and Services keep upstream essentials, plus a readiness probe'
   const c = spec.containers[0]!;
   t.same(c.args.slice(0, 8), ['-localip', '__PILLAR__LOCAL__DNS__,__PILLAR__DNS__SERVER__', '-conf', '/etc/Corefile', '-upstreamsvc', 'kube-dns-upstream', '-pidfile', '/tmp/node-cache.pid']);
   t.ok(c.securityContext.capabilities.add.includes('NET_ADMIN'));
-  t.same(c.livenessProbe, { httpGet: { host: '__PILLAR__LOCAL__DNS__', path: '/health', port: 8080 }, initialDelaySeconds: 60, timeoutSeconds: 5 });
+  t.same(c.livenessProbe.exec.command, ['/app/dns-probe.sh', '__PILLAR__LOCAL__DNS__', '53'], 'liveness: a DNS message through the bound socket');
   t.same(c.readinessProbe.httpGet, { host: '__PILLAR__LOCAL__DNS__', path: '/ready', port: 8181 });
   t.same((spec.volumes as { name: string }[]).map((v) => v.name), ['xtables-lock', 'kube-dns-config', 'config-volume']);
   t.match(spec.volumes, [{ hostPath: { path: '/run/xtables.lock', type: 'FileOrCreate' } }, { configMap: { name: 'kube-dns', optional: true } }, { configMap: { name: 'node-local-dns', items: [{ key: 'Corefile', path: 'Corefile.base' }] } }]);
@@ -87,6 +87,21 @@ t.test('DaemonSet and Services keep upstream essentials, plus a readiness probe'
   t.equal(up.spec.ports.length, 2);
   const metrics = byKind(BASE, 'Service', 'node-local-dns') as Obj & { metadata: { annotations: Record<string, string> }; spec: { clusterIP: string } };
   t.same([metrics.spec.clusterIP, metrics.metadata.annotations['prometheus.io/scrape'], metrics.metadata.annotations['prometheus.io/port']], ['None', 'true', '9253']);
+});
+
+t.test('the container runs the agent under its supervisor, sized and given time to hand over', async (t) => {
+  const spec = podSpec(byKind(BASE, 'DaemonSet'));
+  const c = spec.containers[0]!;
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(ROOT, '..', 'Dockerfile'), 'utf8'));
+  t.same(c.command, JSON.parse(entrypoint![1]!), 'the command is the image\'s entrypoint');
+  t.equal(c.command[0], '/app/supervise.sh');
+  const dockerfile = readFileSync(join(ROOT, '..', 'Dockerfile'), 'utf8');
+  for (const script of ['supervise.sh', 'dns-probe.sh']) {
+    t.ok(existsSync(join(ROOT, '..', 'src', script)), `src/${script} exists`);
+    t.match(dockerfile, new RegExp(`COPY .*src/${script.replace('.', '\\.')} /app/${script.replace('.', '\\.')}`), `the image has /app/${script}`);
+  }
+  t.same(c.resources, { requests: { cpu: '25m', memory: '128Mi' }, limits: { memory: '256Mi' } });
+  t.equal(spec.terminationGracePeriodSeconds, 30);
 });
 
 t.test('DaemonSet args parse with our flag parser once the placeholders are filled', async (t) => {
@@ -148,7 +163,7 @@ t.test(`${kustomize?.join(' ') ?? 'kustomize build'} builds every entry point wi
     const c = podSpec(byKind(objs, 'DaemonSet')).containers[0]!;
     const f = parseFlags(c.args);
     t.same([f.localip, f.dnsDomain, f.endpointslices], [['169.254.20.10', '10.96.0.10'], 'cluster.local', dir.includes('endpointslices')], dir);
-    t.same([c.livenessProbe.httpGet.host, c.readinessProbe.httpGet.host], ['169.254.20.10', '169.254.20.10'], dir);
+    t.same([c.livenessProbe.exec.command[1], c.readinessProbe.httpGet.host], ['169.254.20.10', '169.254.20.10'], dir);
   }
   // IPVS mode: an empty kube-dns IP leaves only the link-local address.
   const copy = mkdtempSync(join(tmpdir(), 'kustomize-'));
