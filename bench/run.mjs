@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: our agent vs unbound, dnsdist and dnsmasq, all forwarding cluster.local to one
 // knotd, measured with dnsperf; writes bench/RESULTS.md. See bench/README.md for the knobs.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { nodeCacheSection } from './lib/nodecache-report.mjs';
 import { commandList, configFiles, hitTable, machineNote, missTable, targetsTable } from './lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const MEASURED_ELSEWHERE = ['crash-safety.md'];
 const repoRoot = join(here, '..');
 const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodelocaldns-ts-dgram', 'node-dgram-floor', 'cache', 'hitscale', 'nodecache'];
 const USAGE = `Usage: node bench/run.mjs [--name=value ...]   (npm run bench -- [--name=value ...])
@@ -226,6 +227,9 @@ async function main() {
       missTable(missResults),
       '',
       nodeCacheSection(nodecache),
+      // Figures other harnesses measure (the crash rig needs namespaces; the fuzz run a million
+      // datagrams): their own files, quoted here so RESULTS.md stays the one table of figures.
+      ...MEASURED_ELSEWHERE.filter((f) => existsSync(join(here, f))).map((f) => `${readFileSync(join(here, f), 'utf8').trim()}\n\n(from bench/${f})\n`),
       cacheSection ? '## Cache micro-bench (issue 3)\n\n' + cacheSection.trim() + '\n' : '',
       hitScaleSection ? '## Hit cost vs cached entries through the agent (issue 3)\n\n' + hitScaleSection + '\n' : '',
       '## Commands',
