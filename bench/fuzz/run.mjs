@@ -3,7 +3,8 @@
 // zone to knot. After each phase: the agent still runs, answers known names as knot does, and
 // its RSS and heap are printed; then it idles `--settle` s and memory is read again.
 //   node bench/fuzz/run.mjs [--seed N] [--count N] [--rate N/s] [--settle s] [--max-seconds s]
-//                           [--snapshot file.heapsnapshot] [--json]
+//                           [--snapshot file.heapsnapshot [--snapshot-at PHASE]] [--json]
+// The snapshot is taken after PHASE (udp-mutated, udp-structured, tcp; default: after the idle wait).
 // Exit 0 when nothing failed; 1 with the failures and the seed (and the last datagrams sent) else.
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const KEEP_LAST = 2000; // datagrams kept for a failure report
 
 function parseArgs(argv) {
-  const o = { seed: (Math.random() * 2 ** 32) >>> 0, count: 200_000, rate: 25_000, settle: 30, maxSeconds: 0, snapshot: '', json: false };
+  const o = { seed: (Math.random() * 2 ** 32) >>> 0, count: 200_000, rate: 25_000, settle: 30, maxSeconds: 0, snapshot: '', snapshotAt: 'idle', json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -33,6 +34,7 @@ function parseArgs(argv) {
     else if (a === '--settle') o.settle = Number(v());
     else if (a === '--max-seconds') o.maxSeconds = Number(v());
     else if (a === '--snapshot') o.snapshot = v();
+    else if (a === '--snapshot-at') o.snapshotAt = v();
     else if (a === '--json') o.json = true;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -148,6 +150,10 @@ async function main() {
       const wrong = await checkAnswers(agent, knot);
       for (const w of wrong) failures.push(`${phase}: ${w}`);
       say({ event: 'phase', phase, ...stats, alive, wrong: wrong.length, ...rss(agent.child.pid), ...(await inspector.heap()), cache: await cacheEntries(agent.metrics) });
+      if (o.snapshot && phase.startsWith(o.snapshotAt)) {
+        writeFileSync(o.snapshot, await inspector.snapshot());
+        say({ event: 'snapshot', path: o.snapshot });
+      }
     };
     await check('baseline', {});
     await check('udp-mutated', await udpPhase(agent, rng, mutated, Math.round(o.count * 0.6), o.rate, deadline, recent));
@@ -157,10 +163,6 @@ async function main() {
       await new Promise((r) => setTimeout(r, o.settle * 1000));
       await check(`idle-${o.settle}s`, {});
       say({ event: 'after-full-gc', ...rss(agent.child.pid), ...(await inspector.heap(true)) });
-      if (o.snapshot) {
-        writeFileSync(o.snapshot, await inspector.snapshot());
-        say({ event: 'snapshot', path: o.snapshot });
-      }
     }
   } catch (e) {
     failures.push(`harness: ${e.stack ?? e}`);
