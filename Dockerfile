@@ -39,5 +39,7 @@ USER 65532:65532
 EXPOSE 53/udp 53/tcp 9253/tcp 8080/tcp 8181/tcp
 # --max-semi-space-size=4 (MiB): V8 otherwise grows the young generation to 2 x 16 MiB under query
 # load. Measured with 9984 cached names at 20k qps (bench/memory.md): RSS 126 -> 99 MiB, CPU per
-# query unchanged within noise. bench/lib/servers.mjs reads these flags from this line.
-ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/dist/cli.js"]
+# query unchanged within noise. --expose-gc: once a burst's grown heap stops growing the agent runs
+# one full GC (src/server/memory-trim.ts), as V8's own memory reducer often leaves it grown.
+# bench/lib/servers.mjs and bench/fuzz read these flags from this line.
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--expose-gc", "/app/dist/cli.js"]
