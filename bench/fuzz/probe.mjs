@@ -123,6 +123,21 @@ function tree(pid) {
   return out;
 }
 
+/** CPU seconds (user + system) the process tree has used so far. */
+export function cpuSeconds(pid) {
+  let ticks = 0;
+  for (const p of tree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      // a child that exited
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
 /** RSS now and its high-water mark, MiB, summed over the process tree. */
 export function rss(pid) {
   let now = 0;

@@ -3,7 +3,8 @@
 // zone to knot. After each phase: the agent still runs, answers known names as knot does, and
 // its RSS and heap are printed; then it idles `--settle` s and memory is read again.
 //   node bench/fuzz/run.mjs [--seed N] [--count N] [--rate N/s] [--settle s] [--max-seconds s]
-//                           [--snapshot file.heapsnapshot [--snapshot-at PHASE]] [--json]
+//                           [--snapshot file.heapsnapshot [--snapshot-at PHASE]] [--node-flags '...'] [--json]
+// --node-flags replaces the Dockerfile's node flags (to compare V8 settings).
 // The snapshot is taken after PHASE (udp-mutated, udp-structured, tcp; default: after the idle wait).
 // Exit 0 when nothing failed; 1 with the failures and the seed (and the last datagrams sent) else.
 import { createSocket } from 'node:dgram';
@@ -18,13 +19,13 @@ import { agentNodeFlags } from '../lib/servers.mjs';
 import { Rng } from './prng.mjs';
 import { mutated, structured } from './mutate.mjs';
 import { runTcpScript, tcpScript } from './tcp.mjs';
-import { Inspector, cacheEntries, checkAnswers, rss } from './probe.mjs';
+import { Inspector, cacheEntries, checkAnswers, cpuSeconds, rss } from './probe.mjs';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const KEEP_LAST = 2000; // datagrams kept for a failure report
 
 function parseArgs(argv) {
-  const o = { seed: (Math.random() * 2 ** 32) >>> 0, count: 200_000, rate: 25_000, settle: 30, maxSeconds: 0, snapshot: '', snapshotAt: 'idle', json: false };
+  const o = { seed: (Math.random() * 2 ** 32) >>> 0, count: 200_000, rate: 25_000, settle: 30, maxSeconds: 0, snapshot: '', snapshotAt: 'idle', nodeFlags: null, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -35,6 +36,7 @@ function parseArgs(argv) {
     else if (a === '--max-seconds') o.maxSeconds = Number(v());
     else if (a === '--snapshot') o.snapshot = v();
     else if (a === '--snapshot-at') o.snapshotAt = v();
+    else if (a === '--node-flags') o.nodeFlags = v().split(' ').filter(Boolean);
     else if (a === '--json') o.json = true;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -54,7 +56,7 @@ function corefile(ip, port, knot, metrics) {
   ].join('');
 }
 
-async function startAgent(dir, knot) {
+async function startAgent(dir, knot, nodeFlags) {
   const ip = randomLoopback();
   const port = await freePort(ip);
   const inspectPort = await freePort(ip);
@@ -63,7 +65,7 @@ async function startAgent(dir, knot) {
   writeFileSync(conf, corefile(ip, port, knot, metrics));
   const argv = [
     process.execPath,
-    ...agentNodeFlags(REPO),
+    ...(nodeFlags ?? agentNodeFlags(REPO)),
     `--inspect-port=${ip}:${inspectPort}`,
     join(REPO, 'dist', 'cli.js'),
     '-localip', ip,
@@ -131,13 +133,13 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'nodelocaldns-fuzz-'));
   stopAllOnSignals(() => rmSync(dir, { recursive: true, force: true }));
   const say = (obj) => console.log(o.json ? JSON.stringify(obj) : Object.entries(obj).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' '));
-  say({ event: 'start', seed: o.seed, count: o.count, rate: o.rate, replay: `npm run fuzz -- --seed ${o.seed} --count ${o.count} --rate ${o.rate}` });
+  say({ event: 'start', nodeFlags: (o.nodeFlags ?? agentNodeFlags(REPO)).join(' '), seed: o.seed, count: o.count, rate: o.rate, replay: `npm run fuzz -- --seed ${o.seed} --count ${o.count} --rate ${o.rate}` });
   const failures = [];
   const recent = [];
   let inspector;
   try {
     const knot = await startKnot(dir, 100);
-    const agent = await startAgent(dir, knot);
+    const agent = await startAgent(dir, knot, o.nodeFlags);
     inspector = await Inspector.open(agent.child.pid, agent.ip, agent.inspectPort);
     const deadline = Date.now() + o.maxSeconds * 1000;
     const rng = new Rng(o.seed);
@@ -149,7 +151,7 @@ async function main() {
       }
       const wrong = await checkAnswers(agent, knot);
       for (const w of wrong) failures.push(`${phase}: ${w}`);
-      say({ event: 'phase', phase, ...stats, alive, wrong: wrong.length, ...rss(agent.child.pid), ...(await inspector.heap()), cache: await cacheEntries(agent.metrics) });
+      say({ event: 'phase', phase, ...stats, alive, wrong: wrong.length, cpuS: cpuSeconds(agent.child.pid), ...rss(agent.child.pid), ...(await inspector.heap()), cache: await cacheEntries(agent.metrics) });
       if (o.snapshot && phase.startsWith(o.snapshotAt)) {
         writeFileSync(o.snapshot, await inspector.snapshot());
         say({ event: 'snapshot', path: o.snapshot });
