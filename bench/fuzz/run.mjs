@@ -4,11 +4,12 @@
 // its RSS and heap are printed; then it idles `--settle` s and memory is read again.
 //   node bench/fuzz/run.mjs [--seed N] [--count N] [--rate N/s] [--settle s] [--max-seconds s]
 //                           [--snapshot file.heapsnapshot [--snapshot-at PHASE]] [--node-flags '...'] [--json]
-// --node-flags replaces the Dockerfile's node flags (to compare V8 settings).
+// --node-flags replaces the Dockerfile's node flags (to compare V8 settings). --replay FILE sends
+// the hex lines a failed run saved (one datagram each, over UDP) instead of the generated phases.
 // The snapshot is taken after PHASE (udp-mutated, udp-structured, tcp; default: after the idle wait).
 // Exit 0 when nothing failed; 1 with the failures and the seed (and the last datagrams sent) else.
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +25,27 @@ import { Inspector, cacheEntries, checkAnswers, cpuSeconds, rss } from './probe.
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const KEEP_LAST = 2000; // datagrams kept for a failure report
 
+/** The last `size` datagrams or TCP writes sent, oldest first: what a failure report replays. */
+class Recent {
+  constructor(size) {
+    this.ring = new Array(size);
+    this.n = 0;
+  }
+
+  add(d) {
+    this.ring[this.n++ % this.ring.length] = d;
+  }
+
+  list() {
+    const size = this.ring.length;
+    if (this.n <= size) return this.ring.slice(0, this.n);
+    const at = this.n % size;
+    return [...this.ring.slice(at), ...this.ring.slice(0, at)];
+  }
+}
+
 function parseArgs(argv) {
-  const o = { seed: (Math.random() * 2 ** 32) >>> 0, count: 200_000, rate: 25_000, settle: 30, maxSeconds: 0, snapshot: '', snapshotAt: 'idle', nodeFlags: null, json: false };
+  const o = { seed: (Math.random() * 2 ** 32) >>> 0, count: 200_000, rate: 25_000, settle: 30, maxSeconds: 0, snapshot: '', snapshotAt: 'idle', nodeFlags: null, replay: '', json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -37,6 +57,7 @@ function parseArgs(argv) {
     else if (a === '--snapshot') o.snapshot = v();
     else if (a === '--snapshot-at') o.snapshotAt = v();
     else if (a === '--node-flags') o.nodeFlags = v().split(' ').filter(Boolean);
+    else if (a === '--replay') o.replay = v();
     else if (a === '--json') o.json = true;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -97,8 +118,7 @@ async function udpPhase(agent, rng, gen, count, rate, deadline, recent) {
     const due = Math.min(count, Math.floor(((performance.now() - t0) / 1000) * rate));
     for (; sent < due; sent++) {
       const d = gen(rng);
-      recent.push(d);
-      if (recent.length > KEEP_LAST) recent.shift();
+      recent.add(d);
       socks[sent & 3].send(d, agent.port, agent.ip);
     }
     await new Promise((r) => setTimeout(r, 5));
@@ -117,8 +137,7 @@ async function tcpPhase(agent, rng, count, deadline, recent) {
     const batch = [];
     for (let i = 0; i < 16; i++) {
       const writes = tcpScript(rng);
-      for (const w of writes) recent.push(w);
-      while (recent.length > KEEP_LAST) recent.shift();
+      for (const w of writes) recent.add(w);
       sent += writes.length;
       batch.push(runTcpScript(agent.ip, agent.port, writes));
     }
@@ -135,7 +154,7 @@ async function main() {
   const say = (obj) => console.log(o.json ? JSON.stringify(obj) : Object.entries(obj).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' '));
   say({ event: 'start', nodeFlags: (o.nodeFlags ?? agentNodeFlags(REPO)).join(' '), seed: o.seed, count: o.count, rate: o.rate, replay: `npm run fuzz -- --seed ${o.seed} --count ${o.count} --rate ${o.rate}` });
   const failures = [];
-  const recent = [];
+  const recent = new Recent(KEEP_LAST);
   let inspector;
   try {
     const knot = await startKnot(dir, 100);
@@ -158,9 +177,15 @@ async function main() {
       }
     };
     await check('baseline', {});
-    await check('udp-mutated', await udpPhase(agent, rng, mutated, Math.round(o.count * 0.6), o.rate, deadline, recent));
-    await check('udp-structured', await udpPhase(agent, rng, structured, Math.round(o.count * 0.35), o.rate, deadline, recent));
-    await check('tcp', await tcpPhase(agent, rng, Math.round(o.count * 0.05), deadline, recent));
+    if (o.replay) {
+      const saved = readFileSync(o.replay, 'utf8').split('\n').filter(Boolean).map((h) => Buffer.from(h, 'hex'));
+      let i = 0;
+      await check('replay', await udpPhase(agent, rng, () => saved[i++ % saved.length], saved.length, o.rate, deadline, recent));
+    } else {
+      await check('udp-mutated', await udpPhase(agent, rng, mutated, Math.round(o.count * 0.6), o.rate, deadline, recent));
+      await check('udp-structured', await udpPhase(agent, rng, structured, Math.round(o.count * 0.35), o.rate, deadline, recent));
+      await check('tcp', await tcpPhase(agent, rng, Math.round(o.count * 0.05), deadline, recent));
+    }
     if (agent.child.exitCode === null && o.settle > 0) {
       await new Promise((r) => setTimeout(r, o.settle * 1000));
       await check(`idle-${o.settle}s`, {});
@@ -175,7 +200,7 @@ async function main() {
   }
   if (failures.length > 0) {
     const dump = join(tmpdir(), `nodelocaldns-fuzz-${o.seed}.hex`);
-    writeFileSync(dump, recent.map((d) => d.toString('hex')).join('\n') + '\n');
+    writeFileSync(dump, recent.list().map((d) => d.toString('hex')).join('\n') + '\n');
     say({ event: 'fail', seed: o.seed, failures, lastDatagrams: dump });
     process.exit(1);
   }
