@@ -18,7 +18,7 @@ import { nodeCacheSection } from './lib/nodecache-report.mjs';
 import { commandList, configFiles, hitTable, machineNote, missTable, targetsTable } from './lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const MEASURED_ELSEWHERE = ['crash-safety.md'];
+const MEASURED_ELSEWHERE = ['crash-safety.md', 'fuzz-burst.md'];
 const repoRoot = join(here, '..');
 const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodelocaldns-ts-dgram', 'node-dgram-floor', 'cache', 'hitscale', 'nodecache'];
 const USAGE = `Usage: node bench/run.mjs [--name=value ...]   (npm run bench -- [--name=value ...])
@@ -263,3 +263,4 @@ main().catch(async (e) => {
   await stopAll();
   process.exitCode = 1;
 });
+

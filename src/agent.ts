@@ -15,6 +15,7 @@ import { QueryHandler } from './server/handler.js';
 import { TcpListener } from './server/tcp.js';
 import { createUdpListener, type UdpServer } from './server/udp.js';
 import { nativeUdp } from './server/native.js';
+import { MemoryTrimmer } from './server/memory-trim.js';
 import { blockRoutes, ZoneTable, type Route } from './server/zone-table.js';
 import type { Clock, DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
@@ -65,6 +66,7 @@ export class Agent implements MetricsSource {
   private state: 'new' | 'serving' | 'lameduck' | 'stopped' = 'new';
 
   private readonly udpIo: UdpIo;
+  private readonly trimmer = new MemoryTrimmer();
 
   constructor(private readonly opts: AgentOptions = {}) {
     this.log = opts.log ?? createLogger();
@@ -79,6 +81,7 @@ export class Agent implements MetricsSource {
     // CoreDNS `loop`: a forwarding loop stops the agent before it reports serving.
     await detectLoop(this.blocks.filter((b) => b.config.loop && b.forwarder).map((b) => ({ zone: b.config.zones[0]!, forwarder: b.forwarder! })), this.log);
     this.state = 'serving';
+    this.trimmer.start();
     this.log.info('serving', { listeners: [...this.listeners.keys()], zones: config.servers.flatMap((s) => s.zones), udpIo: this.udpIoText() });
   }
 
@@ -217,6 +220,7 @@ export class Agent implements MetricsSource {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.trimmer.stop();
     const ls = [...this.listeners.values()];
     this.listeners.clear();
     await Promise.all(ls.map((l) => l.udp.close()));

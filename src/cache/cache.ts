@@ -46,7 +46,6 @@ export class CacheEntry extends PackedAnswer {
   readonly storedAt: number;
   /** ms an expired entry stays servable (serve_stale DURATION); 0 without serve_stale. */
   readonly staleMs: number;
-  readonly size: number;
   hits = 0;
   /** A prefetch or stale refresh is in flight. */
   refreshing = false;
@@ -61,7 +60,11 @@ export class CacheEntry extends PackedAnswer {
     this.ttl = ttl;
     this.storedAt = storedAt;
     this.staleMs = staleMs;
-    this.size = this.data.length + key.length + ENTRY_OVERHEAD;
+  }
+
+  /** Bytes charged to the byte budget (lru-cache asks once per set and keeps the figure itself). */
+  get size(): number {
+    return this.data.length + this.key.length + ENTRY_OVERHEAD;
   }
 
   /** ms of the last hit (CoreDNS freq), to the ms below. */

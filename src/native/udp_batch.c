@@ -30,6 +30,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define BATCH 32
 #define SLOT 4096
@@ -327,6 +330,21 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// trim(): hands the free pages of every malloc arena back to the kernel (glibc malloc_trim).
+// Buffers' backing stores are malloc'd: after a burst V8 frees them, but glibc keeps the pages
+// of a fragmented arena mapped, so RSS stayed ~15-30 MiB above the live heap. Returns 1 if
+// memory was released, 0 if none, -1 where the C library has no malloc_trim (musl).
+static napi_value Trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value ret;
+#ifdef __GLIBC__
+  CHECK(napi_create_int32(env, malloc_trim(0), &ret));
+#else
+  CHECK(napi_create_int32(env, -1, &ret));
+#endif
+  return ret;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn, num;
   napi_create_function(env, "open", NAPI_AUTO_LENGTH, Open, NULL, &fn);
@@ -335,6 +353,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "sendTo", fn);
   napi_create_function(env, "close", NAPI_AUTO_LENGTH, Close, NULL, &fn);
   napi_set_named_property(env, exports, "close", fn);
+  napi_create_function(env, "trim", NAPI_AUTO_LENGTH, Trim, NULL, &fn);
+  napi_set_named_property(env, exports, "trim", fn);
   napi_create_int32(env, BATCH, &num);
   napi_set_named_property(env, exports, "BATCH", num);
   napi_create_int32(env, SLOT, &num);

@@ -24,6 +24,8 @@ export interface NativeUdp {
   ): unknown;
   sendTo(handle: unknown, reply: Buffer, address: string | number, port: number): number;
   close(handle: unknown): void;
+  /** malloc_trim(0): 1 if pages went back to the kernel, 0 if none, -1 without glibc. */
+  trim(): number;
 }
 
 export const NATIVE_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'native', 'udp_batch.node');

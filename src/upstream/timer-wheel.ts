@@ -19,6 +19,10 @@ export class TimerWheel {
   private nextTick = 0;
   /** Queued array entries, live or stale; the interval runs while there are any. */
   private entries = 0;
+  /** Disarms and re-arms since the last compaction: each left a stale entry queued. */
+  private staleSince = 0;
+  /** Inside advance(): a slot being read is detached, so no compaction then. */
+  private advancing = false;
   private interval: NodeJS.Timeout | null = null;
 
   constructor(
@@ -40,13 +44,39 @@ export class TimerWheel {
       this.interval = setInterval(advance, this.tickMs, this);
       this.interval.unref();
     }
+    if (t.wheelDue !== 0) this.noteStale();
     t.wheelDue = due > 0 ? due : 1;
     this.place(t);
   }
 
-  /** Cancel `t`; its queued entry is dropped when its slot comes round. */
+  /** Cancel `t`; its queued entry is dropped when its slot comes round or at the next compaction. */
   disarm(t: WheelTimer): void {
+    if (t.wheelDue === 0) return;
     t.wheelDue = 0;
+    this.noteStale();
+  }
+
+  /**
+   * A stale entry keeps its timer (a finished try, and through it the query and its buffers)
+   * reachable until its slot comes round, the 2 s try timeout later: at 25k misses/s that was
+   * ~50k queries' state, promoted to old space. Once at least half the queued entries may be
+   * stale, drop every stale one: amortised O(1) per disarm, nothing allocated.
+   */
+  private noteStale(): void {
+    if (++this.staleSince < COMPACT_MIN || this.staleSince * 2 < this.entries || this.advancing) return;
+    this.staleSince = 0;
+    let kept = 0;
+    for (let i = 0; i < this.slotCount; i++) {
+      const slot = this.slots[i]!;
+      let w = 0;
+      for (let k = 0; k < slot.length; k++) {
+        const t = slot[k]!;
+        if (t.wheelDue !== 0 && t.wheelTick % this.slotCount === i) slot[w++] = t;
+      }
+      slot.length = w;
+      kept += w;
+    }
+    this.entries = kept;
   }
 
   private place(t: WheelTimer): void {
@@ -61,6 +91,19 @@ export class TimerWheel {
   advance(): void {
     const now = this.clock();
     const n = this.slotCount;
+    this.advancing = true;
+    try {
+      this.advanceTo(now, n);
+    } finally {
+      this.advancing = false;
+    }
+    if (this.entries === 0 && this.interval !== null) {
+      clearInterval(this.interval);
+      this.interval = null;
+    }
+  }
+
+  private advanceTo(now: number, n: number): void {
     while (this.nextTick * this.tickMs <= now) {
       const tick = this.nextTick++;
       const i = tick % n;
@@ -84,20 +127,20 @@ export class TimerWheel {
       slot.length = 0;
       this.spare = slot;
     }
-    if (this.entries === 0 && this.interval !== null) {
-      clearInterval(this.interval);
-      this.interval = null;
-    }
   }
 
   /** Stop ticking and forget every entry (tests; the shared wheel lives as long as the process). */
   clear(): void {
     for (const s of this.slots) s.length = 0;
     this.entries = 0;
+    this.staleSince = 0;
     if (this.interval !== null) clearInterval(this.interval);
     this.interval = null;
   }
 }
+
+/** Fewer stale entries than this are left for their slots to drop. */
+const COMPACT_MIN = 1024;
 
 function advance(w: TimerWheel): void {
   w.advance();

@@ -95,3 +95,23 @@ t.test('a long stall fires every overdue timer in one pass', async (t) => {
   t.equal(probes.filter((p) => p.fired.length === 1).length, 50);
   t.equal(wheel.queued, 0);
 });
+
+t.test('disarmed timers are let go before their slot comes round; live ones still fire', async (t) => {
+  const { wheel, clock } = setup(t, 10, 512);
+  const gone = Array.from({ length: 5000 }, () => new Probe());
+  const live = Array.from({ length: 100 }, () => new Probe());
+  for (const p of live) wheel.arm(p, clock.now + 3000);
+  for (const p of gone) wheel.arm(p, clock.now + 2000);
+  t.equal(wheel.queued, 5100);
+  for (const p of gone) wheel.disarm(p);
+  // A finished try must not stay reachable (with its query) until its 2 s timeout slot.
+  t.ok(wheel.queued <= 100 + 1024, `stale entries dropped: ${wheel.queued} queued`);
+  for (const p of live.slice(0, 50)) wheel.arm(p, clock.now + 4000); // re-arm: the old entry is stale
+  for (let i = 0; i < 500; i++) {
+    clock.now += 10;
+    wheel.advance();
+  }
+  t.equal(gone.filter((p) => p.fired.length > 0).length, 0, 'no disarmed timer fired');
+  t.same(new Set(live.map((p) => p.fired.length)), new Set([1]), 'every live timer fired exactly once');
+  t.equal(wheel.queued, 0, 'nothing left queued');
+});

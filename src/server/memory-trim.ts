@@ -1,0 +1,75 @@
+// Gives memory back after a burst. Under a flood of misses V8 grows its heap and the Buffers'
+// malloc'd backing stores pile up; once the load ends V8 often keeps the grown heap (its memory
+// reducer did not run in half of the bench's 200k-datagram runs), and glibc keeps the freed pages
+// of a fragmented arena mapped, so RSS stayed 15-30 MiB above a fresh agent holding the same
+// cache (bench/memory.md). Every 10 s: if the V8 heap is well above where the last collection
+// left it and has stopped growing, one full GC (only where node runs with --expose-gc, as the
+// image does); then malloc_trim(0) through the batch addon.
+import { nativeUdp } from './native.js';
+
+/** Often enough that memory is back within 30 s of a burst's end. */
+export const TRIM_INTERVAL_MS = 10_000;
+/** Heap growth past the last settled size that is worth a full GC (~10-20 ms on such a heap). */
+export const SHRINK_SLACK = 8 << 20;
+
+export interface TrimHooks {
+  /** V8's committed heap, bytes. */
+  heapTotal(): number;
+  /** A full collection, or null when the runtime has none exposed. */
+  gc: (() => void) | null;
+  /** malloc_trim(0), or null without the addon. */
+  trim: (() => number) | null;
+}
+
+export function processHooks(): TrimHooks {
+  const mod = nativeUdp().mod;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  return {
+    heapTotal: () => process.memoryUsage().heapTotal,
+    gc: typeof gc === 'function' ? () => gc() : null,
+    trim: mod !== null && typeof mod.trim === 'function' ? () => mod.trim() : null,
+  };
+}
+
+export class MemoryTrimmer {
+  private timer: NodeJS.Timeout | null = null;
+  /** Heap size after the last collection we asked for (or the lowest seen since). */
+  private settled: number;
+  private last: number;
+  collections = 0;
+
+  constructor(
+    private readonly hooks: TrimHooks = processHooks(),
+    private readonly intervalMs = TRIM_INTERVAL_MS,
+  ) {
+    this.settled = this.last = hooks.heapTotal();
+  }
+
+  start(): void {
+    if (this.timer !== null || (this.hooks.gc === null && this.hooks.trim === null)) return;
+    this.timer = setInterval(tick, this.intervalMs, this);
+    this.timer.unref(); // never what keeps the process alive
+  }
+
+  /** One round: collect if the heap grew and stopped growing, then trim the C heap. */
+  run(): void {
+    const h = this.hooks;
+    const total = h.heapTotal();
+    if (h.gc !== null && total >= this.settled + SHRINK_SLACK && total <= this.last) {
+      h.gc();
+      this.collections++;
+      this.settled = h.heapTotal();
+    } else if (total < this.settled) this.settled = total;
+    this.last = total;
+    h.trim?.();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+function tick(t: MemoryTrimmer): void {
+  t.run();
+}

@@ -1,0 +1,77 @@
+// The after-burst memory give-back: a full GC only once the heap grew past the slack and stopped
+// growing, malloc_trim every round; and the real hooks this process has (the addon's trim).
+import t from 'tap';
+import { MemoryTrimmer, SHRINK_SLACK, processHooks, type TrimHooks } from '../../src/server/memory-trim.js';
+import { nativeUdp } from '../../src/server/native.js';
+
+/** Round k (from 1) sees sizes[k]; the constructor sees sizes[0]. */
+function hooks(sizes: number[]): TrimHooks & { gcs: number; trims: number } {
+  let i = 0;
+  const h = {
+    gcs: 0,
+    trims: 0,
+    heapTotal: () => sizes[Math.min(i, sizes.length - 1)]!,
+    gc: () => {
+      h.gcs++;
+      sizes[Math.min(i, sizes.length - 1)] = 16 << 20; // the collection shrinks the heap
+    },
+    trim: () => {
+      h.trims++;
+      i++;
+      return 1;
+    },
+  };
+  return h;
+}
+
+function trimmer(h: TrimHooks): MemoryTrimmer {
+  const m = new MemoryTrimmer(h);
+  h.trim!(); // move past the constructor's reading
+  return m;
+}
+
+const MiB = 1 << 20;
+
+t.test('collects once the grown heap stops growing, never while it grows', async (t) => {
+  // constructor reads 16; then the heap grows during a burst and plateaus after it
+  const h = hooks([16 * MiB, 30 * MiB, 40 * MiB, 40 * MiB, 16 * MiB, 16 * MiB]);
+  const m = trimmer(h);
+  m.run(); // 30: grew past the slack, still growing (from 16)
+  t.equal(h.gcs, 0, 'no GC while the heap grows');
+  m.run(); // 40: still growing
+  t.equal(h.gcs, 0);
+  m.run(); // 40: stopped growing, 24 MiB over the settled size
+  t.equal(h.gcs, 1, 'one GC once it stopped growing');
+  m.run();
+  m.run();
+  t.equal(h.gcs, 1, 'none after the heap is back');
+  t.equal(h.trims, 1 + 5, 'malloc_trim every round');
+});
+
+t.test('growth within the slack is left to V8', async (t) => {
+  const h = hooks([16 * MiB, 16 * MiB + SHRINK_SLACK - 1, 16 * MiB + SHRINK_SLACK - 1]);
+  const m = trimmer(h);
+  m.run();
+  m.run();
+  t.equal(h.gcs, 0);
+});
+
+t.test('without an exposed gc it only trims; without either it does not start', async (t) => {
+  const h = hooks([16 * MiB, 40 * MiB, 40 * MiB]);
+  const m = trimmer({ ...h, gc: null });
+  m.run();
+  m.run();
+  t.equal(h.trims, 3);
+  const idle = new MemoryTrimmer({ heapTotal: () => 1, gc: null, trim: null }, 1);
+  idle.start();
+  idle.stop();
+  t.pass('a trimmer with nothing to do starts no timer');
+});
+
+t.test('the addon trims the C heap of this process', { skip: nativeUdp().mod === null && nativeUdp().why }, async (t) => {
+  const trim = processHooks().trim;
+  t.ok(trim, 'trim hook present with the addon built');
+  const blocks = Array.from({ length: 2000 }, () => Buffer.allocUnsafeSlow(16 * 1024).fill(1));
+  blocks.length = 0;
+  t.ok([0, 1].includes(trim!()), 'malloc_trim ran (glibc)');
+});
