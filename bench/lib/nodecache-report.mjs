@@ -34,6 +34,11 @@ export function nodeCacheSection(r) {
       `| ${n} | ${f1(s.idleMiB)} | ${f1(s.tenKMiB)} | ${f1(s.fullMiB)} (${k(s.entries)}) | ${f1(s.blackhole.peakMiB)} / ${f1(s.blackhole.lastMiB)} | ${f1(s.zipf.peakMiB)} / ${f1(s.zipf.lastMiB)} |`,
     ),
     '',
+    `Per cached entry (full caches minus idle, over the entries): CoreDNS ${k(((c.fullMiB - c.idleMiB) * 1048576) / c.entries)} B, ours ${k(((o.fullMiB - o.idleMiB) * 1048576) / o.entries)} B.`,
+    'What bounds our memory rows is the runtime, not the entries: a bare Node process idles at ~43 MiB here against',
+    "CoreDNS's whole idle figure, so \"full caches ≤ 0.5× CoreDNS\" would need our idle plus 80k entries under CoreDNS's idle alone",
+    '(bench/memory.md: where the agent\'s RSS goes, and what was tried).',
+    '',
     `During the blackhole, queries answered of ${k(c.blackhole.sent)} sent: CoreDNS ${k(c.blackhole.completed)}, ours ${k(o.blackhole.completed)} (ours sheds misses past \`-max-pending\` with SERVFAIL at once); the ${k(o.blackhole.cachedSent)} cached names asked 5 s into it: CoreDNS answered ${k(c.blackhole.cachedAnswered)}, ours ${k(o.blackhole.cachedAnswered)} (NOERROR).`,
     '',
   ];
