@@ -10,16 +10,17 @@ export interface RunResult {
   stderr: string;
 }
 
-export type Runner = (cmd: string, args: string[], timeoutMs?: number) => Promise<RunResult>;
+/** `input`: written to the command's stdin (iptables-restore). */
+export type Runner = (cmd: string, args: string[], timeoutMs?: number, input?: string) => Promise<RunResult>;
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** A runner; with `netns` every command runs as `ip netns exec <netns> <cmd> ...` (tests only). */
 export function createRunner(netns?: string): Runner {
-  return (cmd, args, timeoutMs = DEFAULT_TIMEOUT_MS) => {
+  return (cmd, args, timeoutMs = DEFAULT_TIMEOUT_MS, input) => {
     const argv = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] as const : [cmd, args] as const;
     return new Promise((resolve) => {
-      execFile(
+      const child = execFile(
         argv[0],
         argv[1],
         // LC_ALL=C: the stderr texts we match ("File exists", "xtables lock") must not be translated.
@@ -33,6 +34,8 @@ export function createRunner(netns?: string): Runner {
           resolve({ code, stdout: stdout ?? '', stderr: [stderr ?? '', why].filter(Boolean).join('\n') });
         },
       );
+      child.stdin?.on('error', () => {}); // a command that exits before reading: its status says why
+      child.stdin?.end(input ?? '');
     });
   };
 }

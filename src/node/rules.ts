@@ -15,7 +15,7 @@ import { canonicalIp, familyOf, hostPrefix, type Family } from './ipaddr.js';
 export const COMMENT_SKIP = 'NodeLocal DNS Cache: skip conntrack';
 export const COMMENT_ALLOW = 'NodeLocal DNS Cache: allow DNS traffic';
 
-export type Table = 'raw' | 'filter';
+export type Table = 'raw' | 'filter' | 'nat';
 
 export interface Rule {
   family: Family;

@@ -6,8 +6,10 @@
 // so teardown needs no DNS and finishes when the upstream is gone.
 import { SetupError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
-import { chooseBackend, type BackendChoice } from './backend.js';
-import { createRunner, lacksPrivilege, PRIVILEGE_HINT, type Runner } from './exec.js';
+import { binary, chooseBackend, type BackendChoice } from './backend.js';
+import { createRunner, describeRun, lacksPrivilege, PRIVILEGE_HINT, type Runner } from './exec.js';
+import { FAILOPEN_CHAIN, failOpenHooks, failOpenRestore, kubeDnsEndpoints } from './failopen.js';
+import { canonicalIp, familyOf, hostPrefix } from './ipaddr.js';
 import { Iptables } from './iptables.js';
 import { NetIf } from './netif.js';
 import { nodeCacheRules, unconditionalNotrack, type Rule } from './rules.js';
@@ -48,6 +50,8 @@ export class NodeSetup {
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
   private refused: string | null = null;
+  /** The fail-open chain as last written, per family: a tick rewrites it only when it changed. */
+  private readonly failOpenWritten = new Map<number, string>();
 
   constructor(private readonly opts: NodeSetupOptions) {
     this.run = createRunner(opts.netns);
@@ -98,7 +102,12 @@ export class NodeSetup {
           failed++;
           this.report(e);
         });
-        if (failed === 0) this.opts.log.info('iptables rules removed', { backend: ipt.backend, removed });
+        const hooks = await ipt.removeAll(failOpenHooks(this.opts.localIps, this.opts.dnsPort), (e) => {
+          failed++;
+          this.report(e);
+        });
+        await this.removeFailOpenChain(ipt);
+        if (failed === 0) this.opts.log.info('iptables rules removed', { backend: ipt.backend, removed: removed + hooks });
       }
     }, 'iptables');
     await this.serial(async () => {
@@ -166,7 +175,54 @@ export class NodeSetup {
     if (failed > 0) return { ...summary, failed };
     const stale = await ipt.removeAll(this.stale, onError);
     if (stale > 0) this.opts.log.warn('unconditional NOTRACK rules removed: they would keep pods off kube-dns while no agent runs', { removed: stale });
+    await this.ensureFailOpen(ipt, onError);
     return { ...summary, failed };
+  }
+
+  /**
+   * The link-local fail-open (failopen.ts): our nat chain rewritten from kube-proxy's kube-dns
+   * endpoints when they changed, and hooked for every -localip that is not a ClusterIP. Nothing
+   * to do where kube-proxy has no such chains (IPVS or nftables mode) or no ClusterIP is local.
+   */
+  private async ensureFailOpen(ipt: Iptables, onError: (e: SetupError) => void): Promise<void> {
+    for (const family of [4, 6] as const) {
+      const ips = this.opts.localIps.filter((ip) => familyOf(ip) === family);
+      if (ips.length === 0) continue;
+      const bin = binary(ipt.backend, family);
+      const save = await this.run(`${bin}-save`, ['-t', 'nat'], 15_000);
+      if (save.code !== 0) {
+        onError(new SetupError('iptables', describeRun(`${bin}-save`, ['-t', 'nat'], save)));
+        continue;
+      }
+      const clusterIps = ips.filter((ip) => save.stdout.includes(`-A KUBE-SERVICES -d ${canonicalIp(ip)}${hostPrefix(ip)} `));
+      const linkLocal = ips.filter((ip) => !clusterIps.includes(ip));
+      const eps = kubeDnsEndpoints(save.stdout, clusterIps, this.opts.dnsPort);
+      if (linkLocal.length === 0 || eps.udp.length + eps.tcp.length === 0) continue;
+      const input = failOpenRestore(eps);
+      if (this.failOpenWritten.get(family) !== input || !save.stdout.includes(`:${FAILOPEN_CHAIN} `)) {
+        const r = await this.run(`${bin}-restore`, ['--noflush'], 15_000, input);
+        if (r.code !== 0) {
+          onError(new SetupError('iptables', describeRun(`${bin}-restore`, ['--noflush'], r)));
+          continue;
+        }
+        this.failOpenWritten.set(family, input);
+        this.opts.log.info('fail-open to kube-dns written', { chain: FAILOPEN_CHAIN, localIps: linkLocal, udp: eps.udp, tcp: eps.tcp });
+      }
+      await ipt.ensureAll(failOpenHooks(linkLocal, this.opts.dnsPort), onError);
+    }
+  }
+
+  /** Flush and delete our nat chain (its hooks are gone first); absent is fine. */
+  private async removeFailOpenChain(ipt: Iptables): Promise<void> {
+    for (const family of [4, 6] as const) {
+      if (!this.opts.localIps.some((ip) => familyOf(ip) === family)) continue;
+      const bin = binary(ipt.backend, family);
+      for (const op of ['-F', '-X']) {
+        const r = await this.run(bin, ['-w', '5', '-t', 'nat', op, FAILOPEN_CHAIN], 15_000);
+        if (r.code !== 0 && r.code !== 1) this.report(new SetupError('iptables', describeRun(bin, ['-t', 'nat', op, FAILOPEN_CHAIN], r)));
+      }
+      this.failOpenWritten.delete(family);
+    }
   }
 
   private async backend(): Promise<Iptables> {

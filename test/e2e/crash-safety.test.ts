@@ -139,6 +139,7 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   const s1 = summary(toCluster1, killAt);
   const s1local = summary(r1.filter((r) => r.server === LOCAL_IP), killAt);
   t.same(toCluster1.filter((r) => r.sent >= killAt + 1000 && r.rcode !== 'NOERROR'), [], 'ClusterIP: every query sent from 1 s after the kill answered');
+  t.same(r1.filter((r) => r.server === LOCAL_IP && r.sent >= killAt + 1000 && r.rcode !== 'NOERROR'), [], 'local IP: every query sent from 1 s after the kill answered (kube-dns through the fail-open chain, then the new agent)');
   t.ok(toCluster1.filter((r) => r.sent >= killAt + 1000).length >= 20, 'the stream ran on after the kill');
   const servedAfterKill = () => [...sup.log().matchAll(/"ts":"([^"]+)","level":"info","msg":"serving"/g)].map((m) => Date.parse(m[1]!)).find((ts) => ts >= killAt);
   t.ok(await waitFor(() => servedAfterKill() !== undefined, 20_000), 'the new agent serves');
@@ -165,6 +166,9 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   const agentPid = childOf(sup.proc.pid!);
   pids.push(agentPid);
   t.ok(await waitFor(() => dig(LOCAL_IP) === '10.96.3.7', 10_000), 'serving again');
+  const natSave = () => nsh(node, ['iptables-nft-save', '-t', 'nat']).out;
+  t.ok(await waitFor(() => /-A PREROUTING -d 169\.254\.20\.10\/32 -p udp .*-j NODELOCALDNS-FAILOPEN/.test(natSave()), 10_000), 'the link-local fail-open is hooked');
+  t.match(natSave(), new RegExp(`-A NODELOCALDNS-FAILOPEN -p udp -j DNAT --to-destination ${knotAddr.replace(/\./g, '\\.')}:53`), 'to kube-dns\'s endpoint, copied from kube-proxy\'s KUBE-SEP chain');
   const r3 = await queryStream(pod, 6500, async () => {
     await new Promise((r) => setTimeout(r, 500));
     killAt = Date.now();
@@ -176,6 +180,7 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   const s3local = summary(r3.filter((r) => r.server === LOCAL_IP), killAt);
   t.same(toCluster3.filter((r) => r.sent >= killAt + 5000 && r.rcode !== 'NOERROR'), [], 'ClusterIP: every query sent from 5 s after the kill answered');
   t.ok(toCluster3.filter((r) => r.sent >= killAt + 5000).length >= 20, 'the stream ran past 5 s after the kill');
+  t.same(r3.filter((r) => r.server === LOCAL_IP && r.sent >= killAt + 5000 && r.rcode !== 'NOERROR'), [], 'local IP: every query sent from 5 s after the kill answered by kube-dns (fail-open chain)');
   t.equal(lines().length, 24, 'rules left behind, as by any death that runs no handler');
   t.notOk(alive(), 'the liveness probe fails with no agent');
   t.ok(conntrack53(node, CLUSTER_IP).some((l) => l.includes(`src=${knotAddr} `)), 'the ClusterIP was answered by kube-dns through kube-proxy\'s DNAT');
