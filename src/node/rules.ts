@@ -8,7 +8,7 @@
 // ours is bound to the address (`-m socket`: a socket lookup per packet, done in the raw table
 // before conntrack). Without one, pods' packets to the kube-dns ClusterIP are tracked again and
 // meet kube-proxy's DNAT; node-cache leaves them untracked, delivered to no one.
-// No rule of ours jumps to a kube-proxy chain: a reference makes kube-proxy's iptables-restore
+// No rule of ours jumps to a kube-proxy chain (failopen.ts copies the endpoints instead): a reference makes kube-proxy's iptables-restore
 // fail when it deletes that chain (a Service without endpoints), and with it every later sync.
 import { canonicalIp, familyOf, hostPrefix, type Family } from './ipaddr.js';
 

@@ -89,7 +89,7 @@ t.test('doctor names each fault and nothing else', { timeout: 90_000 }, async (t
   });
 
   await t.test('a NOTRACK rule missing', async (t) => {
-    const rule = ['-p', 'udp', '-d', c.localIp, '--dport', '53', '-j', 'NOTRACK', '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack'];
+    const rule = ['-p', 'udp', '-d', c.localIp, '--dport', '53', '-m', 'socket', '-j', 'NOTRACK', '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack'];
     nsh(c.node, ['iptables-nft', '-t', 'raw', '-D', 'PREROUTING', ...rule]);
     const { code, report } = doctor();
     nsh(c.node, ['iptables-nft', '-t', 'raw', '-I', 'PREROUTING', ...rule]);
@@ -196,7 +196,7 @@ t.test('IPv6 node: healthy, then a NOTRACK rule missing', { timeout: 60_000 }, a
     JSON.stringify(healthy.checks.filter((x) => x.status !== 'ok')));
   t.match(healthy.checks.find((x) => x.check === 'agent')!.evidence, `${c.localIp}:53, ${c.clusterIp}:53`, 'sockets found in /proc/net/udp6');
 
-  const rule = ['-p', 'tcp', '-d', c.clusterIp, '--dport', '53', '-j', 'NOTRACK', '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack'];
+  const rule = ['-p', 'tcp', '-d', c.clusterIp, '--dport', '53', '-m', 'socket', '-j', 'NOTRACK', '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack'];
   nsh(c.node, ['ip6tables-nft', '-t', 'raw', '-D', 'PREROUTING', ...rule]);
   const missing = run();
   t.equal(missing.checks.find((x) => x.check === 'node-rules')!.status, 'fail');
