@@ -4,7 +4,8 @@
 // harness chose), so the agent carries no debug endpoint of its own.
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { processTree } from '../lib/procs.mjs';
 import dnsPacket from 'dns-packet';
 import { WebSocket } from 'undici';
 
@@ -104,29 +105,11 @@ function statusKiB(pid, field) {
   return m ? Number(m[1]) : 0;
 }
 
-/** `pid` and every process below it (the agent runs iptables/ip children on a real node). */
-function tree(pid) {
-  const children = new Map();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(d));
-    } catch {
-      // exited while we looked
-    }
-  }
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]) ?? []));
-  return out;
-}
 
 /** CPU seconds (user + system) the process tree has used so far. */
 export function cpuSeconds(pid) {
   let ticks = 0;
-  for (const p of tree(pid)) {
+  for (const p of processTree(pid)) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -142,7 +125,7 @@ export function cpuSeconds(pid) {
 export function rss(pid) {
   let now = 0;
   let hwm = 0;
-  for (const p of tree(pid)) {
+  for (const p of processTree(pid)) {
     try {
       now += statusKiB(p, 'VmRSS');
       hwm += statusKiB(p, 'VmHWM');

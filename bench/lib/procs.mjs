@@ -86,7 +86,7 @@ export function run(argv, { cpu, timeoutMs = 15_000, stdoutFd } = {}) {
 }
 
 /** pid and every descendant (a server that forks workers is measured as a whole). */
-function processTree(pid) {
+export function processTree(pid) {
   const children = new Map();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
