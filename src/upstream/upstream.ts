@@ -78,11 +78,6 @@ export class Upstream implements PoolListener {
     return tcp ? this.tcpHealth : this.udpHealth;
   }
 
-  /** Consecutive failures over either transport (logs). */
-  get fails(): number {
-    return Math.max(this.tcpHealth.fails, this.udpHealth.fails);
-  }
-
   success(rcode: number, seconds: number, tcp: boolean): void {
     this.lastAnswerAt = Date.now();
     this.durations.observe(rcode, seconds);
