@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // nodelocaldns: node-cache's command line → configuration → Agent; signals and exit codes.
 import { writeFileSync } from 'node:fs';
-import { Agent } from './agent.js';
+import { Agent } from './agent/agent.js';
 import { helpText, parseFlags, parseHostPort, type Flags } from './config/flags.js';
 import { effectiveLogLevel, readAgentEnv, type AgentEnv } from './config/env.js';
 import { SUPPORTED_DIRECTIVES } from './config/corefile/build.js';
@@ -11,7 +11,7 @@ import { FlagError } from './errors.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { nodeSetupFromFlags, startFailureLine } from './node/from-flags.js';
 import type { NodeSetup } from './node/setup.js';
-import { VERSION } from './observe/metrics.js';
+import { VERSION } from './observe/registry.js';
 
 export async function main(argv: string[]): Promise<number> {
   // Loaded only when asked for: the agent never pays for the doctor's code.

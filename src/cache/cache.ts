@@ -98,7 +98,7 @@ export class CacheEntry extends PackedAnswer {
 
 /**
  * Counter slots in DnsCache.counters (published as coredns_cache_* at scrape time). Requests,
- * hits and misses are counted per (listener, zone) in observe/stats.ts, where the hit path is.
+ * hits and misses are counted per (listener, zone) in resolve/stats.ts, where the hit path is.
  */
 export const C_DROPS = 0;
 export const C_EVICT_SUCCESS = 1;

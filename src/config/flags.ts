@@ -29,7 +29,7 @@ export interface Flags {
   lameduckMs: number;
   endpointslices: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
-  maxPending: number; // bound on queries pending upstream (server/pending-budget.ts)
+  maxPending: number; // bound on queries pending upstream (resolve/pending-budget.ts)
   dnsDomain: string; // fills a __PILLAR__DNS__DOMAIN__ left in the template (kustomize installs)
   /** node-cache flags given that change nothing here, with why (the caller logs them). */
   noEffect: { flag: string; why: string }[];

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { BindError } from '../errors.js';
-import { HealthProbe, type HealthStats } from './health-probe.js';
+import { HealthProbe, type HealthStats } from './self-probe.js';
 import type { Logger } from './log.js';
 
 export interface HttpRoutes {

@@ -5,8 +5,8 @@
 // Lines go to a QueryLogSink that never blocks the event loop (see below).
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { dnsClassName, dnsRcodeName, dnsTypeName } from './dns-names.js';
-import { peerText, type Peer } from '../server/waiter.js';
+import { dnsClassName, dnsRcodeName, dnsTypeName } from '../dns/names.js';
+import { peerText, type Peer } from '../resolve/waiter.js';
 
 /**
  * Buffered, non-blocking line sink. process.stdout is synchronous for pipes on Linux (the

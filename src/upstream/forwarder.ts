@@ -8,7 +8,7 @@ import { OverloadError, UpstreamError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 import type { ForwardQuestion } from './attempt.js';
 import { Race, RaceList, type ForwardDone, type RaceHost } from './race.js';
-import { HealthProber } from './health.js';
+import { HealthProber } from './health-check.js';
 import { PoolRegistry } from './pool-registry.js';
 import { Upstream } from './upstream.js';
 

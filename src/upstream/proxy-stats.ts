@@ -1,6 +1,6 @@
 // coredns_proxy_request_duration_seconds{proxy_name,to,rcode} per upstream: a typed-array
-// histogram per rcode, filled on the answer path and published by observe/metrics.ts at scrape.
-import { DURATION_BUCKETS } from '../observe/stats.js';
+// histogram per rcode, filled on the answer path and published at scrape (upstream/metrics.ts).
+import { DURATION_BUCKETS } from '../resolve/stats.js';
 
 /** rcodes 0..15 from the header (upstream answers carry no extended rcode we act on). */
 export const N_PROXY_RCODES = 16;

@@ -8,7 +8,7 @@ import { startFaultyUpstream } from '../support/faulty-upstream.js';
 import { decode, encodeQuery, rawUdp } from '../support/dnsclient.js';
 import { metricValue, startTestAgent } from '../support/agent.js';
 import { randomLoopback, randomPort } from '../support/net.js';
-import { MAX_WAITERS_PER_KEY } from '../../src/server/block.js';
+import { MAX_WAITERS_PER_KEY } from '../../src/resolve/block.js';
 
 const missing = knotMissing();
 const ZONE = 'cluster.local.';

@@ -1,7 +1,7 @@
 // The embedded default (no -conf): its cluster.local block forwards `.` to -upstream, as
 // node-cache's template does, yet its log lines must name the block's zone, not FROM ".".
 import t from 'tap';
-import { Agent } from '../../src/agent.js';
+import { Agent } from '../../src/agent/agent.js';
 import { embeddedConfig } from '../../src/config/embedded.js';
 import { parseFlags } from '../../src/config/flags.js';
 import { createLogger } from '../../src/observe/log.js';

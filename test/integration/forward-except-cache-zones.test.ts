@@ -3,7 +3,7 @@
 // SERVFAIL and the errors line "plugin/forward: no next plugin found"), and only names under the
 // cache zones are cached. A block zone inside another block's except zone keeps forwarding it.
 import t from 'tap';
-import { Agent } from '../../src/agent.js';
+import { Agent } from '../../src/agent/agent.js';
 import { corefileFromText } from '../../src/config/corefile/build.js';
 import { createLogger } from '../../src/observe/log.js';
 import { knotMissing, startKnot } from '../support/knot.js';

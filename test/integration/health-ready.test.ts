@@ -2,7 +2,7 @@
 // /health stays 200 "OK" and DNS keeps answering while /ready says 503 with the reason; when
 // every upstream of a zone is down /ready is 503 naming the zone, and 200 again once knot is back.
 import t from 'tap';
-import { Agent } from '../../src/agent.js';
+import { Agent } from '../../src/agent/agent.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { queryUdp } from '../support/dnsclient.js';

@@ -5,10 +5,10 @@
 import t from 'tap';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BlockRuntime } from '../../src/server/block.js';
-import { QueryHandler } from '../../src/server/handler.js';
-import { blockRoutes, ZoneTable } from '../../src/server/zone-table.js';
-import { ListenerStats, ZoneStats } from '../../src/observe/stats.js';
+import { BlockRuntime } from '../../src/resolve/block.js';
+import { QueryHandler } from '../../src/resolve/query-handler.js';
+import { blockRoutes, ZoneTable } from '../../src/resolve/zone-table.js';
+import { ListenerStats, ZoneStats } from '../../src/resolve/stats.js';
 import { defaultForwardConfig, nodeCacheCacheConfig } from '../../src/config/defaults.js';
 import { silentLogger } from '../../src/observe/log.js';
 import type { ServerBlockConfig } from '../../src/config/types.js';

@@ -2,7 +2,7 @@
 // and what a scrape with every series filled in costs (measured and reported, not asserted).
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { Agent } from '../../src/agent.js';
+import { Agent } from '../../src/agent/agent.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { startTestAgent, testConfig } from '../support/agent.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { queryUdp } from '../support/dnsclient.js';
-import { Agent } from '../../src/agent.js';
+import { Agent } from '../../src/agent/agent.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { testConfig, type TestAgent } from '../support/agent.js';
 import { randomLoopback, randomPort, until } from '../support/net.js';

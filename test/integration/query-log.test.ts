@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import * as packet from 'dns-packet';
-import { Agent } from '../../src/agent.js';
+import { Agent } from '../../src/agent/agent.js';
 import { createLogger } from '../../src/observe/log.js';
 import { QueryLogSink } from '../../src/observe/query-log.js';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';

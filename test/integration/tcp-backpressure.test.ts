@@ -13,7 +13,7 @@ import { encodeQuery, queryTcp, queryUdp, rawTcp } from '../support/dnsclient.js
 import { testConfig } from '../support/agent.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 import { scrape, select } from '../support/prom.js';
-import { DEFAULT_TCP_OPTIONS } from '../../src/server/tcp.js';
+import { DEFAULT_TCP_OPTIONS } from '../../src/listen/tcp.js';
 
 const CHILD = fileURLToPath(new URL('../support/agent-child.ts', import.meta.url));
 const BIG = 'big.prod.svc.cluster.local';

@@ -11,7 +11,7 @@ import { decode, encodeQuery, queryTcp } from '../support/dnsclient.js';
 import { startTestAgent } from '../support/agent.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 import { scrape, sum } from '../support/prom.js';
-import { DEFAULT_TCP_OPTIONS } from '../../src/server/tcp.js';
+import { DEFAULT_TCP_OPTIONS } from '../../src/listen/tcp.js';
 
 function frame(msg: Buffer): Buffer {
   const len = Buffer.alloc(2);

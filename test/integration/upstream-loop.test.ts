@@ -2,7 +2,7 @@
 // second agent back to it, stops start with a LoopError that says what to fix; a real upstream
 // does not.
 import t from 'tap';
-import { Agent } from '../../src/agent.js';
+import { Agent } from '../../src/agent/agent.js';
 import { LoopError } from '../../src/errors.js';
 import { silentLogger } from '../../src/observe/log.js';
 import type { AgentConfig, UpstreamAddress } from '../../src/config/types.js';

@@ -1,6 +1,6 @@
 // An Agent in the test process, serving on a loopback address of the test's own and forwarding
 // every zone to the given upstream(s); the real code path, minus the cli.
-import { Agent } from '../../src/agent.js';
+import { Agent } from '../../src/agent/agent.js';
 import { defaultForwardConfig, nodeCacheCacheConfig } from '../../src/config/defaults.js';
 import type { AgentConfig, CacheConfig, ForwardConfig, ServerBlockConfig, UpstreamAddress } from '../../src/config/types.js';
 import { createLogger, silentLogger, type Logger } from '../../src/observe/log.js';

@@ -1,6 +1,6 @@
 // Look inside a running agent's cache from a test: the key a query maps to, and the entry it
 // holds (to wait for a background refresh to finish instead of sleeping).
-import type { Agent } from '../../src/agent.js';
+import type { Agent } from '../../src/agent/agent.js';
 import type { CacheEntry, DnsCache } from '../../src/cache/cache.js';
 import { nameToWire } from '../../src/dns/wire.js';
 

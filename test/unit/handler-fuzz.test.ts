@@ -3,10 +3,10 @@
 import t from 'tap';
 import { randomBytes, randomInt } from 'node:crypto';
 import * as packet from 'dns-packet';
-import { QueryHandler } from '../../src/server/handler.js';
-import { blockRoutes, ZoneTable } from '../../src/server/zone-table.js';
-import { BlockRuntime } from '../../src/server/block.js';
-import { ListenerStats, ZoneStats } from '../../src/observe/stats.js';
+import { QueryHandler } from '../../src/resolve/query-handler.js';
+import { blockRoutes, ZoneTable } from '../../src/resolve/zone-table.js';
+import { BlockRuntime } from '../../src/resolve/block.js';
+import { ListenerStats, ZoneStats } from '../../src/resolve/stats.js';
 import { nodeCacheCacheConfig } from '../../src/config/defaults.js';
 import { silentLogger } from '../../src/observe/log.js';
 import type { ServerBlockConfig } from '../../src/config/types.js';

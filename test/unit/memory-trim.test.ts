@@ -1,8 +1,8 @@
 // The after-burst memory give-back: a full GC only once the heap grew past the slack and stopped
 // growing, malloc_trim every round; and the real hooks this process has (the addon's trim).
 import t from 'tap';
-import { MemoryTrimmer, SHRINK_SLACK, processHooks, type TrimHooks } from '../../src/server/memory-trim.js';
-import { nativeUdp } from '../../src/server/native.js';
+import { MemoryTrimmer, SHRINK_SLACK, processHooks, type TrimHooks } from '../../src/agent/memory-trim.js';
+import { nativeUdp } from '../../src/listen/native.js';
 
 /** Round k (from 1) sees sizes[k]; the constructor sees sizes[0]. */
 function hooks(sizes: number[]): TrimHooks & { gcs: number; trims: number } {

@@ -5,9 +5,9 @@ import t from 'tap';
 import { corefileFromText } from '../../src/config/corefile/build.js';
 import { PARSE_OK, ParsedQuery, parseQuery } from '../../src/dns/wire.js';
 import { silentLogger } from '../../src/observe/log.js';
-import { ZoneStats } from '../../src/observe/stats.js';
-import { BlockRuntime } from '../../src/server/block.js';
-import { blockRoutes, ZoneTable } from '../../src/server/zone-table.js';
+import { ZoneStats } from '../../src/resolve/stats.js';
+import { BlockRuntime } from '../../src/resolve/block.js';
+import { blockRoutes, ZoneTable } from '../../src/resolve/zone-table.js';
 import { encodeQuery } from '../support/dnsclient.js';
 
 function table(t: { teardown(fn: () => void): void }, corefile: string): ZoneTable {

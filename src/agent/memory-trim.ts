@@ -5,7 +5,7 @@
 // cache (bench/memory.md). Every 10 s: if the V8 heap is well above where the last collection
 // left it and has stopped growing, one full GC (only where node runs with --expose-gc, as the
 // image does); then malloc_trim(0) through the batch addon.
-import { nativeUdp } from './native.js';
+import { nativeUdp } from '../listen/native.js';
 
 /** Often enough that memory is back within 30 s of a burst's end. */
 export const TRIM_INTERVAL_MS = 10_000;

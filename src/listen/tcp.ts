@@ -3,9 +3,9 @@
 // and on unsent reply bytes per connection so one client cannot hold the agent's memory.
 import { createServer, type Server, type Socket } from 'node:net';
 import { BindError } from '../errors.js';
-import type { ListenerStats } from '../observe/stats.js';
-import type { QueryHandler } from './handler.js';
-import type { ReplySink } from './waiter.js';
+import type { ListenerStats } from '../resolve/stats.js';
+import type { QueryHandler } from '../resolve/query-handler.js';
+import type { ReplySink } from '../resolve/waiter.js';
 
 export interface TcpListenerOptions {
   maxConnections: number;

@@ -4,11 +4,11 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { BindError } from '../errors.js';
-import type { QueryHandler } from './handler.js';
+import type { QueryHandler } from '../resolve/query-handler.js';
 import type { UdpIo } from '../config/types.js';
 import { nativeUdp } from './native.js';
 import { BatchUdpListener } from './udp-batch.js';
-import type { Peer, ReplySink } from './waiter.js';
+import type { Peer, ReplySink } from '../resolve/waiter.js';
 
 export interface UdpServer {
   readonly io: 'batch' | 'dgram';

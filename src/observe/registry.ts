@@ -15,7 +15,7 @@ import { rcodeName } from '../dns/constants.js';
 import type { Forwarder } from '../upstream/forwarder.js';
 import type { TcpPool } from '../upstream/pool.js';
 import { AgentRegistry, histogram, join, labels, type MetricType } from './exposition.js';
-import { HEALTH_BUCKETS, type HealthStats } from './health-probe.js';
+import { HEALTH_BUCKETS, type HealthStats } from './self-probe.js';
 import { queryLogDropped } from './query-log.js';
 import {
   DURATION_BUCKETS,
@@ -26,7 +26,7 @@ import {
   TYPE_LABELS,
   type ListenerStats,
   type ZoneStats,
-} from './stats.js';
+} from '../resolve/stats.js';
 
 export const VERSION = '0.1.0';
 

@@ -5,7 +5,7 @@
 // the table is built, so the request path reads two fields of the route it already matched.
 import type { DnsCache } from '../cache/cache.js';
 import { nameToWire, type ParsedQuery } from '../dns/wire.js';
-import type { ZoneStats } from '../observe/stats.js';
+import type { ZoneStats } from './stats.js';
 import type { BlockRuntime } from './block.js';
 
 export interface Route {

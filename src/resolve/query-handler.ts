@@ -8,7 +8,7 @@ import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery } from '../dns/wire.js';
 import { KIND_SUCCESS } from '../dns/answer.js';
 import { C_STALE } from '../cache/cache.js';
 import { STALE_TTL, answerStaleAtOnce, canRefresh, recordHit, shouldPrefetch } from '../cache/policy.js';
-import { ListenerStats, PLUGIN_CACHE, PROTO_TCP, PROTO_UDP } from '../observe/stats.js';
+import { ListenerStats, PLUGIN_CACHE, PROTO_TCP, PROTO_UDP } from './stats.js';
 import type { ZoneTable } from './zone-table.js';
 import { Waiter, type Peer, type ReplySink } from './waiter.js';
 

@@ -2,7 +2,7 @@
 // from a TCP read buffer so it is not pinned), where to answer, and when it arrived.
 import type { QueryView } from '../dns/reply.js';
 import type { ParsedQuery } from '../dns/wire.js';
-import type { ZoneStats } from '../observe/stats.js';
+import type { ZoneStats } from './stats.js';
 
 /** A client's address: a string, or an IPv4 address as a number (host order) from the batch UDP listener. */
 export type Peer = string | number;

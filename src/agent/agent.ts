@@ -1,27 +1,27 @@
 // Builds the serving pieces from an AgentConfig and owns their start / reload / stop order.
 // Listeners are keyed by address:port and survive reloads that keep them; each block's cache
 // survives a reload that keeps its zones and cache settings.
-import { DEFAULT_MAX_PENDING, PendingBudget } from './server/pending-budget.js';
+import { DEFAULT_MAX_PENDING, PendingBudget } from '../resolve/pending-budget.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { Registry } from 'prom-client';
-import type { AgentConfig, ServerBlockConfig, UdpIo } from './config/types.js';
-import { HealthStats } from './observe/health-probe.js';
-import { HttpEndpoint } from './observe/http.js';
-import { createLogger, type Logger } from './observe/log.js';
-import { createRegistry, type MetricsSource } from './observe/metrics.js';
-import { ListenerStats, ZoneStats } from './observe/stats.js';
-import { BlockRuntime } from './server/block.js';
-import { QueryHandler } from './server/handler.js';
-import { TcpListener } from './server/tcp.js';
-import { createUdpListener, type UdpServer } from './server/udp.js';
-import { nativeUdp } from './server/native.js';
-import { MemoryTrimmer } from './server/memory-trim.js';
-import { blockRoutes, ZoneTable, type Route } from './server/zone-table.js';
-import type { Clock, DnsCache } from './cache/cache.js';
-import type { Forwarder } from './upstream/forwarder.js';
-import { detectLoop } from './upstream/loop.js';
-import { PoolRegistry } from './upstream/pool-registry.js';
-import type { TcpPool } from './upstream/pool.js';
+import type { AgentConfig, ServerBlockConfig, UdpIo } from '../config/types.js';
+import { HealthStats } from '../observe/self-probe.js';
+import { HttpEndpoint } from '../observe/http.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import { createRegistry, type MetricsSource } from '../observe/registry.js';
+import { ListenerStats, ZoneStats } from '../resolve/stats.js';
+import { BlockRuntime } from '../resolve/block.js';
+import { QueryHandler } from '../resolve/query-handler.js';
+import { TcpListener } from '../listen/tcp.js';
+import { createUdpListener, type UdpServer } from '../listen/udp.js';
+import { nativeUdp } from '../listen/native.js';
+import { MemoryTrimmer } from './memory-trim.js';
+import { blockRoutes, ZoneTable, type Route } from '../resolve/zone-table.js';
+import type { Clock, DnsCache } from '../cache/cache.js';
+import type { Forwarder } from '../upstream/forwarder.js';
+import { detectLoop } from '../upstream/loop.js';
+import { PoolRegistry } from '../upstream/pool-registry.js';
+import type { TcpPool } from '../upstream/pool.js';
 
 export const SETUP_ERROR_TYPES = ['iptables', 'iptables_lock', 'interface_add', 'interface_check', 'configmap'];
 
@@ -61,7 +61,7 @@ export class Agent implements MetricsSource {
   private http = new Map<string, HttpEndpoint>();
   /** TCP connections per upstream address, shared by every block and kept across reloads. */
   private readonly pools: PoolRegistry;
-  /** Queries pending upstream, bounded over every block (server/pending-budget.ts). */
+  /** Queries pending upstream, bounded over every block (resolve/pending-budget.ts). */
   readonly pending: PendingBudget;
   private state: 'new' | 'serving' | 'lameduck' | 'stopped' = 'new';
 

@@ -5,9 +5,9 @@
 // - a query's bytes live in a slot that the next batch overwrites (`reusesQuery`: a Waiter copies);
 // - an IPv4 client is a number (host order), not a string; `peerText` formats it for logs.
 import { BindError } from '../errors.js';
-import type { QueryHandler } from './handler.js';
+import type { QueryHandler } from '../resolve/query-handler.js';
 import type { NativeUdp } from './native.js';
-import type { Peer, ReplySink } from './waiter.js';
+import type { Peer, ReplySink } from '../resolve/waiter.js';
 
 export class BatchUdpListener implements ReplySink {
   readonly tcp = false;
