@@ -38,6 +38,11 @@ export class LoopError extends AgentError {
   override readonly code = 'ERR_LOOP';
 }
 
+/** NODELOCALDNS_UDP_IO=batch, but the batch UDP I/O addon did not load (the message says why). */
+export class UdpIoUnavailableError extends AgentError {
+  override readonly code = 'ERR_UDP_IO_UNAVAILABLE';
+}
+
 /** A listener could not bind its address. */
 export class BindError extends AgentError {
   override readonly code = 'ERR_BIND';
@@ -51,6 +56,17 @@ export class UpstreamError extends AgentError {
 /** An upstream answer that does not belong to the query (ID or question mismatch). */
 export class UpstreamMismatchError extends AgentError {
   override readonly code = 'ERR_UPSTREAM_MISMATCH';
+}
+
+/**
+ * A name reached the end of its server block's plugins unanswered: CoreDNS ends the chain in
+ * SERVFAIL with this text when `forward` does not take the name or the block has no `forward`.
+ */
+export class NoNextPluginError extends AgentError {
+  override readonly code = 'ERR_NO_NEXT_PLUGIN';
+  constructor(readonly plugin: string) {
+    super(`plugin/${plugin}: no next plugin found`);
+  }
 }
 
 /** Too many queries in flight upstream (`max_concurrent`). */
@@ -68,5 +84,13 @@ export class SetupError extends AgentError {
 
 /** EndpointSlice discovery could not reach or read the Kubernetes API. */
 export class DiscoveryError extends AgentError {
-  override readonly code = 'ERR_DISCOVERY';
+  override readonly code: string = 'ERR_DISCOVERY';
+}
+
+/** The API server no longer has the resource version a watch resumed from (HTTP 410): list again. */
+export class WatchExpiredError extends DiscoveryError {
+  override readonly code = 'ERR_WATCH_EXPIRED';
+  constructor() {
+    super('watch resource version expired (410 Gone)');
+  }
 }

@@ -1,8 +1,12 @@
-// When to refresh an entry in the background, and when an expired one may still be answered.
-// Prefetch follows CoreDNS plugin/cache (freq + shouldPrefetch); serve-stale follows RFC 8767.
-// Every time here comes from the cache's clock, so tests move it instead of sleeping.
+// Every cache decision of the request path: whether an entry is answered fresh, stale at once or
+// only after asking upstream; when it is refreshed in the background; what an upstream answer
+// replaces. Prefetch follows CoreDNS plugin/cache (freq + shouldPrefetch); serve-stale follows
+// RFC 8767. What may be stored at all, and for how long, is cache.ts `insert`. Every time here
+// comes from the cache's clock, so tests move it instead of sleeping.
 import type { CacheConfig } from '../config/types.js';
-import type { CacheEntry } from './cache.js';
+import type { PreparedAnswer } from '../dns/answer.js';
+import { RCODE_REFUSED, RCODE_SERVFAIL } from '../dns/constants.js';
+import { C_PREFETCH, type CacheEntry, type DnsCache } from './cache.js';
 
 /** RFC 8767 §4: TTL written into every record of a stale answer. */
 export const STALE_TTL = 30;
@@ -37,4 +41,58 @@ export function canRefresh(e: CacheEntry, now: number): boolean {
  */
 export function answerStaleAtOnce(e: CacheEntry, now: number, cfg: CacheConfig): boolean {
   return cfg.serveStale !== null && (cfg.serveStale.mode === 'immediate' || now - e.refreshFailedAt < REFRESH_RETRY_MS);
+}
+
+/** What the cache holds for a request's key, decided once on the request path. */
+export const ENTRY_FRESH = 0; // answer from it, TTLs aged
+export const ENTRY_STALE_NOW = 1; // expired, answered stale at once; refreshed in the background
+export const ENTRY_VERIFY = 2; // expired, upstream asked first; the entry is the fallback
+export const ENTRY_EXPIRED = 3; // past the serve_stale window: a miss
+
+export function entryState(e: CacheEntry, now: number, cfg: CacheConfig): number {
+  if (now < e.expiresAt) return ENTRY_FRESH;
+  if (now >= e.staleUntil) return ENTRY_EXPIRED;
+  return answerStaleAtOnce(e, now, cfg) ? ENTRY_STALE_NOW : ENTRY_VERIFY;
+}
+
+/** The background refresh an answer from `e` in `state` starts: none, a prefetch, or a stale refresh. */
+export const REFRESH_NONE = 0;
+export const REFRESH_PREFETCH = 1;
+export const REFRESH_STALE = 2;
+
+export function refreshAfterAnswer(e: CacheEntry, state: number, now: number, cfg: CacheConfig): number {
+  if (state === ENTRY_FRESH) return cfg.prefetch !== null && shouldPrefetch(e, now, cfg) ? REFRESH_PREFETCH : REFRESH_NONE;
+  return canRefresh(e, now) ? REFRESH_STALE : REFRESH_NONE;
+}
+
+/** A refresh of `e` goes upstream now (prefetches are counted, as coredns_cache_prefetch_total). */
+export function startRefresh(cache: DnsCache | null, e: CacheEntry, prefetch: boolean): void {
+  e.refreshing = true;
+  if (prefetch && cache !== null) cache.counters[C_PREFETCH]!++;
+}
+
+/** `e` may still answer a client at `now` (fresh, or expired within serve_stale). */
+export function servable(e: CacheEntry | null, now: number): e is CacheEntry {
+  return e !== null && now < e.staleUntil;
+}
+
+/** RFC 8767 §4: an upstream SERVFAIL or REFUSED must not replace data the cache can still serve. */
+export function keepFallbackOver(rcode: number, fallback: CacheEntry | null, now: number): boolean {
+  return (rcode === RCODE_SERVFAIL || rcode === RCODE_REFUSED) && servable(fallback, now);
+}
+
+/**
+ * Store an upstream answer for `key` under the cache's rules (cache.ts insert). When it refreshes
+ * `fallback`, the new entry keeps its popularity (CoreDNS keeps a prefetched entry's hit count),
+ * and an answer that cannot be cached ends the old data.
+ */
+export function storeAnswer(cache: DnsCache, key: string, a: PreparedAnswer, fallback: CacheEntry | null): CacheEntry | null {
+  const entry = cache.insert(key, a);
+  if (fallback !== null) {
+    if (entry !== null) {
+      entry.hits = fallback.hits;
+      entry.lastHitAt = fallback.lastHitAt;
+    } else cache.delete(key);
+  }
+  return entry;
 }

@@ -2,8 +2,7 @@
 // `{$VAR}` and `<SVC>_SERVICE_HOST` are read where the Corefile is built). A value that is set
 // but not one we know stops the start (exit 2), naming the variable, like a bad flag.
 import { EnvError } from '../errors.js';
-import type { Level } from '../observe/log.js';
-import type { UdpIo } from './types.js';
+import type { LogLevel as Level, UdpIo } from './types.js';
 
 export interface AgentEnv {
   /** NODELOCALDNS_LOG_LEVEL; null when unset or empty (the -log-level flag decides). */

@@ -2,6 +2,7 @@
 // `-flag value`, `-flag=value`, `--flag`, booleans as `-flag` or `-flag=false`.
 import { isIP } from 'node:net';
 import { FlagError } from '../errors.js';
+import type { LogLevel } from './types.js';
 
 export interface Flags {
   localip: string[]; // empty = embedded default (127.0.0.1, no node setup)
@@ -28,7 +29,7 @@ export interface Flags {
   iptablesBackend: 'auto' | 'nft' | 'legacy';
   lameduckMs: number;
   endpointslices: boolean;
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  logLevel: LogLevel;
   maxPending: number; // bound on queries pending upstream (resolve/pending-budget.ts)
   dnsDomain: string; // fills a __PILLAR__DNS__DOMAIN__ left in the template (kustomize installs)
   /** node-cache flags given that change nothing here, with why (the caller logs them). */

@@ -87,3 +87,6 @@ export interface AgentConfig {
   /** Corefile text the servers came from (for reload version info); "" when embedded. */
   corefileText: string;
 }
+
+/** The agent event log's level (-log-level, NODELOCALDNS_LOG_LEVEL). */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

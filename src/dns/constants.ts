@@ -42,8 +42,3 @@ export const OPT_RR_LEN = 11; // root name + type + class + ttl + rdlength, no o
 export const MIN_UDP_PAYLOAD = 512;
 /** DNS Flag Day 2020: what we advertise and accept by default. */
 export const OUR_UDP_PAYLOAD = 1232;
-
-export const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
-export function rcodeName(rcode: number): string {
-  return RCODE_NAMES[rcode] ?? (rcode === RCODE_BADVERS ? 'BADVERS' : `RCODE${rcode}`);
-}

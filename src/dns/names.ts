@@ -1,5 +1,6 @@
 // Type, class and rcode mnemonics as miekg/dns prints them (CoreDNS logs and labels use these):
-// unknown values print as TYPE<n>, CLASS<n>, and the bare number for rcodes.
+// unknown values print as TYPE<n>, CLASS<n>; an unknown rcode is RCODE<n> in metric labels
+// (CoreDNS plugin/pkg/rcode) and the bare number in the query log (CoreDNS's replacer).
 
 const TYPES: Record<number, string> = {
   1: 'A', 2: 'NS', 3: 'MD', 4: 'MF', 5: 'CNAME', 6: 'SOA', 7: 'MB', 8: 'MG', 9: 'MR', 10: 'NULL', 12: 'PTR',
@@ -16,6 +17,7 @@ const TYPES: Record<number, string> = {
 
 const CLASSES: Record<number, string> = { 1: 'IN', 2: 'CS', 3: 'CH', 4: 'HS', 254: 'NONE', 255: 'ANY' };
 
+/** 16 is BADSIG in miekg's table, which CoreDNS prints; RFC 6891 §9 also calls it BADVERS. */
 const RCODES: Record<number, string> = {
   0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 6: 'YXDOMAIN',
   7: 'YXRRSET', 8: 'NXRRSET', 9: 'NOTAUTH', 10: 'NOTZONE', 11: 'DSOTYPENI', 16: 'BADSIG', 17: 'BADKEY',
@@ -30,6 +32,12 @@ export function dnsClassName(c: number): string {
   return CLASSES[c] ?? `CLASS${c}`;
 }
 
-export function dnsRcodeName(r: number): string {
+/** The rcode as CoreDNS labels metrics with it. */
+export function rcodeName(r: number): string {
+  return RCODES[r] ?? `RCODE${r}`;
+}
+
+/** The rcode as CoreDNS's query log writes it. */
+export function rcodeLogName(r: number): string {
   return RCODES[r] ?? String(r);
 }

@@ -4,7 +4,8 @@
 import { createSocket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { connect, isIPv6 } from 'node:net';
-import { CLASS_IN, FLAG_TC, OPCODE_MASK, rcodeName } from '../dns/constants.js';
+import { CLASS_IN, FLAG_TC, OPCODE_MASK } from '../dns/constants.js';
+import { rcodeName } from '../dns/names.js';
 import { buildQuery } from '../dns/query.js';
 import { nameToWire } from '../dns/wire.js';
 

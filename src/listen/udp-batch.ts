@@ -7,7 +7,8 @@
 import { BindError } from '../errors.js';
 import type { QueryHandler } from '../resolve/query-handler.js';
 import type { NativeUdp } from './native.js';
-import type { Peer, ReplySink } from '../resolve/waiter.js';
+import type { Peer } from '../observe/query-log.js';
+import type { ReplySink } from '../resolve/waiter.js';
 
 export class BatchUdpListener implements ReplySink {
   readonly tcp = false;

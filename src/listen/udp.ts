@@ -3,12 +3,13 @@
 // is built, and node:dgram (this file), the fallback and the reference.
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { BindError } from '../errors.js';
+import { BindError, UdpIoUnavailableError } from '../errors.js';
 import type { QueryHandler } from '../resolve/query-handler.js';
 import type { UdpIo } from '../config/types.js';
 import { nativeUdp } from './native.js';
 import { BatchUdpListener } from './udp-batch.js';
-import type { Peer, ReplySink } from '../resolve/waiter.js';
+import type { Peer } from '../observe/query-log.js';
+import type { ReplySink } from '../resolve/waiter.js';
 
 export interface UdpServer {
   readonly io: 'batch' | 'dgram';
@@ -24,7 +25,7 @@ export function createUdpListener(host: string, port: number, handler: QueryHand
   if (io === 'dgram') return new UdpListener(host, port, handler);
   const { mod, why } = nativeUdp();
   if (mod !== null) return new BatchUdpListener(host, port, handler, mod);
-  if (io === 'batch') throw new Error(`UDP I/O "batch" asked for, but its addon is not available: ${why}`);
+  if (io === 'batch') throw new UdpIoUnavailableError(`UDP I/O "batch" asked for, but its addon is not available: ${why}`);
   return new UdpListener(host, port, handler);
 }
 

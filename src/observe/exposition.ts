@@ -22,6 +22,28 @@ export interface Family {
   merge?: boolean;
 }
 
+/** Label values by name, rendered by `family` (or already rendered: hot families cache their label strings). */
+export type Labels = Record<string, string | number>;
+export interface LabeledValue {
+  labels: Labels | string;
+  value: number;
+  name?: string;
+}
+
+/**
+ * A family as a subsystem declares it next to its code: `collect` reads its counters at scrape
+ * time. `merge` (default on) adds up samples with identical labels.
+ */
+export function family(name: string, help: string, type: MetricType, collect: () => LabeledValue[], merge = true): Family {
+  return {
+    name,
+    help,
+    type,
+    merge,
+    collect: () => collect().map((v) => ({ name: v.name, labels: typeof v.labels === 'string' ? v.labels : labels(v.labels), value: v.value })),
+  };
+}
+
 const escapeValue = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 

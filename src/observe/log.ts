@@ -1,7 +1,7 @@
 // Agent events as JSON lines on stderr: {"ts","level","msg",...fields}. Query logs (the `log`
 // directive) are not written here; they have their own buffered sink.
+import type { LogLevel as Level } from '../config/types.js';
 
-export type Level = 'debug' | 'info' | 'warn' | 'error';
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {

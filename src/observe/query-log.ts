@@ -5,8 +5,7 @@
 // Lines go to a QueryLogSink that never blocks the event loop (see below).
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { dnsClassName, dnsRcodeName, dnsTypeName } from '../dns/names.js';
-import { peerText, type Peer } from '../resolve/waiter.js';
+import { dnsClassName, dnsTypeName, rcodeLogName } from '../dns/names.js';
 
 /**
  * Buffered, non-blocking line sink. process.stdout is synchronous for pipes on Linux (the
@@ -51,6 +50,15 @@ export class QueryLogSink {
   }
 }
 
+/** A client's address: a string, or an IPv4 address as a number (host order) from the batch UDP listener. */
+export type Peer = string | number;
+
+/** A client's address as text, for logs. */
+export function peerText(address: Peer): string {
+  if (typeof address === 'string') return address;
+  return `${address >>> 24}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`;
+}
+
 let stdoutSink: QueryLogSink | null = null;
 /** The process-wide sink on stdout, created on first use. */
 export function defaultQueryLogSink(): QueryLogSink {
@@ -89,7 +97,7 @@ export function formatQueryLine(q: LoggedQuery, tcp: boolean, address: Peer, por
   const flags = reply.length >= 4 ? (reply[2]! << 8) | reply[3]! : 0;
   return (
     `[INFO] ${remote}:${port} - ${id} "${dnsTypeName(qtype)} ${dnsClassName(qclass)} ${presentName(b, 12)} ${tcp ? 'tcp' : 'udp'} ` +
-    `${q.size} ${q.dnssecOk} ${q.limit}" ${dnsRcodeName(flags & 0xf)} ${rflags(flags)} ${reply.length} ${goSeconds(elapsedMs)}`
+    `${q.size} ${q.dnssecOk} ${q.limit}" ${rcodeLogName(flags & 0xf)} ${rflags(flags)} ${reply.length} ${goSeconds(elapsedMs)}`
   );
 }
 

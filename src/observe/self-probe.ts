@@ -1,9 +1,8 @@
 // CoreDNS's health self-probe (plugin/health overloaded.go): once a second GET our own /health
 // and record how long it took. A slow local answer means the event loop is overloaded, which is
 // exactly what an operator wants on a dashboard. Published as coredns_health_request_*.
+import { bucketIndex, HEALTH_BUCKETS } from './buckets.js';
 
-/** plugin.SlimTimeBuckets: 0.25 ms × 10^n, 5 buckets (0.25 ms .. 2.5 s). */
-export const HEALTH_BUCKETS = Array.from({ length: 5 }, (_, i) => Number((0.00025 * 10 ** i).toPrecision(2)));
 const PERIOD_MS = 1000;
 const TIMEOUT_MS = 3000; // CoreDNS: 3 s client timeout
 
@@ -13,9 +12,7 @@ export class HealthStats {
   failures = 0;
 
   observe(seconds: number): void {
-    let i = 0;
-    while (i < HEALTH_BUCKETS.length && seconds > HEALTH_BUCKETS[i]!) i++;
-    this.duration[i]!++;
+    this.duration[bucketIndex(HEALTH_BUCKETS, seconds)]!++;
     this.durationSum += seconds;
   }
 }

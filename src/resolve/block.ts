@@ -2,8 +2,9 @@
 // identical misses and background refreshes (one upstream query per key however many clients
 // ask at once). When upstream fails or is slow, waiters get the cached fallback (RFC 8767).
 import { performance } from 'node:perf_hooks';
-import { DnsCache, C_DROPS, C_PREFETCH, C_STALE, monotonicMs, type CacheEntry, type Clock } from '../cache/cache.js';
-import { STALE_CLIENT_TIMEOUT_MS, STALE_TTL } from '../cache/policy.js';
+import { DnsCache, C_DROPS, monotonicMs, type CacheEntry, type Clock } from '../cache/cache.js';
+import { replyFromEntry } from '../cache/entry-reply.js';
+import { STALE_CLIENT_TIMEOUT_MS, keepFallbackOver, servable, startRefresh, storeAnswer } from '../cache/policy.js';
 import type { ServerBlockConfig } from '../config/types.js';
 import { prepareAnswer } from '../dns/answer.js';
 import { RCODE_REFUSED, RCODE_SERVFAIL } from '../dns/constants.js';
@@ -11,7 +12,7 @@ import { buildQueryFromKey } from '../dns/query.js';
 import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
 import { errorReply, replyFromAnswer } from '../dns/reply.js';
 import { keyQclass, keyQname, keyQtype } from '../dns/wire.js';
-import { OverloadError } from '../errors.js';
+import { NoNextPluginError, OverloadError } from '../errors.js';
 import { dnsTypeName } from '../dns/names.js';
 import { ErrorReporter } from '../observe/error-log.js';
 import { withFields, type Logger } from '../observe/log.js';
@@ -130,15 +131,14 @@ export class BlockRuntime {
    */
   private notForwarded(key: string, w: Waiter): void {
     const last = this.forwarder !== null ? 'forward' : this.cache !== null ? 'cache' : 'errors';
-    this.errors?.report(RCODE_SERVFAIL, presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), new Error(`plugin/${last}: no next plugin found`));
+    this.errors?.report(RCODE_SERVFAIL, presentName(keyQname(key), 0), dnsTypeName(keyQtype(key)), new NoNextPluginError(last));
     respondError(w, RCODE_SERVFAIL, this.queryLog);
   }
 
   /** Refresh `e` in the background (prefetch, or stale `immediate`); a miss for its key joins it. */
   refresh(e: CacheEntry, prefetch: boolean): void {
     if (!this.forwarder || this.inflight.has(e.key) || !this.budget.take()) return;
-    e.refreshing = true;
-    if (prefetch && this.cache) this.cache.counters[C_PREFETCH]!++;
+    startRefresh(this.cache, e, prefetch);
     this.start(e.key, [], e, false, this.cache);
   }
 
@@ -182,19 +182,9 @@ export class BlockRuntime {
       if (p.cache) p.cache.counters[C_DROPS]!++;
       return this.failWaiters(p, RCODE_SERVFAIL);
     }
-    // RFC 8767: a SERVFAIL/REFUSED must not replace data we can still serve.
-    if ((prepared.rcode === RCODE_SERVFAIL || prepared.rcode === RCODE_REFUSED) && this.servable(p.fallback)) {
-      return this.failWaiters(p, prepared.rcode);
-    }
+    if (p.fallback !== null && this.cache !== null && keepFallbackOver(prepared.rcode, p.fallback, this.cache.now())) return this.failWaiters(p, prepared.rcode);
     const cache = p.cache;
-    const entry = cache?.insert(key, prepared) ?? null;
-    if (p.fallback !== null && cache !== null) {
-      // CoreDNS keeps the popularity of a prefetched entry; an uncacheable answer ends the old data.
-      if (entry !== null) {
-        entry.hits = p.fallback.hits;
-        entry.lastHitAt = p.fallback.lastHitAt;
-      } else cache.delete(key);
-    }
+    const entry = cache !== null ? storeAnswer(cache, key, prepared, p.fallback) : null;
     const answer = entry ?? new PackedAnswer(prepared, OWN_TTLS);
     for (const w of p.waiters) {
       const reply = replyFromAnswer(answer, w.query, w, 0, w.limit, false);
@@ -229,24 +219,13 @@ export class BlockRuntime {
     for (const w of p.waiters) if (!this.answerFallback(w, fb)) respondError(w, rcode, this.queryLog);
   }
 
-  private servable(e: CacheEntry | null): boolean {
-    return e !== null && this.cache !== null && this.cache.now() < e.staleUntil;
-  }
-
-  /** Answer `w` from a cached entry: aged TTLs while fresh, STALE_TTL once expired. */
+  /** Answer `w` from a cached entry while it is servable (cache/entry-reply.ts). */
   private answerFallback(w: Waiter, e: CacheEntry | null): boolean {
     const cache = this.cache;
-    if (e === null || cache === null) return false;
+    if (cache === null) return false;
     const now = cache.now();
-    if (now >= e.staleUntil) return false;
-    let reply: Buffer;
-    if (now < e.expiresAt) {
-      reply = replyFromAnswer(e, w.query, w, ((now - e.storedAt) / 1000) | 0, w.limit, true);
-    } else {
-      reply = replyFromAnswer(e, w.query, w, 0, w.limit, true, STALE_TTL);
-      w.stats.cacheServedStale++;
-      cache.counters[C_STALE]!++;
-    }
+    if (!servable(e, now)) return false;
+    const reply = replyFromEntry(cache, e, now, w.query, w, w.limit, w.stats);
     send(w, reply, e.rcode, PLUGIN_CACHE, this.queryLog);
     return true;
   }

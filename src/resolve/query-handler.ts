@@ -1,16 +1,17 @@
 // The request path for one listener: parse by hand, pick the zone, answer a cache hit straight
-// from the stored wire (or a stale one, RFC 8767), hand a miss to the block. No closures and no
-// decoding on a hit; a prefetch or stale refresh is started after the reply is sent.
+// from the stored wire (or a stale one, RFC 8767), hand a miss to the block. What counts as a hit
+// and the reply built from it are the cache's (cache/policy.ts, cache/entry-reply.ts). No closures
+// and no decoding on a hit; a prefetch or stale refresh is started after the reply is sent.
 import { performance } from 'node:perf_hooks';
 import { RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP, RCODE_REFUSED } from '../dns/constants.js';
-import { errorReply, replyFromAnswer } from '../dns/reply.js';
+import { errorReply } from '../dns/reply.js';
 import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery } from '../dns/wire.js';
-import { KIND_SUCCESS } from '../dns/answer.js';
-import { C_STALE } from '../cache/cache.js';
-import { STALE_TTL, answerStaleAtOnce, canRefresh, recordHit, shouldPrefetch } from '../cache/policy.js';
+import { replyFromEntry } from '../cache/entry-reply.js';
+import { ENTRY_FRESH, ENTRY_STALE_NOW, ENTRY_VERIFY, REFRESH_NONE, REFRESH_PREFETCH, entryState, recordHit, refreshAfterAnswer } from '../cache/policy.js';
 import { ListenerStats, PLUGIN_CACHE, PROTO_TCP, PROTO_UDP } from './stats.js';
 import type { ZoneTable } from './zone-table.js';
-import { Waiter, type Peer, type ReplySink } from './waiter.js';
+import type { Peer } from '../observe/query-log.js';
+import { Waiter, type ReplySink } from './waiter.js';
 
 export class QueryHandler {
   /** Swapped whole on reload; a query in progress keeps the table it started with. */
@@ -47,33 +48,25 @@ export class QueryHandler {
       const e = cache.get(q.key);
       if (e !== undefined) {
         const now = cache.nowAt(t0);
-        if (now < e.expiresAt) {
-          const reply = replyFromAnswer(e, msg, q, ((now - e.storedAt) / 1000) | 0, sink.tcp ? 0xffff : q.udpPayload, true);
+        const state = entryState(e, now, cache.config);
+        if (state === ENTRY_FRESH || state === ENTRY_STALE_NOW) {
+          // Stale answers count as hits, as CoreDNS counts them (getIgnoreTTL).
+          stats.hit(e);
+          if (state === ENTRY_FRESH) recordHit(e, now, cache.config);
+          const limit = sink.tcp ? 0xffff : q.udpPayload;
+          const reply = replyFromEntry(cache, e, now, msg, q, limit, stats);
           sink.send(reply, address, port);
           const ql = route.block.queryLog;
-          if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: msg.length, dnssecOk: q.dnssecOk, limit: sink.tcp ? 0xffff : q.udpPayload }, sink.tcp, address, port, reply, t0);
-          recordHit(e, now, cache.config);
-          if (e.kind === KIND_SUCCESS) stats.cacheHitsSuccess++;
-          else stats.cacheHitsDenial++;
+          if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: msg.length, dnssecOk: q.dnssecOk, limit }, sink.tcp, address, port, reply, t0);
           stats.response(proto, e.rcode, PLUGIN_CACHE, reply.length, (performance.now() - t0) / 1000);
-          if (cache.config.prefetch !== null && route.forward && shouldPrefetch(e, now, cache.config)) route.block.refresh(e, true);
+          if (route.forward) {
+            const refresh = refreshAfterAnswer(e, state, now, cache.config);
+            if (refresh !== REFRESH_NONE) route.block.refresh(e, refresh === REFRESH_PREFETCH);
+          }
           return true;
         }
-        if (now < e.staleUntil) {
-          // RFC 8767: servable stale. Counted as a hit, as CoreDNS does (getIgnoreTTL).
-          if (e.kind === KIND_SUCCESS) stats.cacheHitsSuccess++;
-          else stats.cacheHitsDenial++;
-          if (answerStaleAtOnce(e, now, cache.config)) {
-            const reply = replyFromAnswer(e, msg, q, 0, sink.tcp ? 0xffff : q.udpPayload, true, STALE_TTL);
-            sink.send(reply, address, port);
-            const ql = route.block.queryLog;
-            if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: msg.length, dnssecOk: q.dnssecOk, limit: sink.tcp ? 0xffff : q.udpPayload }, sink.tcp, address, port, reply, t0);
-            stats.cacheServedStale++;
-            cache.counters[C_STALE]!++;
-            stats.response(proto, e.rcode, PLUGIN_CACHE, reply.length, (performance.now() - t0) / 1000);
-            if (route.forward && canRefresh(e, now)) route.block.refresh(e, false);
-            return true;
-          }
+        if (state === ENTRY_VERIFY) {
+          stats.hit(e);
           route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats), route, e);
           return true;
         }

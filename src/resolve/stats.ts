@@ -1,5 +1,7 @@
 // Per (listener, zone) counters in typed arrays: the hot path only indexes and increments;
-// metrics.ts turns them into CoreDNS's series at scrape time (DESIGN.md: no prom-client per query).
+// metrics.ts turns them into CoreDNS's series at scrape time (no prom-client call per query).
+import { CacheRequestStats } from '../cache/stats.js';
+import { bucketIndex, DURATION_BUCKETS, SIZE_BUCKETS } from '../observe/buckets.js';
 
 /** qtypes CoreDNS labels by name (plugin/metrics/vars monitorType); everything else is "other". */
 export const TYPE_LABELS: [number, string][] = [
@@ -21,12 +23,8 @@ export const PLUGIN_FORWARD = 2;
 export const PLUGIN_LABELS = ['', 'cache', 'forward'];
 export const N_RCODES = 24; // 0..22 by value (extended ones included), slot 23 = anything else
 
-/** coredns_dns_request_duration_seconds: 0.25 ms × 2^n, 16 buckets (CoreDNS plugin/metrics). */
-export const DURATION_BUCKETS = Array.from({ length: 16 }, (_, i) => 0.00025 * 2 ** i);
-/** coredns_dns_request/response_size_bytes buckets. */
-export const SIZE_BUCKETS = [0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000];
-
-export class ZoneStats {
+/** Counters of one (listener, zone); the cache's request counters come with it (cache/stats.ts). */
+export class ZoneStats extends CacheRequestStats {
   /** [proto][family][type] */
   readonly requests = new Float64Array(2 * 2 * N_TYPES);
   /** [rcode][plugin] */
@@ -39,23 +37,14 @@ export class ZoneStats {
   readonly responseSize = new Float64Array(2 * (SIZE_BUCKETS.length + 1));
   readonly responseSizeSum = new Float64Array(2);
   doRequests = 0;
-  cacheHitsSuccess = 0;
-  cacheHitsDenial = 0;
-  cacheMisses = 0;
-  cacheServedStale = 0;
   /** Upstream resolutions started by this zone's misses (one per coalesced key, retries included). */
   readonly forwardDuration = new Float64Array(DURATION_BUCKETS.length + 1);
   forwardDurationSum = 0;
   forwardFailures = 0;
 
-  constructor(
-    readonly server: string, // "dns://127.0.0.1:5353"
-    readonly zone: string, // "cluster.local."
-  ) {}
-
   request(proto: number, family: number, qtype: number, size: number, dnssecOk: boolean): void {
     this.requests[(proto * 2 + family) * N_TYPES + TYPE_INDEX[qtype]!]!++;
-    const b = proto * (SIZE_BUCKETS.length + 1) + sizeBucket(size);
+    const b = proto * (SIZE_BUCKETS.length + 1) + bucketIndex(SIZE_BUCKETS, size);
     this.requestSize[b]!++;
     this.requestSizeSum[proto]! += size;
     if (dnssecOk) this.doRequests++;
@@ -63,27 +52,17 @@ export class ZoneStats {
 
   response(proto: number, rcode: number, plugin: number, size: number, seconds: number): void {
     this.responses[(rcode < N_RCODES - 1 ? rcode : N_RCODES - 1) * PLUGIN_LABELS.length + plugin]!++;
-    this.responseSize[proto * (SIZE_BUCKETS.length + 1) + sizeBucket(size)]!++;
+    this.responseSize[proto * (SIZE_BUCKETS.length + 1) + bucketIndex(SIZE_BUCKETS, size)]!++;
     this.responseSizeSum[proto]! += size;
-    let i = 0;
-    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
-    this.duration[i]!++;
+    this.duration[bucketIndex(DURATION_BUCKETS, seconds)]!++;
     this.durationSum += seconds;
   }
 }
 
 export function forwarded(s: ZoneStats, seconds: number, ok: boolean): void {
-  let i = 0;
-  while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
-  s.forwardDuration[i]!++;
+  s.forwardDuration[bucketIndex(DURATION_BUCKETS, seconds)]!++;
   s.forwardDurationSum += seconds;
   if (!ok) s.forwardFailures++;
-}
-
-function sizeBucket(size: number): number {
-  let i = 0;
-  while (i < SIZE_BUCKETS.length && size > SIZE_BUCKETS[i]!) i++;
-  return i;
 }
 
 /** Listener-level counters: what never reached a zone. */

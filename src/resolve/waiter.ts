@@ -2,16 +2,8 @@
 // from a TCP read buffer so it is not pinned), where to answer, and when it arrived.
 import type { QueryView } from '../dns/reply.js';
 import type { ParsedQuery } from '../dns/wire.js';
+import type { Peer } from '../observe/query-log.js';
 import type { ZoneStats } from './stats.js';
-
-/** A client's address: a string, or an IPv4 address as a number (host order) from the batch UDP listener. */
-export type Peer = string | number;
-
-/** A client's address as text, for logs. */
-export function peerText(address: Peer): string {
-  if (typeof address === 'string') return address;
-  return `${address >>> 24}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`;
-}
 
 export interface ReplySink {
   readonly tcp: boolean;

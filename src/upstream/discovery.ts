@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request } from 'undici';
 import type { UpstreamAddress } from '../config/types.js';
-import { DiscoveryError } from '../errors.js';
+import { DiscoveryError, WatchExpiredError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 import { readySet, type EndpointSlice } from './endpointslice.js';
 
@@ -40,8 +40,6 @@ export function inClusterOptions(env: NodeJS.ProcessEnv, service: string, dir = 
   }
   return { apiServer: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, namespace, service, tokenFile: `${dir}/token`, caFile: `${dir}/ca.crt` };
 }
-
-class Gone extends Error {}
 
 export class EndpointSliceDiscovery {
   private readonly slices = new Map<string, EndpointSlice>();
@@ -92,7 +90,7 @@ export class EndpointSliceDiscovery {
         }
       } catch (err) {
         if (this.stopped) return;
-        if (!(err instanceof Gone)) {
+        if (!(err instanceof WatchExpiredError)) {
           this.o.log.warn('EndpointSlice watch failed, listing again', { service: this.o.service, err });
           await sleep(backoff, this.abort.signal);
         }
@@ -131,7 +129,7 @@ export class EndpointSliceDiscovery {
     const res = await this.get(this.url(params));
     if (res.statusCode === 410) {
       await res.body.dump();
-      throw new Gone();
+      throw new WatchExpiredError();
     }
     if (res.statusCode !== 200) {
       const text = await res.body.text();
@@ -153,7 +151,7 @@ export class EndpointSliceDiscovery {
   private onEvent(ev: WatchEvent, rv: string): string {
     if (ev.type === 'ERROR') {
       const status = ev.object as unknown as { code?: number; message?: string };
-      if (status.code === 410) throw new Gone();
+      if (status.code === 410) throw new WatchExpiredError();
       throw new DiscoveryError(`watch error: ${status.message ?? JSON.stringify(status)}`);
     }
     const slice = ev.object;

@@ -1,6 +1,6 @@
 // coredns_proxy_request_duration_seconds{proxy_name,to,rcode} per upstream: a typed-array
 // histogram per rcode, filled on the answer path and published at scrape (upstream/metrics.ts).
-import { DURATION_BUCKETS } from '../resolve/stats.js';
+import { bucketIndex, DURATION_BUCKETS } from '../observe/buckets.js';
 
 /** rcodes 0..15 from the header (upstream answers carry no extended rcode we act on). */
 export const N_PROXY_RCODES = 16;
@@ -13,9 +13,7 @@ export class ProxyDurations {
 
   observe(rcode: number, seconds: number): void {
     const r = rcode & 0x0f;
-    let b = 0;
-    while (b < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[b]!) b++;
-    this.counts[r * WIDTH + b]!++;
+    this.counts[r * WIDTH + bucketIndex(DURATION_BUCKETS, seconds)]!++;
     this.sums[r]! += seconds;
   }
 

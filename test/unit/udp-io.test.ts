@@ -2,7 +2,7 @@
 // client's IPv4 address travels as a number in host order.
 import t from 'tap';
 import { parseUdpIo } from '../../src/config/env.js';
-import { peerText } from '../../src/resolve/waiter.js';
+import { peerText } from '../../src/observe/query-log.js';
 
 t.test('parseUdpIo: auto, batch, dgram; empty or unset is auto; anything else names the variable', async (t) => {
   t.equal(parseUdpIo(undefined), 'auto');

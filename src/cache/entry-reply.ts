@@ -1,0 +1,25 @@
+// The reply built from a cache entry, for every path that answers from the cache: a hit, a stale
+// answer given at once, and the fallback a waiting client gets when upstream fails or is slow.
+// Fresh: every TTL aged by the whole seconds since the entry was stored (CoreDNS item.toMsg).
+// Expired but within serve_stale: every TTL is STALE_TTL (RFC 8767 §4), and the answer is counted
+// as served stale. AA is set, as CoreDNS sets it on cached answers.
+import { replyFromAnswer, type QueryView } from '../dns/reply.js';
+import { C_STALE, type CacheEntry, type DnsCache } from './cache.js';
+import { STALE_TTL } from './policy.js';
+import type { CacheRequestStats } from './stats.js';
+
+/** `query` holds the client's header and question (`view` its parse); `limit` the transport's size limit. */
+export function replyFromEntry(
+  cache: DnsCache,
+  e: CacheEntry,
+  now: number,
+  query: Buffer,
+  view: QueryView,
+  limit: number,
+  stats: CacheRequestStats,
+): Buffer {
+  if (now < e.expiresAt) return replyFromAnswer(e, query, view, ((now - e.storedAt) / 1000) | 0, limit, true);
+  stats.cacheServedStale++;
+  cache.counters[C_STALE]!++;
+  return replyFromAnswer(e, query, view, 0, limit, true, STALE_TTL);
+}
