@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { makeMiniCluster } from '../support/cluster-netns.js';
 import { knotMissing } from '../support/knot.js';
-import { netnsMissing, nodeCacheLines, nsh, sh, waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
+import { netnsMissing, nodeCacheLines, nsh, sh } from '../support/netns.js';
 import { expectedRuleLines } from '../support/node-rules-expected.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -41,8 +42,8 @@ t.test(`${CYCLES} agent start/stop cycles leave nothing behind`, async (t) => {
     const exited = new Promise<number | null>((r) => agent.once('exit', (code) => r(code)));
     const killer = setTimeout(() => agent.kill('SIGKILL'), 60_000);
     if (midInstall) {
-      if (!(await waitFor(() => lines().length > 0, 30_000))) problems.push(`cycle ${i}: no rule appeared; ${stderr.slice(-300)}`);
-    } else if (!(await waitFor(() => JSON.stringify(lines().sort()) === want, 30_000))) {
+      if (!(await until(() => lines().length > 0, 30_000))) problems.push(`cycle ${i}: no rule appeared; ${stderr.slice(-300)}`);
+    } else if (!(await until(() => JSON.stringify(lines().sort()) === want, 30_000))) {
       problems.push(`cycle ${i}: rules never matched exactly: ${lines().length} lines; ${stderr.slice(-300)}`);
     }
     agent.kill(signal);

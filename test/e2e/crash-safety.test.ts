@@ -16,7 +16,8 @@ import t from 'tap';
 import { conntrack53 } from '../support/cluster-netns.js';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { KubeProxy } from '../support/kube-proxy.js';
-import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh, waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
+import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh } from '../support/netns.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const supervisor = fileURLToPath(new URL('../../src/supervise.sh', import.meta.url));
@@ -109,7 +110,7 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   // node-cache's 12 rules per IP, PREROUTING's NOTRACK conditional on our socket.
   const lines = () => nodeCacheLines(node, 'iptables-nft-save');
   const installed = () => sup.log().includes('"msg":"iptables rules installed"') && lines().length === 24;
-  t.ok(await waitFor(installed, 20_000), `rules installed: ${sup.log().slice(-400)}`);
+  t.ok(await until(installed, 20_000), `rules installed: ${sup.log().slice(-400)}`);
   t.same(lines().filter((l) => l.startsWith('raw: -A PREROUTING') && !l.includes(' -m socket ')), [], 'node-cache\'s unconditional NOTRACK removed');
   const dig = (server: string) => nsh(pod, ['dig', `@${server}`, NAME, 'A', '+short', '+time=1', '+tries=1'], false).out.trim();
   t.equal(dig(LOCAL_IP), '10.96.3.7', 'the agent answers the local IP');
@@ -142,14 +143,14 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   t.same(r1.filter((r) => r.server === LOCAL_IP && r.sent >= killAt + 1000 && r.rcode !== 'NOERROR'), [], 'local IP: every query sent from 1 s after the kill answered (kube-dns through the fail-open chain, then the new agent)');
   t.ok(toCluster1.filter((r) => r.sent >= killAt + 1000).length >= 20, 'the stream ran on after the kill');
   const servedAfterKill = () => [...sup.log().matchAll(/"ts":"([^"]+)","level":"info","msg":"serving"/g)].map((m) => Date.parse(m[1]!)).find((ts) => ts >= killAt);
-  t.ok(await waitFor(() => servedAfterKill() !== undefined, 20_000), 'the new agent serves');
+  t.ok(await until(() => servedAfterKill() !== undefined, 20_000), 'the new agent serves');
   const restartMs = servedAfterKill()! - killAt;
   // The new agent's sockets are bound before it logs `serving`.
   t.same(r1.filter((r) => r.server === LOCAL_IP && r.sent >= killAt + restartMs && r.rcode !== 'NOERROR'), [], 'local IP: every query sent after the new agent serves answered');
   const noticed = /"ts":"([^"]+)","level":"error","msg":"agent died by a signal/.exec(sup.log());
   t.ok(noticed, 'the supervisor logged the death');
   const noticedMs = Date.parse(noticed?.[1] ?? '') - killAt;
-  t.ok(await waitFor(() => /"msg":"iptables rules installed","backend":"[a-z]+","added":0,/.test(sup.log()), 10_000), 'the new agent found every rule in place');
+  t.ok(await until(() => /"msg":"iptables rules installed","backend":"[a-z]+","added":0,/.test(sup.log()), 10_000), 'the new agent found every rule in place');
   t.comment(`serving process SIGKILL: death logged by the supervisor after ${noticedMs} ms, new agent serving after ${restartMs} ms; ClusterIP: first query after the kill ${s1.firstQuery}, ${s1.lost}; local IP: ${s1local.lost}`);
 
   // 2. SIGTERM to the supervisor: the agent's clean stop, its status, no rule left.
@@ -162,12 +163,12 @@ t.test('the node keeps DNS through deaths that run no handler', async (t) => {
   // 3. SIGKILL of everything.
   sup = supervise(node, knotAddr);
   pids.push(sup.proc.pid!);
-  t.ok(await waitFor(() => installed() && childOf(sup.proc.pid!) > 0, 20_000), 'started again');
+  t.ok(await until(() => installed() && childOf(sup.proc.pid!) > 0, 20_000), 'started again');
   const agentPid = childOf(sup.proc.pid!);
   pids.push(agentPid);
-  t.ok(await waitFor(() => dig(LOCAL_IP) === '10.96.3.7', 10_000), 'serving again');
+  t.ok(await until(() => dig(LOCAL_IP) === '10.96.3.7', 10_000), 'serving again');
   const natSave = () => nsh(node, ['iptables-nft-save', '-t', 'nat']).out;
-  t.ok(await waitFor(() => /-A PREROUTING -d 169\.254\.20\.10\/32 -p udp .*-j NODELOCALDNS-FAILOPEN/.test(natSave()), 10_000), 'the link-local fail-open is hooked');
+  t.ok(await until(() => /-A PREROUTING -d 169\.254\.20\.10\/32 -p udp .*-j NODELOCALDNS-FAILOPEN/.test(natSave()), 10_000), 'the link-local fail-open is hooked');
   t.match(natSave(), new RegExp(`-A NODELOCALDNS-FAILOPEN -p udp -j DNAT --to-destination ${knotAddr.replace(/\./g, '\\.')}:53`), 'to kube-dns\'s endpoint, copied from kube-proxy\'s KUBE-SEP chain');
   const r3 = await queryStream(pod, 6500, async () => {
     await new Promise((r) => setTimeout(r, 500));

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { makeMiniCluster } from '../support/cluster-netns.js';
 import { knotMissing } from '../support/knot.js';
-import { netnsMissing, nodeCacheLines, nsh, waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
+import { netnsMissing, nodeCacheLines, nsh } from '../support/netns.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const skip = netnsMissing() || knotMissing() || (existsSync(cli) ? false : 'dist/cli.js not built (npx tsc -p tsconfig.json)');
@@ -42,7 +43,7 @@ t.test('doctor names each fault and nothing else', { timeout: 90_000 }, async (t
   agent.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise((r) => agent.once('exit', r));
   t.teardown(() => { if (agent.exitCode === null) agent.kill('SIGKILL'); });
-  t.ok(await waitFor(() => nodeCacheLines(c.node, 'iptables-nft-save').length === 24, 20_000), `agent set the node up (log: ${stderr.slice(-300)})`);
+  t.ok(await until(() => nodeCacheLines(c.node, 'iptables-nft-save').length === 24, 20_000), `agent set the node up (log: ${stderr.slice(-300)})`);
 
   const doctorArgv = (extra: { pod?: string; nodeResolv?: string }): string[] => [process.execPath, cli, 'doctor', ...agentFlags,
     '--pod-resolv', extra.pod ?? goodPod, '--big-query', 'big.prod.svc.cluster.local A', ...(extra.nodeResolv ? ['--node-resolv', extra.nodeResolv] : [])];
@@ -182,7 +183,7 @@ t.test('IPv6 node: healthy, then a NOTRACK rule missing', { timeout: 60_000 }, a
   let stderr = '';
   agent.stderr!.on('data', (d) => (stderr += d));
   t.teardown(() => { if (agent.exitCode === null) agent.kill('SIGKILL'); });
-  t.ok(await waitFor(() => nodeCacheLines(c.node, 'ip6tables-nft-save').length === 24, 20_000), `agent set the node up (log: ${stderr.slice(-300)})`);
+  t.ok(await until(() => nodeCacheLines(c.node, 'ip6tables-nft-save').length === 24, 20_000), `agent set the node up (log: ${stderr.slice(-300)})`);
   const dir = mkdtempSync(join(tmpdir(), 'doctor6-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const pod = join(dir, 'pod');

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { makeMiniCluster, type MiniCluster } from '../support/cluster-netns.js';
 import { knotMissing } from '../support/knot.js';
-import { netnsMissing, nodeCacheLines, nsh, udpEcho, waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
+import { netnsMissing, nodeCacheLines, nsh, udpEcho } from '../support/netns.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const skip = netnsMissing() || knotMissing() || (existsSync(cli) ? false : 'dist/cli.js not built (npx tsc -p tsconfig.json)');
@@ -42,14 +43,14 @@ t.test('serving fails: exit 1, no rules, interface removed', async (t) => {
 t.test('-skipteardown: clean exit leaves rules and interface for the peer', async (t) => {
   const c = await makeMiniCluster(t, false);
   const a = runAgent(t, c, ['-localip', `${c.localIp},${c.clusterIp}`, '-skipteardown']);
-  t.ok(await waitFor(() => nodeCacheLines(c.node, 'iptables-save').length === 24, 30_000), `rules installed: ${a.stderr().slice(-300)}`);
+  t.ok(await until(() => nodeCacheLines(c.node, 'iptables-save').length === 24, 30_000), `rules installed: ${a.stderr().slice(-300)}`);
   a.kill('SIGTERM');
   t.equal(await a.code, 0);
   t.equal(nodeCacheLines(c.node, 'iptables-save').length, 24, 'rules kept');
   t.ok(linkExists(c), 'interface kept');
   // The next agent (the HA peer or the restarted pod) adopts them without duplicating anything.
   const b = runAgent(t, c, ['-localip', `${c.localIp},${c.clusterIp}`]);
-  t.ok(await waitFor(() => /iptables rules installed/.test(b.stderr()), 30_000));
+  t.ok(await until(() => /iptables rules installed/.test(b.stderr()), 30_000));
   t.match(b.stderr(), /"added":0/, 'nothing re-added');
   t.match(b.stderr(), /"reason":"link exists"/, 'existing link adopted');
   t.equal(nodeCacheLines(c.node, 'iptables-save').length, 24, 'no duplicates');
@@ -62,7 +63,7 @@ t.test('-skipteardown: clean exit leaves rules and interface for the peer', asyn
 t.test('embedded default (no -localip) does no node setup', async (t) => {
   const c = await makeMiniCluster(t, false);
   const a = runAgent(t, c, ['-dns.port', '5300']);
-  t.ok(await waitFor(() => /"msg":"serving"/.test(a.stderr()), 30_000), 'serving');
+  t.ok(await until(() => /"msg":"serving"/.test(a.stderr()), 30_000), 'serving');
   await new Promise((r) => setTimeout(r, 500));
   t.same(nodeCacheLines(c.node, 'iptables-save'), []);
   t.notOk(linkExists(c));

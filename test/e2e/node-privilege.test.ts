@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { makeNetns, netnsMissing, nsh, sh, waitFor } from '../support/netns.js';
-import { randomPort } from '../support/net.js';
+import { makeNetns, netnsMissing, nsh, sh } from '../support/netns.js';
+import { randomPort, until } from '../support/net.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const skip = netnsMissing() || (sh(['which', 'setpriv'], false).code !== 0 && 'setpriv not installed (util-linux)') ||
@@ -57,10 +57,10 @@ t.test('iptables refused while serving: counted as "iptables", never "iptables_l
   const metricsPort = randomPort();
   const a = runAsNobody(t, ns, ['-dns.port', String(randomPort()), '-setupinterface=false', '-syncinterval', '1h',
     '-metrics-listen-address', `127.0.0.1:${metricsPort}`, '-health-port', String(randomPort())]);
-  t.ok(await waitFor(() => /"msg":"node setup refused: no privilege"/.test(a.stderr()), 60_000), `refusal logged: ${a.stderr().slice(-400)}`);
+  t.ok(await until(() => /"msg":"node setup refused: no privilege"/.test(a.stderr()), 60_000), `refusal logged: ${a.stderr().slice(-400)}`);
   t.match(a.stderr(), /"msg":"node setup refused: no privilege","errortype":"iptables","error":\{[^}]*you must be root/);
   t.notMatch(a.stderr(), /iptables_lock/, 'not labelled a lock problem');
-  t.ok(await waitFor(() => /"msg":"iptables rules incomplete, the sync retries"/.test(a.stderr()), 10_000), 'the pass is reported incomplete');
+  t.ok(await until(() => /"msg":"iptables rules incomplete, the sync retries"/.test(a.stderr()), 10_000), 'the pass is reported incomplete');
   t.notMatch(a.stderr(), /"msg":"iptables rules installed"/, 'not as installed');
   const fetchMetrics = `fetch('http://127.0.0.1:${metricsPort}/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))`;
   const metrics = nsh(ns, [process.execPath, '-e', fetchMetrics]).out;

@@ -3,7 +3,8 @@
 import t from 'tap';
 import { NodeSetup, type SetupErrorType } from '../../src/node/setup.js';
 import { silentLogger } from '../../src/observe/log.js';
-import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh, udpEcho, udpPing, waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
+import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh, udpEcho, udpPing } from '../support/netns.js';
 import { expectedRuleLines } from '../support/node-rules-expected.js';
 
 const missing = netnsMissing();
@@ -54,9 +55,9 @@ t.test('IPv6: ip6tables rules, /128 addresses, no conntrack, repair, teardown', 
   nsh(node, ['ip6tables-nft', '-t', 'filter', '-D', 'OUTPUT', '-p', 'udp', '-s', 'fd00::a', '--sport', '53', '-j', 'ACCEPT',
     '-m', 'comment', '--comment', 'NodeLocal DNS Cache: allow DNS traffic']);
   t.not(JSON.stringify(lines()), JSON.stringify(want));
-  t.ok(await waitFor(() => JSON.stringify(lines()) === JSON.stringify(want), 10_000), 'IPv6 rule is back');
+  t.ok(await until(() => JSON.stringify(lines()) === JSON.stringify(want), 10_000), 'IPv6 rule is back');
   nsh(node, ['ip', 'addr', 'del', 'fd00::a/128', 'dev', 'nodelocaldns']);
-  t.ok(await waitFor(() => /fd00::a\/128/.test(nsh(node, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'nodelocaldns']).out), 10_000), 'IPv6 address is back');
+  t.ok(await until(() => /fd00::a\/128/.test(nsh(node, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'nodelocaldns']).out), 10_000), 'IPv6 address is back');
 
   await s.teardown();
   t.same(nodeCacheLines(node, 'ip6tables-nft-save'), []);

@@ -5,7 +5,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { NodeSetup, type NodeSetupOptions, type SetupErrorType } from '../../src/node/setup.js';
 import { silentLogger } from '../../src/observe/log.js';
-import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh, udpEcho, udpPing, waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
+import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh, udpEcho, udpPing } from '../support/netns.js';
 import { expectedRuleLines } from '../support/node-rules-expected.js';
 
 const missing = netnsMissing();
@@ -78,23 +79,23 @@ t.test('sync repairs rules, duplicates, addresses and the link', async (t) => {
   nsh(node, ['iptables-nft', '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-d', LOCAL, '--dport', '53', '-m', 'socket', '-j', 'NOTRACK',
     '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack']);
   t.notOk(same(), 'rule deleted by hand');
-  t.ok(await waitFor(same, 10_000), 'rule is back');
-  t.ok(await waitFor(() => s.repairs.rules >= 1, 5_000), 'the repair is counted');
+  t.ok(await until(same, 10_000), 'rule is back');
+  t.ok(await until(() => s.repairs.rules >= 1, 5_000), 'the repair is counted');
 
   const dup = ['-t', 'filter', '-I', 'INPUT', '-p', 'tcp', '-d', CLUSTER, '--dport', '53', '-j', 'ACCEPT',
     '-m', 'comment', '--comment', 'NodeLocal DNS Cache: allow DNS traffic'];
   nsh(node, ['iptables-nft', ...dup]);
   nsh(node, ['iptables-nft', ...dup]);
   t.notOk(same(), 'duplicates added by hand');
-  t.ok(await waitFor(same, 10_000), 'duplicates removed');
-  t.ok(await waitFor(() => s.repairs.duplicates >= 2, 5_000), 'removed duplicates are counted');
+  t.ok(await until(same, 10_000), 'duplicates removed');
+  t.ok(await until(() => s.repairs.duplicates >= 2, 5_000), 'removed duplicates are counted');
 
   nsh(node, ['ip', 'addr', 'del', `${CLUSTER}/32`, 'dev', 'nodelocaldns']);
-  t.ok(await waitFor(() => addrs(node, 'nodelocaldns').includes(`${CLUSTER}/32`), 10_000), 'address is back');
-  t.ok(await waitFor(() => s.repairs.addresses >= 1, 5_000), 'the repair is counted');
+  t.ok(await until(() => addrs(node, 'nodelocaldns').includes(`${CLUSTER}/32`), 10_000), 'address is back');
+  t.ok(await until(() => s.repairs.addresses >= 1, 5_000), 'the repair is counted');
 
   nsh(node, ['ip', 'link', 'del', 'nodelocaldns']);
-  t.ok(await waitFor(() => addrs(node, 'nodelocaldns').length >= 2, 10_000), 'link recreated with its addresses');
+  t.ok(await until(() => addrs(node, 'nodelocaldns').length >= 2, 10_000), 'link recreated with its addresses');
   t.same(errors, []);
 });
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
 
 const supervisor = fileURLToPath(new URL('../../src/supervise.sh', import.meta.url));
 
@@ -35,10 +35,10 @@ t.test('an exit with a status is passed on, not restarted', async (t) => {
 t.test('a death by signal restarts at once, a crash loop backs off, SIGTERM in the pause exits', async (t) => {
   const s = run(t, `${RECORD} exec sleep 30`);
   for (let n = 1; n <= 3; n++) {
-    t.ok(await waitFor(() => s.starts().length === n, 10_000), `start ${n}`);
+    t.ok(await until(() => s.starts().length === n, 10_000), `start ${n}`);
     process.kill(Number(s.starts()[n - 1]), 'SIGKILL');
   }
-  t.ok(await waitFor(() => (s.log().match(/"delaySeconds":2/g) ?? []).length === 1, 10_000), 'third death waits 2 s');
+  t.ok(await until(() => (s.log().match(/"delaySeconds":2/g) ?? []).length === 1, 10_000), 'third death waits 2 s');
   const delays = [...s.log().matchAll(/"signal":(\d+),"delaySeconds":(\d+)/g)].map((m) => `${m[1]}/${m[2]}`);
   t.same(delays, ['9/0', '9/1', '9/2'], 'signal 9; first restart immediate, then 1 s, 2 s');
   t.equal(s.starts().length, 3, 'the fourth start waits for the pause');
@@ -50,7 +50,7 @@ t.test('a death by signal restarts at once, a crash loop backs off, SIGTERM in t
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`${sig} reaches the child as SIGTERM; its status is ours`, async (t) => {
     const s = run(t, `${RECORD} sleep 30 & w=$!; trap 'kill $w; sleep 0.3; echo stopped > "$1/stopped"; exit 0' TERM; wait`);
-    t.ok(await waitFor(() => s.starts().length === 1, 10_000), 'child started');
+    t.ok(await until(() => s.starts().length === 1, 10_000), 'child started');
     s.proc.kill(sig);
     t.equal(await s.exited, 0, 'the child\'s clean exit status');
     t.equal(readFileSync(join(s.dir, 'stopped'), 'utf8'), 'stopped\n', 'the child ran its SIGTERM handler to the end first');

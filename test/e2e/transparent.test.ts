@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { conntrack53, makeMiniCluster, requestsFor } from '../support/cluster-netns.js';
 import { knotMissing } from '../support/knot.js';
-import { netnsMissing, nodeCacheLines, nsh, waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
+import { netnsMissing, nodeCacheLines, nsh } from '../support/netns.js';
 import { expectedRuleLines } from '../support/node-rules-expected.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -45,7 +46,7 @@ for (const v6 of [false, true]) {
     // 1. Serving, pidfile, then node-cache's rules for both addresses.
     const want = [...expectedRuleLines(c.localIp), ...expectedRuleLines(c.clusterIp)].sort();
     const rulesOk = () => JSON.stringify(nodeCacheLines(c.node, save).sort()) === JSON.stringify(want);
-    t.ok(await waitFor(rulesOk, 20_000), `rules installed (agent log: ${stderr.slice(-500)})`);
+    t.ok(await until(rulesOk, 20_000), `rules installed (agent log: ${stderr.slice(-500)})`);
     t.ok(existsSync(pidfile), 'pidfile written before the rules');
     t.match(stderr, /"mode":"ifb"/, 'interface mode logged');
 
@@ -67,14 +68,14 @@ for (const v6 of [false, true]) {
     nsh(c.node, [tool, '-t', 'raw', '-D', 'PREROUTING', '-p', 'udp', '-d', c.clusterIp, '--dport', '53', '-m', 'socket', '-j', 'NOTRACK',
       '-m', 'comment', '--comment', 'NodeLocal DNS Cache: skip conntrack']);
     t.notOk(rulesOk(), 'rule deleted by hand');
-    t.ok(await waitFor(rulesOk, 10_000), 'rule back after a sync interval');
+    t.ok(await until(rulesOk, 10_000), 'rule back after a sync interval');
     const prefix = v6 ? '/128' : '/32';
     nsh(c.node, ['ip', 'addr', 'del', c.localIp + prefix, 'dev', 'nodelocaldns']);
     const hasAddr = () => nsh(c.node, ['ip', '-o', 'addr', 'show', 'dev', 'nodelocaldns'], false).out.includes(c.localIp + prefix);
     t.notOk(hasAddr(), 'address removed by hand');
-    t.ok(await waitFor(hasAddr, 10_000), 'address back after a sync interval');
-    t.ok(await waitFor(() => stderr.includes('iptables rules repaired'), 5_000), 'rule repair logged');
-    t.ok(await waitFor(() => stderr.includes('node interface repaired'), 5_000), 'address repair logged');
+    t.ok(await until(hasAddr, 10_000), 'address back after a sync interval');
+    t.ok(await until(() => stderr.includes('iptables rules repaired'), 5_000), 'rule repair logged');
+    t.ok(await until(() => stderr.includes('node interface repaired'), 5_000), 'address repair logged');
 
     // 3. SIGTERM under a steady, bounded query stream.
     const q = spawn('ip', ['netns', 'exec', c.pod, process.execPath, stream,

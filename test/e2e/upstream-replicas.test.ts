@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { KubeProxy } from '../support/kube-proxy.js';
-import { joinNetns, makeNetns, netnsMissing, nsh, waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
+import { joinNetns, makeNetns, netnsMissing, nsh } from '../support/netns.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const stream = fileURLToPath(new URL('../support/dns-stream.mjs', import.meta.url));
@@ -63,7 +64,7 @@ t.test('a replica behind the ClusterIP goes quiet under lookups: none fails', as
   agent.stderr!.on('data', (d) => (log += d));
   t.teardown(() => { if (agent.exitCode === null) agent.kill('SIGKILL'); });
   const answers = () => nsh(pod, ['dig', `@${LOCAL_IP}`, `web.${NAME}`, 'A', '+short', '+time=1', '+tries=1'], false).out.trim() === '10.96.3.7';
-  t.ok(await waitFor(answers, 20_000), `the agent answers from the pod (log: ${log.slice(-400)})`);
+  t.ok(await until(answers, 20_000), `the agent answers from the pod (log: ${log.slice(-400)})`);
 
   // Which replica the agent's upstream connection reached through the DNAT.
   const established = (): string[] =>

@@ -4,7 +4,8 @@ import t from 'tap';
 import { clusterZone, knotMissing, reverseZone, startKnot } from '../support/knot.js';
 import { startFaultyUpstream } from '../support/faulty-upstream.js';
 import { queryTcp, queryUdp } from '../support/dnsclient.js';
-import { metricValue, startTestAgent, testConfig } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent, testConfig } from '../support/agent.js';
 import { randomLoopback, randomPort } from '../support/net.js';
 import { MAX_HEDGES } from '../../src/upstream/race.js';
 

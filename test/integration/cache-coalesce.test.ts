@@ -6,7 +6,8 @@ import { randomInt } from 'node:crypto';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { startFaultyUpstream } from '../support/faulty-upstream.js';
 import { decode, encodeQuery, rawUdp } from '../support/dnsclient.js';
-import { metricValue, startTestAgent } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent } from '../support/agent.js';
 import { randomLoopback, randomPort } from '../support/net.js';
 import { MAX_WAITERS_PER_KEY } from '../../src/resolve/block.js';
 

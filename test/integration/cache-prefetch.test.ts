@@ -5,7 +5,8 @@ import t, { type Test } from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { startFaultyUpstream } from '../support/faulty-upstream.js';
 import { queryUdp } from '../support/dnsclient.js';
-import { metricValue, startTestAgent, type TestAgent } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent, type TestAgent } from '../support/agent.js';
 import { entryOf } from '../support/cache-probe.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 

@@ -5,7 +5,8 @@
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { encodeQuery, queryUdp, rawUdp, decode } from '../support/dnsclient.js';
-import { metricValue, startTestAgent, type TestAgent } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent, type TestAgent } from '../support/agent.js';
 import { randomLoopback, randomPort } from '../support/net.js';
 
 const missing = knotMissing();

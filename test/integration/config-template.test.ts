@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterZone, knotMissing, reverseZone, startKnot } from '../support/knot.js';
 import { queryUdp } from '../support/dnsclient.js';
-import { metricValue } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
 import { randomLoopback, randomPort, until } from '../support/net.js';
 import { spawnCli, tsLoaderMissing } from '../support/cli.js';
 

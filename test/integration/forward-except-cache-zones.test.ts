@@ -8,7 +8,7 @@ import { corefileFromText } from '../../src/config/corefile/build.js';
 import { createLogger } from '../../src/observe/log.js';
 import { knotMissing, startKnot } from '../support/knot.js';
 import { queryTcp, queryUdp } from '../support/dnsclient.js';
-import { metricValue } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
 import { randomLoopback, randomPort } from '../support/net.js';
 
 function exampleZone(): string {

@@ -5,16 +5,11 @@
 import t from 'tap';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BlockRuntime } from '../../src/resolve/block.js';
-import { QueryHandler } from '../../src/resolve/query-handler.js';
-import { blockRoutes, ZoneTable } from '../../src/resolve/zone-table.js';
-import { ListenerStats, ZoneStats } from '../../src/resolve/stats.js';
 import { defaultForwardConfig, nodeCacheCacheConfig } from '../../src/config/defaults.js';
-import { silentLogger } from '../../src/observe/log.js';
-import type { ServerBlockConfig } from '../../src/config/types.js';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { encodeQuery } from '../support/dnsclient.js';
 import { randomLoopback, randomPort, until } from '../support/net.js';
+import { blockHandler, serverBlock } from '../support/server-block.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -22,16 +17,14 @@ const gc = runInNewContext('gc') as () => void;
 t.test('an answered miss keeps no reference to its client query', { skip: knotMissing() }, async (t) => {
   const knot = await startKnot({ address: randomLoopback(), port: randomPort(), zones: { 'cluster.local': clusterZone() } });
   t.teardown(() => knot.stop());
-  const cfg: ServerBlockConfig = {
-    zones: ['cluster.local.'], port: 53, bind: ['127.0.0.1'], cache: nodeCacheCacheConfig(30),
-    forward: { ...defaultForwardConfig('.', [{ host: knot.address, port: knot.port }]), forceTcp: true },
-    log: { enabled: false }, errors: { enabled: false, consolidate: [] }, loop: false, reload: null,
-    prometheus: null, health: null, ready: null, source: 'test',
-  };
-  const block = new BlockRuntime(cfg, silentLogger);
+  const { block, handler } = blockHandler(
+    serverBlock({
+      zones: ['cluster.local.'],
+      cache: nodeCacheCacheConfig(30),
+      forward: { ...defaultForwardConfig('.', [{ host: knot.address, port: knot.port }]), forceTcp: true },
+    }),
+  );
   t.teardown(() => block.close());
-  const stats = new ZoneStats('dns://127.0.0.1:53', 'cluster.local.');
-  const handler = new QueryHandler(new ZoneTable(blockRoutes(block, 'cluster.local.', stats)), new ListenerStats('dns://127.0.0.1:53'));
   const replies: Buffer[] = [];
   // node:dgram's contract: the query buffer is the client's own, so a waiter keeps a view of it.
   const sink = { tcp: false, reusesQuery: false, send: (b: Buffer) => replies.push(b) };

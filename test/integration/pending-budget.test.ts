@@ -4,7 +4,8 @@
 // cached names keep being answered throughout, and the slots come back when the queries end.
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
-import { metricValue, startTestAgent } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent } from '../support/agent.js';
 import { queryUdp } from '../support/dnsclient.js';
 import { startFaultyUpstream } from '../support/faulty-upstream.js';
 import { randomLoopback, randomPort, until } from '../support/net.js';

@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import { Resolver } from 'node:dns/promises';
 import { clusterZone, knotMissing, reverseZone, startKnot, type Knot } from '../support/knot.js';
 import { decode, encodeQuery, queryTcp, queryUdp, rawTcp, rawUdp, type Decoded } from '../support/dnsclient.js';
-import { metricValue, startTestAgent, type TestAgent } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent, type TestAgent } from '../support/agent.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 
 const exec = promisify(execFile);

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { clusterZone, knotMissing, startKnot, type Knot } from '../support/knot.js';
 import { decode, encodeQuery, rawTcp, rawUdp, type Decoded } from '../support/dnsclient.js';
-import { metricValue, startTestAgent, type TestAgent } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent, type TestAgent } from '../support/agent.js';
 import { randomLoopback, randomPort } from '../support/net.js';
 
 const exec = promisify(execFile);

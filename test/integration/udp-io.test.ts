@@ -12,7 +12,8 @@ import { nativeUdp } from '../../src/listen/native.js';
 import type { UdpIo } from '../../src/config/types.js';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { decode, encodeQuery, rawUdp, type Decoded } from '../support/dnsclient.js';
-import { metricValue, startTestAgent, testConfig } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent, testConfig } from '../support/agent.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 
 const CHILD = fileURLToPath(new URL('../support/agent-child.ts', import.meta.url));

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { scenario } from '../support/chaos.js';
-import { metricValue } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
 import { randomLoopback, randomPort } from '../support/net.js';
 
 const missing = knotMissing();

@@ -5,7 +5,8 @@
 // not a failed lookup; a TC retry over TCP is counted as a request.
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
-import { metricValue, startTestAgent } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent } from '../support/agent.js';
 import { queryTcp, queryUdp } from '../support/dnsclient.js';
 import { startFaultyUpstream } from '../support/faulty-upstream.js';
 import { disruption, runLoad } from '../support/load.js';

@@ -3,7 +3,8 @@
 // and a second upstream appearing on reload (every upstream down: upstream-failure.test.ts).
 import t, { type Test } from 'tap';
 import { clusterZone, knotMissing, startKnot, type Knot } from '../support/knot.js';
-import { metricValue, startTestAgent, testConfig } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent, testConfig } from '../support/agent.js';
 import { createSocket } from 'node:dgram';
 import { decode, queryUdp } from '../support/dnsclient.js';
 import { startFaultyUpstream } from '../support/faulty-upstream.js';

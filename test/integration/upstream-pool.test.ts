@@ -4,7 +4,8 @@
 // share the same one or two, the metrics count them once, and a reload keeps them open.
 import t from 'tap';
 import { clusterZone, knotMissing, reverseZone, startKnot } from '../support/knot.js';
-import { metricValue, startTestAgent, testConfig } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent, testConfig } from '../support/agent.js';
 import { queryUdp } from '../support/dnsclient.js';
 import { runLoad } from '../support/load.js';
 import { randomLoopback, randomPort } from '../support/net.js';

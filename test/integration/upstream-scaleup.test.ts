@@ -4,7 +4,8 @@
 // ones answered) and replaced, and the replacements land on the new backend.
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot, type Knot } from '../support/knot.js';
-import { metricValue, startTestAgent } from '../support/agent.js';
+import { metricValue } from '../support/prom.js';
+import { startTestAgent } from '../support/agent.js';
 import { runLoad } from '../support/load.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 import { startTcpBalancer } from '../support/tcp-balancer.js';

@@ -2,11 +2,12 @@
 // every zone to the given upstream(s); the real code path, minus the cli.
 import { Agent } from '../../src/agent/agent.js';
 import { defaultForwardConfig, nodeCacheCacheConfig } from '../../src/config/defaults.js';
-import type { AgentConfig, CacheConfig, ForwardConfig, ServerBlockConfig, UpstreamAddress } from '../../src/config/types.js';
+import type { AgentConfig, CacheConfig, ForwardConfig, UpstreamAddress } from '../../src/config/types.js';
 import { createLogger, silentLogger, type Logger } from '../../src/observe/log.js';
 import { parseUdpIo } from '../../src/config/env.js';
 import type { UdpIo } from '../../src/config/types.js';
 import { randomLoopback, randomPort } from './net.js';
+import { serverBlock } from './server-block.js';
 
 export interface TestAgentOptions {
   upstreams: UpstreamAddress[];
@@ -37,21 +38,16 @@ export interface TestAgent {
 
 export function testConfig(o: TestAgentOptions & { host: string; port: number; metricsPort: number }): AgentConfig {
   const zones = o.zones ?? ['cluster.local.', 'in-addr.arpa.', 'ip6.arpa.', '.'];
-  const servers: ServerBlockConfig[] = zones.map((zone) => ({
-    zones: [zone],
-    port: o.port,
-    bind: [o.host],
-    cache: o.cache === null ? null : { ...nodeCacheCacheConfig(30), ...(o.cache ?? {}) },
-    forward: { ...defaultForwardConfig(zone, o.upstreams), forceTcp: zone !== '.', ...(o.forward ?? {}) },
-    log: { enabled: false },
-    errors: { enabled: false, consolidate: [] },
-    loop: false,
-    reload: null,
-    prometheus: { host: o.host, port: o.metricsPort },
-    health: null,
-    ready: null,
-    source: 'test',
-  }));
+  const servers = zones.map((zone) =>
+    serverBlock({
+      zones: [zone],
+      port: o.port,
+      bind: [o.host],
+      cache: o.cache === null ? null : { ...nodeCacheCacheConfig(30), ...(o.cache ?? {}) },
+      forward: { ...defaultForwardConfig(zone, o.upstreams), forceTcp: zone !== '.', ...(o.forward ?? {}) },
+      prometheus: { host: o.host, port: o.metricsPort },
+    }),
+  );
   return { servers, corefileText: '' };
 }
 
@@ -63,15 +59,4 @@ export async function startTestAgent(o: TestAgentOptions): Promise<TestAgent> {
   const agent = new Agent({ log: o.log ?? (process.env.TEST_AGENT_LOG ? createLogger('debug') : silentLogger), clock: o.clock, udpIo: o.udpIo ?? parseUdpIo(process.env.NODELOCALDNS_UDP_IO), maxPending: o.maxPending });
   await agent.start(config);
   return { agent, host, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, config, stop: () => agent.stop() };
-}
-
-/** Sum of a metric's samples whose labels include `match`. */
-export async function metricValue(url: string, name: string, match: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(url)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-    if (Object.entries(match).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
 }

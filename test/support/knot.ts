@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { knotConfig } from './knot-config.mjs';
 
 export const KNOTD = '/usr/sbin/knotd';
 
@@ -34,42 +35,13 @@ export interface Knot {
 
 export async function startKnot(opts: KnotOptions): Promise<Knot> {
   const dir = mkdtempSync(join(tmpdir(), 'knot-'));
-  const zoneLines: string[] = [];
+  const zones: { domain: string; file: string }[] = [];
   for (const [origin, text] of Object.entries(opts.zones)) {
     const name = origin.replace(/\.$/, '') || 'root';
     writeFileSync(join(dir, `${name}.zone`), text);
-    zoneLines.push(`  - domain: ${origin.endsWith('.') ? origin : origin + '.'}\n    file: ${join(dir, name + '.zone')}`);
+    zones.push({ domain: origin.endsWith('.') ? origin : origin + '.', file: join(dir, name + '.zone') });
   }
-  writeFileSync(
-    join(dir, 'knot.conf'),
-    [
-      'server:',
-      `  rundir: ${dir}`,
-      `  listen: ${opts.address}@${opts.port}`,
-      '  tcp-idle-timeout: 300s',
-      '  tcp-io-timeout: 2000',
-      '  tcp-max-clients: 1000',
-      '  udp-workers: 1',
-      '  tcp-workers: 1',
-      '  background-workers: 1',
-      'control:',
-      `  listen: ${join(dir, 'knot.sock')}`,
-      'database:',
-      `  storage: ${dir}`,
-      'log:',
-      '  - target: stderr',
-      '    any: error',
-      'template:',
-      '  - id: default',
-      `    storage: ${dir}`,
-      '    semantic-checks: off',
-      '    zonefile-sync: -1',
-      '    journal-content: none',
-      'zone:',
-      ...zoneLines,
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(join(dir, 'knot.conf'), knotConfig({ dir, address: opts.address, port: opts.port, zones }));
   let child: ChildProcess | null = null;
   let stderr = '';
   const launch = async (): Promise<void> => {

@@ -50,6 +50,11 @@ export async function scrape(url: string): Promise<{ text: string; exp: Expositi
   return { text, exp: parseExposition(text) };
 }
 
+/** Scrape `url` now: the sum of `name`'s samples whose labels include `match`. */
+export async function metricValue(url: string, name: string, match: Record<string, string> = {}): Promise<number> {
+  return sum((await scrape(url)).exp, name, match);
+}
+
 export const PROMTOOL = '/usr/bin/promtool';
 export const PROMETHEUS = '/usr/bin/prometheus';
 

@@ -3,28 +3,17 @@
 import t from 'tap';
 import { randomBytes, randomInt } from 'node:crypto';
 import * as packet from 'dns-packet';
-import { QueryHandler } from '../../src/resolve/query-handler.js';
-import { blockRoutes, ZoneTable } from '../../src/resolve/zone-table.js';
-import { BlockRuntime } from '../../src/resolve/block.js';
-import { ListenerStats, ZoneStats } from '../../src/resolve/stats.js';
 import { nodeCacheCacheConfig } from '../../src/config/defaults.js';
-import { silentLogger } from '../../src/observe/log.js';
-import type { ServerBlockConfig } from '../../src/config/types.js';
 import { encodeQuery } from '../support/dnsclient.js';
+import { blockHandler, serverBlock } from '../support/server-block.js';
 
-const cfg: ServerBlockConfig = {
-  zones: ['.'], port: 53, bind: ['127.0.0.1'], cache: nodeCacheCacheConfig(30), forward: null,
-  log: { enabled: false }, errors: { enabled: false, consolidate: [] }, loop: false, reload: null,
-  prometheus: null, health: null, ready: null, source: 'test',
-};
+const cfg = serverBlock({ zones: ['.'], cache: nodeCacheCacheConfig(30) });
 
 t.test('random and truncated input never throws', async (t) => {
-  const block = new BlockRuntime(cfg, silentLogger);
-  const stats = new ZoneStats('dns://127.0.0.1:53', '.');
-  const ls = new ListenerStats('dns://127.0.0.1:53');
-  const handler = new QueryHandler(new ZoneTable(blockRoutes(block, '.', stats)), ls);
+  const { block, handler, stats, listener: ls } = blockHandler(cfg);
+  t.teardown(() => block.close());
   const replies: Buffer[] = [];
-  const sink = { tcp: false, send: (b: Buffer) => replies.push(b) };
+  const sink = { tcp: false, reusesQuery: false, send: (b: Buffer) => replies.push(b) };
   const seeds = [
     encodeQuery('www.example.com', 'A', { edns: 1232, do: true }),
     encodeQuery('a.b.c.d.e.f.g', 'TXT'),
