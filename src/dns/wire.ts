@@ -1,5 +1,5 @@
 // Query parsing by hand on the raw bytes: header, the one question, EDNS. Fills a reused
-// ParsedQuery so a cache hit allocates nothing here but the key string (DESIGN.md: hot path).
+// ParsedQuery so a cache hit allocates nothing here but the key string (the hot path allocates nothing it can avoid).
 import {
   EDNS_DO,
   FLAG_CD,

@@ -1,6 +1,6 @@
 // Installs and removes node-cache's rules through one iptables backend. Every call uses `-w 5`
 // (wait up to 5 s for the xtables lock kube-proxy also takes) and -C before -I at the top of the
-// chain. -C alone is not trusted to prevent duplicates (kubernetes/dns #568: a flaky -C produced
+// chain. -C alone is not trusted to prevent duplicates (a kubernetes/dns report: a flaky -C produced
 // thousands of copies): each pass first counts the rules in `iptables -S`, inserts only when the
 // listing and -C both say absent, and deletes surplus copies. Teardown deletes every copy.
 import { SetupError } from '../errors.js';

@@ -1,4 +1,4 @@
-// manifests/dashboard.json: it parses, covers what the issue lists, every PromQL expression is
+// manifests/dashboard.json: it parses, covers the panels an operator needs, every PromQL expression is
 // valid (promtool check rules) and references only metric names a running agent exports.
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -36,7 +36,7 @@ function metricNames(expr: string): string[] {
 /** Grafana variables replaced by values Prometheus accepts. */
 const concrete = (e: string): string => e.replace(/\$__rate_interval/g, '5m').replace(/\$instance/g, '.*');
 
-t.test('dashboard parses and covers the issue', async (t) => {
+t.test('dashboard parses and covers the panels an operator needs', async (t) => {
   t.ok(dashboard.panels.length >= 10, `${dashboard.panels.length} panels`);
   t.equal(dashboard.uid, 'nodelocaldns-ts');
   for (const p of dashboard.panels) t.ok((p.targets ?? []).length > 0, `panel "${p.title}" has queries`);

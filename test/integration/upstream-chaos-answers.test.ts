@@ -1,4 +1,4 @@
-// Answer-level chaos (issue 4): wrong IDs, wrong questions, answers out of order, a connection
+// Answer-level chaos: wrong IDs, wrong questions, answers out of order, a connection
 // closed after every answer, and a silent UDP upstream. Bounded failure counts and durations.
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';

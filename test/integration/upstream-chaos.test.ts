@@ -1,4 +1,4 @@
-// Connection-level chaos (issue 4): a faulty upstream beside a healthy knot, and for each fault
+// Connection-level chaos: a faulty upstream beside a healthy knot, and for each fault
 // how many client queries failed and how long the disruption lasted, as bounded figures.
 import t from 'tap';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';

@@ -1,4 +1,4 @@
-// One TCP pool per upstream address across server blocks (issue 4): node-cache's three cluster
+// One TCP pool per upstream address across server blocks: node-cache's three cluster
 // blocks (cluster.local, in-addr.arpa, ip6.arpa) forward over TCP to the same CoreDNS Service.
 // A relay in front of knot counts the connections the agent opens: queries to all three zones
 // share the same one or two, the metrics count them once, and a reload keeps them open.

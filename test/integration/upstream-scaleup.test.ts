@@ -1,4 +1,4 @@
-// Scale-up behind ONE Service IP (issue 4): the agent knows a single address, a TCP balancer in
+// Scale-up behind ONE Service IP: the agent knows a single address, a TCP balancer in
 // front of it picks a backend per new connection (IPVS), and a second backend appears mid-load.
 // Only `expire` can move load to it: connections that old are drained (no new queries, in-flight
 // ones answered) and replaced, and the replacements land on the new backend.

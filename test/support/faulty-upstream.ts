@@ -1,4 +1,4 @@
-// A fault-injecting upstream for chaos tests (DEVELOPERS.md allows it for faults, not as a
+// A fault-injecting upstream for chaos tests (for faults only, never as a
 // replacement for knot): it relays every query to a real server (knot) over UDP and then
 // misbehaves on purpose — drop, delay, RST, accept-but-never-answer, wrong ID, wrong question,
 // answer out of order, close after each answer, SERVFAIL, truncate. Mode can change at any time.

@@ -1,5 +1,5 @@
 // Addresses and ports for tests: each test takes its own random 127.x.y.z so files running in
-// parallel never collide (DEVELOPERS.md).
+// parallel (tap runs test files at once) never collide.
 import { randomInt } from 'node:crypto';
 
 export function randomLoopback(): string {
