@@ -34,6 +34,8 @@ export class ParsedQuery {
   checkingDisabled = false;
   /** Whether the header was readable enough to answer (FORMERR needs the ID). */
   answerable = false;
+  /** The query's length: the message may sit at the start of a larger buffer (a batch slot). */
+  length = 0;
   /** Lowercased qname wire bytes live in `lowerName[0, qnameLen)`. */
   readonly lowerName = Buffer.alloc(MAX_NAME_LEN + 5);
   qnameLen = 0;
@@ -45,17 +47,19 @@ export class ParsedQuery {
 }
 
 /**
- * Parse the query in `msg` into `q`. Returns PARSE_OK, PARSE_DROP (not even a header, or a
- * response), or an rcode the caller answers with (FORMERR, NOTIMP, BADVERS).
+ * Parse the query in `msg[0, len)` into `q`. Returns PARSE_OK, PARSE_DROP (not even a header, or
+ * a response), or an rcode the caller answers with (FORMERR, NOTIMP, BADVERS). `len` lets a
+ * listener hand over a long-lived view of its receive slot instead of a view per datagram.
  */
-export function parseQuery(msg: Buffer, q: ParsedQuery): ParseStatus {
+export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length): ParseStatus {
+  q.length = len;
   q.answerable = false;
   q.hasEdns = false;
   q.dnssecOk = false;
   q.udpPayload = MIN_UDP_PAYLOAD;
   q.qnameLen = 0;
   q.questionEnd = 0;
-  if (msg.length < HEADER_LEN) return PARSE_DROP;
+  if (len < HEADER_LEN) return PARSE_DROP;
   const flags = (msg[2]! << 8) | msg[3]!;
   if (flags & FLAG_QR) return PARSE_DROP; // a response sent to us: never answer (reflection loops)
   q.id = (msg[0]! << 8) | msg[1]!;
@@ -64,8 +68,8 @@ export function parseQuery(msg: Buffer, q: ParsedQuery): ParseStatus {
   if ((flags & OPCODE_MASK) !== 0) return RCODE_NOTIMP;
   const qdcount = (msg[4]! << 8) | msg[5]!;
   if (qdcount !== 1) return RCODE_FORMERR;
-  const qnameEnd = readQname(msg, HEADER_LEN, q);
-  if (qnameEnd < 0 || qnameEnd + 4 > msg.length) return RCODE_FORMERR;
+  const qnameEnd = readQname(msg, HEADER_LEN, len, q);
+  if (qnameEnd < 0 || qnameEnd + 4 > len) return RCODE_FORMERR;
   q.qnameEnd = qnameEnd;
   q.qtype = (msg[qnameEnd]! << 8) | msg[qnameEnd + 1]!;
   q.qclass = (msg[qnameEnd + 2]! << 8) | msg[qnameEnd + 3]!;
@@ -75,7 +79,7 @@ export function parseQuery(msg: Buffer, q: ParsedQuery): ParseStatus {
   const nscount = (msg[8]! << 8) | msg[9]!;
   const arcount = (msg[10]! << 8) | msg[11]!;
   if (ancount + nscount + arcount > 0) {
-    const status = readEdns(msg, q.questionEnd, ancount + nscount, arcount, q);
+    const status = readEdns(msg, q.questionEnd, len, ancount + nscount, arcount, q);
     if (status !== PARSE_OK) return status;
   }
   q.key = makeKey(q);
@@ -83,13 +87,13 @@ export function parseQuery(msg: Buffer, q: ParsedQuery): ParseStatus {
 }
 
 /** Copy the qname lowercased into q.lowerName; no compression allowed in a question. */
-function readQname(msg: Buffer, start: number, q: ParsedQuery): number {
+function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery): number {
   const out = q.lowerName;
   let pos = start;
   let n = 0;
   let labels = 0;
   for (;;) {
-    if (pos >= msg.length) return -1;
+    if (pos >= end) return -1;
     const len = msg[pos]!;
     if (len === 0) {
       out[n++] = 0;
@@ -97,7 +101,7 @@ function readQname(msg: Buffer, start: number, q: ParsedQuery): number {
       break;
     }
     if (len > 63) return -1; // pointer or reserved label type in a question
-    if (n + 1 + len + 1 > MAX_NAME_LEN || pos + 1 + len > msg.length) return -1;
+    if (n + 1 + len + 1 > MAX_NAME_LEN || pos + 1 + len > end) return -1;
     if (labels < q.labelStarts.length) q.labelStarts[labels] = n;
     labels++;
     out[n++] = len;
@@ -116,12 +120,12 @@ function readQname(msg: Buffer, start: number, q: ParsedQuery): number {
  * Find the OPT record. RFC 6891 §6.1.1: at most one, owner root, in the additional section; an
  * OPT in the answer or authority section, or a second one, is FORMERR.
  */
-function readEdns(msg: Buffer, start: number, skipCount: number, arcount: number, q: ParsedQuery): ParseStatus {
+function readEdns(msg: Buffer, start: number, end: number, skipCount: number, arcount: number, q: ParsedQuery): ParseStatus {
   let pos = start;
   const total = skipCount + arcount;
   for (let i = 0; i < total; i++) {
-    const nameEnd = skipName(msg, pos);
-    if (nameEnd < 0 || nameEnd + 10 > msg.length) return RCODE_FORMERR;
+    const nameEnd = skipName(msg, pos, end);
+    if (nameEnd < 0 || nameEnd + 10 > end) return RCODE_FORMERR;
     const type = (msg[nameEnd]! << 8) | msg[nameEnd + 1]!;
     if (type === TYPE_OPT) {
       if (i < skipCount || q.hasEdns || nameEnd !== pos + 1 || msg[pos] !== 0) return RCODE_FORMERR;
@@ -133,19 +137,19 @@ function readEdns(msg: Buffer, start: number, skipCount: number, arcount: number
     }
     const rdlen = (msg[nameEnd + 8]! << 8) | msg[nameEnd + 9]!;
     pos = nameEnd + 10 + rdlen;
-    if (pos > msg.length) return RCODE_FORMERR;
+    if (pos > end) return RCODE_FORMERR;
   }
   if (q.hasEdns && q.ednsVersion !== 0) return RCODE_BADVERS;
   return PARSE_OK;
 }
 
-/** Skip a possibly compressed name; returns the offset after it or -1. */
-export function skipName(msg: Buffer, pos: number): number {
+/** Skip a possibly compressed name in `msg[0, end)`; returns the offset after it or -1. */
+export function skipName(msg: Buffer, pos: number, end = msg.length): number {
   for (let guard = 0; guard < 128; guard++) {
-    if (pos >= msg.length) return -1;
+    if (pos >= end) return -1;
     const len = msg[pos]!;
     if (len === 0) return pos + 1;
-    if ((len & 0xc0) === 0xc0) return pos + 2 <= msg.length ? pos + 2 : -1;
+    if ((len & 0xc0) === 0xc0) return pos + 2 <= end ? pos + 2 : -1;
     if (len > 63) return -1;
     pos += 1 + len;
   }

@@ -109,6 +109,13 @@ class TcpClient implements ReplySink {
     this.socket.end();
   }
 
+  // Each reply is framed from a Buffer of its own: no in-place replies.
+  readonly slab = null;
+  reserve(): number {
+    return -1;
+  }
+  sendWritten(): void {}
+
   send(reply: Buffer): void {
     if (this.inflight > 0) this.inflight--;
     if (this.socket.destroyed || !this.socket.writable) return;

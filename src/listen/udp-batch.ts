@@ -2,7 +2,9 @@
 // BATCH datagrams per wake-up, the handler runs on each in one JS call, and the replies it sends
 // meanwhile leave together in one sendmmsg. Same contract as the node:dgram listener (udp.ts),
 // with two differences the rest of the server knows about:
-// - a query's bytes live in a slot that the next batch overwrites (`reusesQuery`: a Waiter copies);
+// - a query's bytes live in a slot that the next batch overwrites (`reusesQuery`: a Waiter copies),
+//   handed over as one long-lived view per slot and the datagram's length, so a query allocates
+//   no Buffer; a cache hit writes its reply straight into the send slab (`reserve`);
 // - an IPv4 client is a number (host order), not a string; `peerText` formats it for logs.
 import { BindError } from '../errors.js';
 import type { QueryHandler } from '../resolve/query-handler.js';
@@ -16,7 +18,8 @@ export class BatchUdpListener implements ReplySink {
   readonly io = 'batch';
   private readonly family: number;
   private readonly inAB: ArrayBuffer;
-  private readonly out: Uint8Array;
+  private readonly slots: Buffer[] = [];
+  private readonly out: Buffer;
   private readonly meta: Int32Array;
   private readonly metaBytes: Buffer;
   private h: unknown = null;
@@ -36,8 +39,9 @@ export class BatchUdpListener implements ReplySink {
   ) {
     this.family = host.includes(':') ? 1 : 0;
     this.inAB = new ArrayBuffer(native.BATCH * native.SLOT);
+    for (let i = 0; i < native.BATCH; i++) this.slots.push(Buffer.from(this.inAB, i * native.SLOT, native.SLOT));
     // Room for a full batch of typical answers; a reply that does not fit is sent on its own.
-    this.out = new Uint8Array(64 * 1024);
+    this.out = Buffer.from(new ArrayBuffer(64 * 1024));
     const metaAB = new ArrayBuffer(native.META_INTS * 4);
     this.meta = new Int32Array(metaAB);
     this.metaBytes = Buffer.from(metaAB);
@@ -57,7 +61,6 @@ export class BatchUdpListener implements ReplySink {
   private readonly onBatch = (count: number): number => {
     const meta = this.meta;
     const stride = this.native.META_STRIDE;
-    const slotSize = this.native.SLOT;
     this.outUsed = 0;
     this.replies = 0;
     for (let i = 0; i < count; i++) {
@@ -74,7 +77,7 @@ export class BatchUdpListener implements ReplySink {
       this.slotAddress = address;
       this.slotPort = port;
       try {
-        this.handler.handle(Buffer.from(this.inAB, i * slotSize, len), this, address, port, this.family);
+        this.handler.handle(this.slots[i]!, this, address, port, this.family, len);
       } catch (err) {
         // As on node:dgram, a throwing handler costs its own query, not the rest of the batch:
         // the error surfaces as an uncaught exception (the agent counts a panic and serves on).
@@ -85,18 +88,32 @@ export class BatchUdpListener implements ReplySink {
     return this.replies;
   };
 
+  get slab(): Buffer {
+    return this.out;
+  }
+
+  reserve(max: number, address: Peer, port: number): number {
+    // Only for the datagram being handled: its slot names the client the reply goes to.
+    if (this.closed || this.slot < 0 || address !== this.slotAddress || port !== this.slotPort) return -1;
+    return this.outUsed + max <= this.out.length && this.replies < this.native.BATCH ? this.outUsed : -1;
+  }
+
+  sendWritten(len: number): void {
+    const r = this.native.META_REPLIES + this.replies * 3;
+    this.meta[r] = this.slot;
+    this.meta[r + 1] = this.outUsed;
+    this.meta[r + 2] = len;
+    this.outUsed += len;
+    this.replies++;
+  }
+
   send(reply: Buffer, address: Peer, port: number): void {
     // A miss that completes while the agent stops finds the socket closed: the client is gone.
     if (this.closed) return;
     const n = reply.length;
-    if (this.slot >= 0 && address === this.slotAddress && port === this.slotPort && this.outUsed + n <= this.out.length && this.replies < this.native.BATCH) {
-      const r = this.native.META_REPLIES + this.replies * 3;
-      this.meta[r] = this.slot;
-      this.meta[r + 1] = this.outUsed;
-      this.meta[r + 2] = n;
+    if (this.reserve(n, address, port) >= 0) {
       this.out.set(reply, this.outUsed);
-      this.outUsed += n;
-      this.replies++;
+      this.sendWritten(n);
       return;
     }
     this.native.sendTo(this.h, reply, address, port);

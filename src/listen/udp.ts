@@ -63,6 +63,13 @@ export class UdpListener implements ReplySink, UdpServer {
     });
   }
 
+  // node:dgram and TCP write each reply from a Buffer of its own: no in-place replies.
+  readonly slab = null;
+  reserve(): number {
+    return -1;
+  }
+  sendWritten(): void {}
+
   send(reply: Buffer, address: Peer, port: number): void {
     // A miss that completes while the agent stops finds the socket closed: the client is gone.
     if (this.closed) return;

@@ -4,9 +4,9 @@
 // and no decoding on a hit; a prefetch or stale refresh is started after the reply is sent.
 import { performance } from 'node:perf_hooks';
 import { RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP, RCODE_REFUSED } from '../dns/constants.js';
-import { errorReply } from '../dns/reply.js';
+import { errorReply, replyBound } from '../dns/reply.js';
 import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery } from '../dns/wire.js';
-import { replyFromEntry } from '../cache/entry-reply.js';
+import { replyFromEntry, writeReplyFromEntry } from '../cache/entry-reply.js';
 import { ENTRY_FRESH, ENTRY_STALE_NOW, ENTRY_VERIFY, REFRESH_NONE, REFRESH_PREFETCH, entryState, recordHit, refreshAfterAnswer } from '../cache/policy.js';
 import { ListenerStats, PLUGIN_CACHE, PROTO_TCP, PROTO_UDP } from './stats.js';
 import type { ZoneTable } from './zone-table.js';
@@ -26,13 +26,14 @@ export class QueryHandler {
   }
 
   /**
-   * `family` is 0 for IPv4, 1 for IPv6 (CoreDNS labels them "1" and "2"). Returns false when the
-   * query was dropped and `sink` will never get a reply for it (TCP must not wait for one).
+   * The query is `msg[0, len)`. `family` is 0 for IPv4, 1 for IPv6 (CoreDNS labels them "1" and
+   * "2"). Returns false when the query was dropped and `sink` will never get a reply for it (TCP
+   * must not wait for one).
    */
-  handle(msg: Buffer, sink: ReplySink, address: Peer, port: number, family: number): boolean {
+  handle(msg: Buffer, sink: ReplySink, address: Peer, port: number, family: number, len = msg.length): boolean {
     const t0 = performance.now();
     const q = this.q;
-    const status = parseQuery(msg, q);
+    const status = parseQuery(msg, q, len);
     if (status !== PARSE_OK) return this.reject(msg, sink, address, port, status);
     const route = this.table.match(q);
     if (!route) {
@@ -42,7 +43,7 @@ export class QueryHandler {
     }
     const stats = route.stats;
     const proto = sink.tcp ? PROTO_TCP : PROTO_UDP;
-    stats.request(proto, family, q.qtype, msg.length, q.dnssecOk);
+    stats.request(proto, family, q.qtype, len, q.dnssecOk);
     const cache = route.cache;
     if (cache !== null) {
       const e = cache.get(q.key);
@@ -54,11 +55,21 @@ export class QueryHandler {
           stats.hit(e);
           if (state === ENTRY_FRESH) recordHit(e, now, cache.config);
           const limit = sink.tcp ? 0xffff : q.udpPayload;
-          const reply = replyFromEntry(cache, e, now, msg, q, limit, stats);
-          sink.send(reply, address, port);
+          // Straight into the listener's send slab when it has room; else a Buffer of its own.
+          const at = sink.reserve(replyBound(e, q), address, port);
+          let reply: Buffer | null = null;
+          let replyLen: number;
+          if (at >= 0) {
+            replyLen = writeReplyFromEntry(sink.slab!, at, cache, e, now, msg, q, limit, stats);
+            sink.sendWritten(replyLen);
+          } else {
+            reply = replyFromEntry(cache, e, now, msg, q, limit, stats);
+            replyLen = reply.length;
+            sink.send(reply, address, port);
+          }
           const ql = route.block.queryLog;
-          if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: msg.length, dnssecOk: q.dnssecOk, limit }, sink.tcp, address, port, reply, t0);
-          stats.response(proto, e.rcode, PLUGIN_CACHE, reply.length, (performance.now() - t0) / 1000);
+          if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: len, dnssecOk: q.dnssecOk, limit }, sink.tcp, address, port, reply ?? sink.slab!.subarray(at, at + replyLen), t0);
+          stats.response(proto, e.rcode, PLUGIN_CACHE, replyLen, (performance.now() - t0) / 1000);
           if (route.forward) {
             const refresh = refreshAfterAnswer(e, state, now, cache.config);
             if (refresh !== REFRESH_NONE) route.block.refresh(e, refresh === REFRESH_PREFETCH);

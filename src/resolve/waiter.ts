@@ -10,6 +10,15 @@ export interface ReplySink {
   /** The query's bytes are overwritten after the handler returns (TCP read buffer, batch UDP slot). */
   readonly reusesQuery: boolean;
   send(reply: Buffer, address: Peer, port: number): void;
+  /**
+   * In-place replies (the batch UDP listener's send slab): where in `slab` a reply of at most
+   * `max` bytes to the query being handled may be written, or -1 (no slab, no room left in this
+   * batch, or a client other than the one being handled); `sendWritten` then queues the `len`
+   * bytes written there. A cache hit answered this way allocates no Buffer of its own.
+   */
+  readonly slab: Buffer | null;
+  reserve(max: number, address: Peer, port: number): number;
+  sendWritten(len: number): void;
 }
 
 export class Waiter implements QueryView {
@@ -40,6 +49,6 @@ export class Waiter implements QueryView {
     this.hasEdns = q.hasEdns;
     this.dnssecOk = q.dnssecOk;
     this.limit = sink.tcp ? 0xffff : q.udpPayload;
-    this.size = msg.length;
+    this.size = q.length;
   }
 }

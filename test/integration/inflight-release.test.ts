@@ -27,7 +27,7 @@ t.test('an answered miss keeps no reference to its client query', { skip: knotMi
   t.teardown(() => block.close());
   const replies: Buffer[] = [];
   // node:dgram's contract: the query buffer is the client's own, so a waiter keeps a view of it.
-  const sink = { tcp: false, reusesQuery: false, send: (b: Buffer) => replies.push(b) };
+  const sink = { tcp: false, reusesQuery: false, slab: null, reserve: () => -1, sendWritten() {}, send: (b: Buffer) => replies.push(b) };
 
   const released: string[] = [];
   const registry = new FinalizationRegistry<string>((name) => released.push(name));

@@ -13,7 +13,7 @@ t.test('random and truncated input never throws', async (t) => {
   const { block, handler, stats, listener: ls } = blockHandler(cfg);
   t.teardown(() => block.close());
   const replies: Buffer[] = [];
-  const sink = { tcp: false, reusesQuery: false, send: (b: Buffer) => replies.push(b) };
+  const sink = { tcp: false, reusesQuery: false, slab: null, reserve: () => -1, sendWritten() {}, send: (b: Buffer) => replies.push(b) };
   const seeds = [
     encodeQuery('www.example.com', 'A', { edns: 1232, do: true }),
     encodeQuery('a.b.c.d.e.f.g', 'TXT'),
