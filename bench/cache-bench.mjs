@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// In-process micro-bench of the agent's cache (dist/cache, issue 3), printed as markdown for
+// In-process micro-bench of the agent's cache (dist/cache), printed as markdown for
 // RESULTS.md: hit cost at 1k / 100k / 1M entries, RSS and bytes per entry at 10k entries, and
 // hit ratio on a Zipf stream against a CoreDNS-style random-eviction cache of the same capacity.
 // Run with --expose-gc (run.mjs does), pinned to one CPU.
