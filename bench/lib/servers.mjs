@@ -145,6 +145,8 @@ export async function startAgent(knot, repoRoot, { udpIo = 'batch', name = 'node
     '-upstream', `${knot.ip}:${knot.port}`,
     '-health-port', String(healthPort),
     '-prometheus-listen-address', metrics,
+    // node-cache's own metrics server defaults to 0.0.0.0:9353: a port of the run's own instead.
+    '-metrics-listen-address', `${ip}:${await freePort(ip)}`,
   ];
   const s = await launch(name, argv, ip, port, { env: { NODELOCALDNS_UDP_IO: udpIo } });
   s.metrics = metrics;
