@@ -156,8 +156,14 @@ t.test(`${kustomize?.join(' ') ?? 'kustomize build'} builds every entry point wi
     if (r.status !== 0) throw new Error(r.stderr);
     return docs(r.stdout, dir);
   };
+  // test/e2e/image.test.ts runs the image as `.` builds it: every overlay must run it the same way.
+  const ran = podSpec(byKind(build(ROOT), 'DaemonSet')).containers[0]! as Container & Record<string, unknown>;
   for (const [dir, extra] of [['.', null], ['overlays/endpointslices', 'ClusterRole'], ['overlays/servicemonitor', 'ServiceMonitor']] as const) {
     const objs = build(join(ROOT, dir));
+    const overlay = podSpec(byKind(objs, 'DaemonSet')).containers[0]! as Container & Record<string, unknown>;
+    for (const field of ['image', 'command', 'livenessProbe', 'readinessProbe', 'resources', 'securityContext', 'volumeMounts'])
+      t.same(overlay[field], ran[field], `${dir}: ${field} as the image test ran it`);
+    t.same(overlay.args.slice(0, ran.args.length), ran.args, `${dir}: the image test's args, then its own`);
     t.notOk(objs.some((o) => o.metadata.name === 'node-local-dns-inputs'), `${dir}: the inputs ConfigMap is not applied`);
     for (const o of objs) t.doesNotThrow(() => validate(o), `${dir}: ${o.kind} ${o.metadata.name}`);
     if (extra) t.ok(objs.some((o) => o.kind === extra), `${dir}: has its ${extra}`);
