@@ -65,6 +65,8 @@ CFG
   install -m 755 "$work/package/bin/node" "$root/usr/local/bin/node"
   mkdir -p "$root/usr/local/include"
   cp -a "$work/package/include/node" "$root/usr/local/include/node"
+  # As the official image does: OpenSSL's headers for the other 20 platforms are 59 MB.
+  find "$root/usr/local/include/node/openssl/archs" -mindepth 1 -maxdepth 1 ! -name linux-x86_64 -exec rm -rf {} +
   rm -rf "$work/package"
   mkdir -p "$root/usr/local/lib/node_modules/npm"
   tar -xzf "$work/npm-$NPM_VERSION.tgz" -C "$root/usr/local/lib/node_modules/npm" --strip-components=1
@@ -74,6 +76,11 @@ CFG
 
   tar --numeric-owner -C "$root" -cf "$tarball.tmp" .
   mv "$tarball.tmp" "$tarball"
+  # Rootfs tarballs of earlier versions of this script, and their images, are not used again.
+  find "$cache" -maxdepth 1 -name 'image-base-*.tar' ! -name "${tarball##*/}" -delete
+  for old in $(podman images --format '{{.Repository}}:{{.Tag}}' --filter reference=localhost/nodelocaldns-base); do
+    podman rmi "$old" >/dev/null 2>&1 || true
+  done
 fi
 
 podman import --quiet \
