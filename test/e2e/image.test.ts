@@ -4,8 +4,9 @@
 // capabilities, securityContext, volumes (ConfigMaps as the kubelet lays them out, hostPaths as
 // files the test makes) and grace period, all read from the kustomize output. It must serve DNS on
 // the local IPs (to the node and to a pod namespace), install node-cache's rules, answer its
-// liveness (exec) and readiness (httpGet) probes, health and metrics, hold only the granted
-// capabilities, fit its memory limit, and on stop remove its rules and interface and exit 0.
+// liveness (exec) and readiness (httpGet) probes, health and metrics, run the supervisor as PID 1
+// with only the granted capabilities in every process, fit its memory limit, serve again after
+// its agent is SIGKILLed (an OOM kill), and on stop remove its rules and interface and exit 0.
 //
 // Not reproduced: the memory limit is not enforced (that needs a cgroup, and this host's cgroups
 // belong to the host: the container runs with --cgroups=disabled); the agent's RSS is compared
@@ -63,8 +64,8 @@ function podmanArgv(args: string[]): string[] {
 }
 const podman = (args: string[], check = true, timeoutMs = 60_000) => sh(podmanArgv(args), check, timeoutMs);
 
-/** RSS of pid and every descendant, in bytes (the container's process tree). */
-function treeRss(pid: number): number {
+/** pid and every descendant (the container's process tree). */
+function tree(pid: number): number[] {
   const children = new Map<number, number[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -73,14 +74,25 @@ function treeRss(pid: number): number {
       children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
     } catch { /* gone */ }
   }
-  let total = 0;
+  const out: number[] = [];
   for (const stack = [pid]; stack.length;) {
     const p = stack.pop()!;
-    try { total += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) * 1024; } catch { /* gone */ }
+    out.push(p);
     stack.push(...(children.get(p) ?? []));
   }
-  return total;
+  return out;
 }
+
+/** /proc/PID/status, or '' once the process is gone. */
+function procStatus(pid: number): string {
+  try { return readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return ''; }
+}
+
+/** RSS of the container's process tree, in bytes. */
+const treeRss = (pid: number) => tree(pid).reduce((sum, p) => sum + Number(/VmRSS:\s+(\d+) kB/.exec(procStatus(p))?.[1] ?? 0) * 1024, 0);
+
+/** The agent: the node process under the supervisor. */
+const agentPid = (pid: number) => tree(pid).find((p) => /^Name:\s+node$/m.test(procStatus(p)));
 
 const CAPS = ['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
   'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE',
@@ -249,13 +261,23 @@ t.test(`${backend} node: the image runs as the DaemonSet says, serves, installs 
   t.equal(metrics?.status, 200, 'metrics on :9253');
   t.match(metrics?.body ?? '', /coredns_dns_requests_total\{[^}]*\} [1-9]/, 'the queries above are counted');
 
-  // Only the granted capabilities, in every process of the container.
+  // supervise.sh is PID 1 of the container, the agent its child; every process holds only the
+  // granted capabilities.
   const pid = Number(podman(['inspect', '--format', '{{.State.Pid}}', name]).out.trim());
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'), [/^\/bin\/sh$|sh$/, '/app/supervise.sh'], 'PID 1 is the supervisor');
+  t.match(procStatus(pid), /^NSpid:\s+\d+\s+1$/m, 'and it is PID 1 in the container');
+  const agent = agentPid(pid);
+  t.ok(agent, 'the agent runs under it');
   const granted = [...new Set([...(sc.capabilities?.drop?.includes('ALL') ? [] : ['(runtime defaults)']), ...(sc.capabilities?.add ?? [])])].sort();
-  t.same(capNames(/CapBnd:\s+(\w+)/.exec(status)![1]!), granted, 'bounding set = the manifest\'s capabilities');
-  t.equal(/^Uid:\s+(\d+)/m.exec(status)![1], String(sc.runAsUser ?? 0), 'uid as the manifest (or the image) says');
-  if (sc.allowPrivilegeEscalation === false) t.match(status, /NoNewPrivs:\s+1/, 'no_new_privs set');
+  for (const p of tree(pid)) {
+    const st = procStatus(p);
+    if (!st) continue;
+    const proc = /^Name:\s+(\S+)/m.exec(st)![1];
+    t.same(capNames(/CapBnd:\s+(\w+)/.exec(st)![1]!), granted, `${proc}: bounding set = the manifest's capabilities`);
+    t.ok(capNames(/CapEff:\s+(\w+)/.exec(st)![1]!).every((x) => granted.includes(x)), `${proc}: effective within them`);
+    t.equal(/^Uid:\s+(\d+)/m.exec(st)![1], String(sc.runAsUser ?? 0), `${proc}: uid as the manifest (or the image) says`);
+    if (sc.allowPrivilegeEscalation === false) t.match(st, /NoNewPrivs:\s+1/, `${proc}: no_new_privs set`);
+  }
 
   // The memory limit is not enforced here (no cgroup); the tree must fit it all the same.
   const limit = c.resources.limits?.memory;
@@ -263,6 +285,14 @@ t.test(`${backend} node: the image runs as the DaemonSet says, serves, installs 
     const rss = treeRss(pid);
     t.ok(rss < bytes(limit), `container RSS ${(rss / 2 ** 20).toFixed(1)} MiB < limit ${limit}`);
   }
+
+  // An OOM kill of the agent, as the kernel does it at the limit: the supervisor starts it again
+  // in the container, the node setup stays, and it serves again.
+  process.kill(agent!, 'SIGKILL');
+  t.ok(await waitFor(() => /"msg":"agent died by a signal, starting it again"/.test(logs), 10_000), 'the supervisor saw the kill');
+  t.ok(await waitFor(() => { const a = agentPid(pid); return a !== undefined && a !== agent; }, 10_000), 'a new agent runs');
+  t.ok(await waitFor(() => ask(podNs, localIps[0]!, 'kubernetes.default.svc.cluster.local')?.a[0] === '10.96.0.1', 15_000), 'and answers');
+  t.same(rules(), want, 'the rules stayed in place, once each');
 
   // Stop as the kubelet does: SIGTERM to PID 1, SIGKILL after the grace period.
   const stop = podman(['stop', '-t', String(pod.terminationGracePeriodSeconds), name], false, (pod.terminationGracePeriodSeconds + 15) * 1000);
