@@ -37,9 +37,12 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM ${BASE}
+# /etc/Corefile (the -conf the agent renders, node-cache's path) is a link into /run/nodelocaldns,
+# where the DaemonSet mounts an emptyDir: the root filesystem can then be read-only.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables iproute2 \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+ && mkdir -p /run/nodelocaldns && ln -s /run/nodelocaldns/Corefile /etc/Corefile
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

@@ -46,7 +46,7 @@ function validate(o: Obj): void {
   if (!Model) throw new Error(`no schema for ${o.apiVersion} ${o.kind}`);
   new Model(o as never).validate();
 }
-type Container = { name: string; command: string[]; args: string[]; resources: unknown; livenessProbe: { exec: { command: string[] } }; readinessProbe: { httpGet: { host: string; path: string; port: number } }; securityContext: { allowPrivilegeEscalation?: boolean; capabilities: { add: string[]; drop?: string[] } } };
+type Container = { name: string; command: string[]; args: string[]; resources: unknown; livenessProbe: { exec: { command: string[] } }; readinessProbe: { httpGet: { host: string; path: string; port: number } }; securityContext: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; capabilities: { add: string[]; drop?: string[] } } };
 const podSpec = (ds: Obj) => (ds as unknown as { spec: { template: { spec: Record<string, unknown> & { containers: Container[] } } } }).spec.template.spec;
 const sed = (s: string, kubedns = '10.96.0.10') =>
   s.replaceAll('__PILLAR__LOCAL__DNS__', '169.254.20.10').replaceAll('__PILLAR__DNS__DOMAIN__', 'cluster.local').replaceAll('__PILLAR__DNS__SERVER__', kubedns);
@@ -77,12 +77,12 @@ t.test('DaemonSet and Services keep upstream essentials, plus a readiness probe'
   t.same(spec.tolerations, [{ key: 'CriticalAddonsOnly', operator: 'Exists' }, { effect: 'NoExecute', operator: 'Exists' }, { effect: 'NoSchedule', operator: 'Exists' }]);
   const c = spec.containers[0]!;
   t.same(c.args.slice(0, 8), ['-localip', '__PILLAR__LOCAL__DNS__,__PILLAR__DNS__SERVER__', '-conf', '/etc/Corefile', '-upstreamsvc', 'kube-dns-upstream', '-pidfile', '/tmp/node-cache.pid']);
-  t.same(c.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE', 'NET_RAW'] } },
+  t.same(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE', 'NET_RAW'] } },
     'only what the agent uses: the interface and rules, :53, iptables-legacy\'s raw socket (test/e2e/image.test.ts runs with exactly this)');
   t.same(c.livenessProbe.exec.command, ['/app/dns-probe.sh', '__PILLAR__LOCAL__DNS__', '53'], 'liveness: a DNS message through the bound socket');
   t.same(c.readinessProbe.httpGet, { host: '__PILLAR__LOCAL__DNS__', path: '/ready', port: 8181 });
-  t.same((spec.volumes as { name: string }[]).map((v) => v.name), ['xtables-lock', 'kube-dns-config', 'config-volume']);
-  t.match(spec.volumes, [{ hostPath: { path: '/run/xtables.lock', type: 'FileOrCreate' } }, { configMap: { name: 'kube-dns', optional: true } }, { configMap: { name: 'node-local-dns', items: [{ key: 'Corefile', path: 'Corefile.base' }] } }]);
+  t.same((spec.volumes as { name: string }[]).map((v) => v.name), ['xtables-lock', 'kube-dns-config', 'config-volume', 'run', 'tmp']);
+  t.match(spec.volumes, [{ hostPath: { path: '/run/xtables.lock', type: 'FileOrCreate' } }, { configMap: { name: 'kube-dns', optional: true } }, { configMap: { name: 'node-local-dns', items: [{ key: 'Corefile', path: 'Corefile.base' }] } }, { emptyDir: {} }, { emptyDir: {} }]);
   const up = byKind(BASE, 'Service', 'kube-dns-upstream') as Obj & { spec: { selector: unknown; ports: unknown[] } };
   t.same(up.spec.selector, { 'k8s-app': 'kube-dns' });
   t.equal(up.spec.ports.length, 2);
