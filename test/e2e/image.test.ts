@@ -198,8 +198,10 @@ t.test(`${backend} node: the image runs as the DaemonSet says, serves, installs 
         writeFileSync(join(ts, it.path), cm!.data![it.key]!);
         symlinkSync(`..data/${it.path}`, join(src, it.path));
       }
+    } else if (v.emptyDir) {
+      mkdirSync(src);
     } else {
-      t.fail(`volume ${v.name}: only hostPath and configMap are laid out here`);
+      t.fail(`volume ${v.name}: only hostPath, configMap and emptyDir are laid out here`);
       continue;
     }
     volumeArgs.push('-v', `${src}:${m.mountPath}${m.readOnly || v.configMap ? ':ro' : ''}`);
@@ -250,6 +252,14 @@ t.test(`${backend} node: the image runs as the DaemonSet says, serves, installs 
       t.same(ask(ns, ip, 'www.example', true), { rcode: 'NOERROR', a: ['192.0.2.80'] }, `${from} → ${ip} TCP: . via the node's resolv.conf`);
     }
   }
+
+  if (sc.readOnlyRootFilesystem) {
+    const touch = podman(['exec', name, 'touch', '/etc/written'], false);
+    t.not(touch.code, 0, 'the root filesystem is read-only');
+    t.match(touch.err, /Read-only file system/);
+  }
+  const rendered = podman(['exec', name, 'cat', c.args[c.args.indexOf('-conf') + 1]!], false);
+  t.match(rendered.out, new RegExp(`bind ${localIps.join(' ').replace(/\./g, '\\.')}`), 'the agent wrote its -conf (placeholders filled)');
 
   // The probes exactly as the manifest states them.
   const live = podman(['exec', name, ...c.livenessProbe.exec!.command], false);
