@@ -256,5 +256,5 @@ function respondError(w: Waiter, rcode: number, ql: QueryLog | null): void {
 function send(w: Waiter, reply: Buffer, rcode: number, plugin: number, ql: QueryLog | null): void {
   w.sink.send(reply, w.address, w.port);
   if (ql !== null) ql.log(w, w.sink.tcp, w.address, w.port, reply, w.startedAt);
-  w.stats.response(w.sink.tcp ? PROTO_TCP : PROTO_UDP, rcode, plugin, reply.length, (performance.now() - w.startedAt) / 1000);
+  w.stats.response(w.sink.tcp ? PROTO_TCP : PROTO_UDP, rcode, plugin, reply.length, ((performance.now() - w.startedAt) * 1000) | 0);
 }
