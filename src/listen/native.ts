@@ -26,6 +26,8 @@ export interface NativeUdp {
   close(handle: unknown): void;
   /** malloc_trim(0): 1 if pages went back to the kernel, 0 if none, -1 without glibc. */
   trim(): number;
+  /** Unmap the node executable's clean pages from the resident set; bytes of the mappings, -1 if unreadable. */
+  releaseExecutablePages(): number;
 }
 
 export const NATIVE_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'native', 'udp_batch.node');

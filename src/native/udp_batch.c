@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -345,6 +347,64 @@ static napi_value Trim(napi_env env, napi_callback_info info) {
   return ret;
 }
 
+
+// releaseExecutablePages(): takes the node executable's clean pages out of our resident set.
+// After start-up ~42 MiB of a 70 MiB RSS were pages of /usr/bin/node itself (V8's snapshot and
+// builtins read while booting, smaps measured), shared with the page cache and identical to the
+// file, most never touched again. MADV_DONTNEED on a read-only private file mapping unmaps them;
+// a page used later faults back in from the page cache (a minor fault, no I/O). Only mappings
+// with no anonymous (copy-on-write) pages are touched: relocated data (RELRO) differs from the
+// file and must stay. Returns the bytes of the mappings released, or -1 if smaps is unreadable.
+#define MAX_RANGES 64
+static napi_value ReleaseExecutablePages(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value ret;
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  FILE *f = n > 0 ? fopen("/proc/self/smaps", "r") : NULL;
+  if (f == NULL) {
+    CHECK(napi_create_double(env, -1, &ret));
+    return ret;
+  }
+  exe[n] = 0;
+  uintptr_t starts[MAX_RANGES], ends[MAX_RANGES];
+  int ranges = 0;
+  // The mapping being read: its range, whether it is a read-only mapping of the executable, and
+  // its Anonymous field (-1 until seen). Decided when the next mapping starts, or at the end.
+  uintptr_t start = 0, end = 0;
+  int candidate = 0;
+  long anon = -1;
+  char line[4608];
+  for (;;) {
+    char *got = fgets(line, sizeof line, f);
+    // A mapping's header starts with its address (lowercase hex); its fields with a capital.
+    int header = got != NULL && ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f'));
+    if (got == NULL || header) {
+      if (candidate && anon == 0 && ranges < MAX_RANGES) {
+        starts[ranges] = start;
+        ends[ranges] = end;
+        ranges++;
+      }
+      if (got == NULL) break;
+      unsigned long a = 0, b = 0;
+      char perms[8] = "", path[4096] = "";
+      int fields = sscanf(line, "%lx-%lx %7s %*s %*s %*s %4095s", &a, &b, perms, path);
+      start = a;
+      end = b;
+      anon = -1;
+      candidate = fields == 4 && perms[0] == 'r' && perms[1] != 'w' && strcmp(path, exe) == 0;
+    } else if (strncmp(line, "Anonymous:", 10) == 0) {
+      anon = atol(line + 10);
+    }
+  }
+  fclose(f);
+  double released = 0;
+  for (int i = 0; i < ranges; i++)
+    if (madvise((void *)starts[i], ends[i] - starts[i], MADV_DONTNEED) == 0) released += (double)(ends[i] - starts[i]);
+  CHECK(napi_create_double(env, released, &ret));
+  return ret;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn, num;
   napi_create_function(env, "open", NAPI_AUTO_LENGTH, Open, NULL, &fn);
@@ -355,6 +415,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "close", fn);
   napi_create_function(env, "trim", NAPI_AUTO_LENGTH, Trim, NULL, &fn);
   napi_set_named_property(env, exports, "trim", fn);
+  napi_create_function(env, "releaseExecutablePages", NAPI_AUTO_LENGTH, ReleaseExecutablePages, NULL, &fn);
+  napi_set_named_property(env, exports, "releaseExecutablePages", fn);
   napi_create_int32(env, BATCH, &num);
   napi_set_named_property(env, exports, "BATCH", num);
   napi_create_int32(env, SLOT, &num);
