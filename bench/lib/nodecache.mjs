@@ -10,7 +10,7 @@ import { connect, createServer } from 'node:net';
 import { dnsperf } from './dnsperf.mjs';
 import { measureHits, measureMisses } from './measure.mjs';
 import { freePort, randomLoopback, waitForAnswer } from './net.mjs';
-import { rssKiB, start, stop } from './procs.mjs';
+import { rssAnonKiB, rssKiB, start, stop } from './procs.mjs';
 import { agentNodeFlags, SERVER_CPU } from './servers.mjs';
 import { coreDnsBinary, nodeCacheCorefile, COREDNS_VERSION } from './coredns.mjs';
 import { MISS_SUFFIX } from './zone.mjs';
@@ -112,7 +112,7 @@ async function launchSystem(system, dir, repoRoot, bin, cluster, upstream) {
 
 async function fillAndMeasure(server, file, qps) {
   await dnsperf(server, file, { once: true, seconds: 60, qps, outstanding: 500 });
-  return rssKiB(server.pid) / 1024;
+  return [rssKiB(server.pid) / 1024, rssAnonKiB(server.pid) / 1024];
 }
 
 /**
@@ -141,9 +141,10 @@ export async function measureNodeCache(dir, knot, repoRoot, hitFile, { log = () 
     try {
       log(`node-cache comparison, ${system}: idle, hits, 10k names, full caches`);
       figures.idleMiB = rssKiB(s.pid) / 1024;
+      figures.idleAnonMiB = rssAnonKiB(s.pid) / 1024;
       figures.hits = await measureHits(s, hitFile, dir, { fixedQps: NODECACHE_FIXED_QPS });
-      figures.tenKMiB = await fillAndMeasure(s, tenK, 10_000);
-      figures.fullMiB = await fillAndMeasure(s, full, 10_000);
+      [figures.tenKMiB, figures.tenKAnonMiB] = await fillAndMeasure(s, tenK, 10_000);
+      [figures.fullMiB, figures.fullAnonMiB] = await fillAndMeasure(s, full, 10_000);
       figures.entries = await cacheEntries(s.metrics);
     } finally {
       await stop(s.child);

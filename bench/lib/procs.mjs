@@ -126,17 +126,27 @@ export function cpuMicros(pid) {
 }
 
 /** VmRSS of the process tree in KiB. */
-export function rssKiB(pid) {
+export function rssKiB(pid, field = 'VmRSS') {
+  const re = new RegExp(`${field}:\\s+(\\d+)`);
   let kib = 0;
   for (const p of processTree(pid)) {
     try {
-      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      const m = re.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       if (m) kib += Number(m[1]);
     } catch {
       // exited
     }
   }
   return kib;
+}
+
+/**
+ * The anonymous part of the tree's RSS (RssAnon): heap, stacks, buffers. The rest is pages of
+ * files (the executable, libraries) that the kernel can drop and read again, so this is the part
+ * a memory limit cannot take back without killing the process.
+ */
+export function rssAnonKiB(pid) {
+  return rssKiB(pid, 'RssAnon');
 }
 
 /** Busy time of one CPU since boot in microseconds, from /proc/stat (all but idle and iowait). */
