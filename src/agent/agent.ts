@@ -5,6 +5,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Clock, DnsCache } from '../cache/cache.js';
 import { cacheMetrics } from '../cache/metrics.js';
+import { joinHostPort } from '../config/flags.js';
 import type { AgentConfig, ServerBlockConfig, UdpIo } from '../config/types.js';
 import type { AgentRegistry } from '../observe/exposition.js';
 import { createLogger, type Logger } from '../observe/log.js';
@@ -20,7 +21,7 @@ import { upstreamMetrics } from '../upstream/metrics.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import type { TcpPool } from '../upstream/pool.js';
 import { HttpEndpoints } from './http-endpoints.js';
-import { ListenerSet, listenerId } from './listeners.js';
+import { ListenerSet } from './listeners.js';
 import { MemoryTrimmer } from './memory-trim.js';
 import { agentMetrics, enabledPlugins, SETUP_ERROR_TYPES } from './metrics.js';
 
@@ -197,7 +198,7 @@ export class Agent {
 }
 
 function serversOf(b: BlockRuntime): string[] {
-  return b.config.bind.map((h) => `dns://${listenerId(h, b.config.port)}`);
+  return b.config.bind.map((h) => `dns://${joinHostPort(h, b.config.port)}`);
 }
 
 /** CoreDNS's `zones` label of a cache: its ZONES, else the block's, joined by ",". */

@@ -2,11 +2,11 @@
 // -metrics-listen-address, one server per address whatever it serves. A reload closes the
 // addresses no longer named and opens the new ones; an address kept keeps its server.
 import type { Registry } from 'prom-client';
+import { joinHostPort } from '../config/flags.js';
 import type { AgentConfig } from '../config/types.js';
 import { HttpEndpoint } from '../observe/http.js';
 import type { Logger } from '../observe/log.js';
 import type { HealthStats } from '../observe/self-probe.js';
-import { listenerId } from './listeners.js';
 
 interface Wanted {
   host: string;
@@ -36,7 +36,7 @@ export class HttpEndpoints {
   async apply(config: AgentConfig): Promise<void> {
     const want = new Map<string, Wanted>();
     const addr = (host: string, port: number, kind: 'metrics' | 'health' | 'ready'): void => {
-      const id = listenerId(host, port);
+      const id = joinHostPort(host, port);
       const e = want.get(id) ?? { host, port, metrics: false, health: false, ready: false };
       e[kind] = true;
       want.set(id, e);

@@ -183,6 +183,11 @@ export function parseGoDuration(s: string): number | null {
 }
 
 /** "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1", and with allowEmptyHost ":9253". */
+/** host:port, an IPv6 host in brackets (Go's net.JoinHostPort): "10.0.0.10:53", "[fd00::a]:53". */
+export function joinHostPort(host: string, port: number | string): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 export function parseHostPort(s: string, allowEmptyHost = false, defaultPort = 53): { host: string; port: number } | null {
   let host: string;
   let portStr: string | undefined;

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { BindError } from '../errors.js';
 import { HealthProbe, type HealthStats } from './self-probe.js';
 import type { Logger } from './log.js';
+import { joinHostPort } from '../config/flags.js';
 
 export interface HttpRoutes {
   registry?: Registry;
@@ -71,7 +72,7 @@ export class HttpEndpoint {
     if (!health || !healthStats) return;
     const host = !this.host || this.host === '0.0.0.0' ? '127.0.0.1' : this.host === '::' ? '::1' : this.host;
     const port = (this.server.address() as AddressInfo).port;
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/health`;
+    const url = `http://${joinHostPort(host, port)}/health`;
     this.probe = new HealthProbe(url, healthStats, (msg, fields) => log?.warn(msg, fields));
     this.probe.start();
   }
