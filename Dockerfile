@@ -1,36 +1,48 @@
-# nodelocaldns-ts image: Node 22 slim, iptables (nft and legacy), iproute2, non-root.
-# Runs as uid 65532 with file capabilities instead of root: node may bind :53 and configure the
-# interface (NET_BIND_SERVICE, NET_ADMIN); iptables/ip get NET_ADMIN + NET_RAW, and DAC_OVERRIDE
-# for the host's /run/xtables.lock. The DaemonSet must add NET_ADMIN (as upstream does) and must
-# not set allowPrivilegeEscalation: false (that would disable file capabilities).
+# nodelocaldns-ts image: Node 22 on Debian bookworm slim, iptables (nft and legacy), iproute2.
+#
+# BASE is any image with node, npm and Node's headers under /usr/local on Debian bookworm: the
+# published build uses the official node:22-bookworm-slim; `npm run image` builds the same file
+# on a local base made from Debian packages and the npm registry (image/local-base.sh) where no
+# image registry can be reached.
+#
+# Privileges: the container runs as uid 0 with only the capabilities the DaemonSet grants
+# (manifests/base/daemonset.yaml drops ALL, adds NET_ADMIN, NET_BIND_SERVICE and NET_RAW):
+#   NET_ADMIN         the interface and its addresses (ip), iptables rules (nft and legacy)
+#   NET_BIND_SERVICE  port 53
+#   NET_RAW           iptables-legacy only: libiptc talks to the kernel over a raw socket
+# uid 0 and no file capabilities, because the host's /run/xtables.lock (root, 0600, mounted from
+# the node) must be opened by iptables-legacy: a non-root user would need DAC_OVERRIDE as well,
+# and file capabilities outside the granted set make execve fail (EPERM). Without them
+# allowPrivilegeEscalation: false costs nothing. test/e2e/image.test.ts runs this image that way.
+ARG BASE=node:22-bookworm-slim
 
-FROM node:22-bookworm-slim AS build
+FROM ${BASE} AS build
+# Behind a TLS-intercepting proxy npm needs its CA: image/build.sh mounts the host's bundle for the
+# RUN steps and names it here. A build argument of these two stages only, never in the image.
+ARG NODE_EXTRA_CA_CERTS
 # gcc: the batch UDP I/O addon (src/native/udp_batch.c); --require fails the build without it, so
 # the image never falls back to node:dgram. It links only glibc and Node's N-API/libuv symbols.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json ./
-RUN npm ci --ignore-scripts
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY src ./src
 RUN npx tsc -p tsconfig.json && node src/native/build.mjs --require
 
-FROM node:22-bookworm-slim AS deps
+FROM ${BASE} AS deps
+ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` runs tsc, which is a dev dependency; dist/ comes from the build stage.
-RUN npm ci --omit=dev --ignore-scripts
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM node:22-bookworm-slim
-# -conf /etc/Corefile is written by the agent: that one file belongs to the runtime user.
+FROM ${BASE}
+# /etc/Corefile (the -conf the agent renders, node-cache's path) is a link into /run/nodelocaldns,
+# where the DaemonSet mounts an emptyDir: the root filesystem can then be read-only.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iptables iproute2 libcap2-bin \
- && setcap cap_net_admin,cap_net_bind_service,cap_net_raw+ep "$(readlink -f "$(command -v node)")" \
- && setcap cap_net_admin,cap_net_raw,cap_dac_override+ep /usr/sbin/xtables-nft-multi \
- && setcap cap_net_admin,cap_net_raw,cap_dac_override+ep /usr/sbin/xtables-legacy-multi \
- && setcap cap_net_admin+ep "$(readlink -f "$(command -v ip)")" \
- && apt-get purge -y libcap2-bin && apt-get autoremove -y \
- && rm -rf /var/lib/apt/lists/* \
- && touch /etc/Corefile && chown 65532:65532 /etc/Corefile
+ && apt-get install -y --no-install-recommends iptables iproute2 \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+ && mkdir -p /run/nodelocaldns && ln -s /run/nodelocaldns/Corefile /etc/Corefile
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
@@ -38,14 +50,13 @@ COPY package.json ./
 # The supervisor (PID 1, restarts the agent when it dies by a signal) and the liveness probe.
 COPY --chmod=755 src/supervise.sh /app/supervise.sh
 COPY --chmod=755 src/dns-probe.sh /app/dns-probe.sh
-USER 65532:65532
 EXPOSE 53/udp 53/tcp 9253/tcp 8080/tcp 8181/tcp
 # --max-semi-space-size=4 (MiB): V8 otherwise grows the young generation to 2 x 16 MiB under query
 # load. Measured with 9984 cached names at 20k qps (bench/memory.md): RSS 126 -> 99 MiB, CPU per
 # query unchanged within noise. --heap-growing-percent=30: old space may grow 1.3x past the live
 # set before a major GC (V8 picks up to 4x on a small heap); under a flood of misses the peak RSS
 # went 97 -> 83 MiB, agent CPU within run-to-run noise (bench/memory.md). --expose-gc: once a
-# burst's grown heap stops growing the agent runs one full GC (src/server/memory-trim.ts), as V8's
+# burst's grown heap stops growing the agent runs one full GC (src/agent/memory-trim.ts), as V8's
 # own memory reducer often leaves it grown. bench/lib/servers.mjs and bench/fuzz read these flags
 # from this line, and manifests/base/daemonset.yaml repeats it as the container's command.
 ENTRYPOINT ["/app/supervise.sh", "node", "--max-semi-space-size=4", "--heap-growing-percent=30", "--expose-gc", "/app/dist/cli.js"]

@@ -15,7 +15,7 @@ import { hitScaleTable, measureHitScale } from './lib/hitscale.mjs';
 import { CLIENT_CPU } from './lib/dnsperf.mjs';
 import { measureNodeCache, nodeCacheExtraZones } from './lib/nodecache.mjs';
 import { nodeCacheSection } from './lib/nodecache-report.mjs';
-import { commandList, configFiles, hitTable, machineNote, missTable, targetsTable } from './lib/report.mjs';
+import { commandList, configFiles, gcTable, hitTable, machineNote, missTable, targetsTable } from './lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MEASURED_ELSEWHERE = ['crash-safety.md', 'fuzz-burst.md'];
@@ -32,6 +32,9 @@ root on a 2-core machine with knot, unbound, dnsdist, dnsmasq and dnsperf (bench
   --hitscale-max=N   largest cache the hitscale phase fills (default 1000000)
   --zipf-seconds=N   length of the node-cache comparison's Zipf phase (default 300; 60 with --only=nodecache)
   --only=A,B,...     run only these of: ${CANDIDATES.join(', ')}
+  --compare=DIR      also measure the agent of another checkout (its dist/ built) on the hit
+                     path, right after this one's, as nodelocaldns-ts@<its commit>: a change's
+                     before and after in one run
   --out=FILE         where the report goes (default bench/RESULTS.md)
   -h, --help         print this and exit
 `;
@@ -50,10 +53,11 @@ function parseArgs(argv) {
       process.exit(0);
     }
     const m = /^--([a-z-]+)=(.*)$/.exec(a);
-    if (!m || !(numeric.has(m[1]) || m[1] === 'only' || m[1] === 'out')) usageError(`unknown option ${JSON.stringify(a)}`);
+    if (!m || !(numeric.has(m[1]) || ['only', 'out', 'compare'].includes(m[1]))) usageError(`unknown option ${JSON.stringify(a)}`);
     const [, name, value] = m;
     if (numeric.has(name) && !/^[1-9]\d*$/.test(value)) usageError(`--${name} wants a positive whole number, not ${JSON.stringify(value)}`);
     if (name === 'only') for (const n of value.split(',')) if (!CANDIDATES.includes(n)) usageError(`--only: ${JSON.stringify(n)} is not one of ${CANDIDATES.join(', ')}`);
+    if (name === 'compare' && !existsSync(join(value, 'dist', 'cli.js'))) usageError(`--compare: ${value}/dist/cli.js is missing (run \`npm run build\` there)`);
     args.set(name, value);
   }
   return args;
@@ -72,6 +76,8 @@ const only = args.get('only')?.split(',');
 // node-cache comparison's steady-state phase: 5 minutes in a full run; `--only=nodecache` stays under 5 minutes.
 const ZIPF_SECONDS = Number(args.get('zipf-seconds') ?? (only?.length === 1 && only[0] === 'nodecache' ? 60 : 300));
 const wanted = (name) => !only || only.includes(name);
+const COMPARE = args.get('compare');
+const COMPARE_NAME = COMPARE && `nodelocaldns-ts@${spawnSync('git', ['-C', COMPARE, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || COMPARE}`;
 
 function version(argv, re) {
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
@@ -98,14 +104,15 @@ async function main() {
       ['dnsmasq', () => startDnsmasq(dir, knot, NAMES)],
     ];
     if (agentBuilt) {
-      candidates.push(['nodelocaldns-ts', () => startAgent(knot, repoRoot)]);
+      candidates.push(['nodelocaldns-ts', () => startAgent(knot, repoRoot, { traceGc: true })]);
+      if (COMPARE) candidates.push([COMPARE_NAME, () => startAgent(knot, COMPARE, { traceGc: true, name: COMPARE_NAME })]);
       candidates.push(['nodelocaldns-ts-dgram', () => startAgent(knot, repoRoot, { udpIo: 'dgram', name: 'nodelocaldns-ts-dgram' })]);
     } else log('dist/cli.js missing (run `npm run build`): the agent is left out');
     candidates.push(['node-dgram-floor', () => startNodeFloor()]);
 
     const results = [];
     const servers = [{ ...knot, pinned: false }];
-    for (const [name, startFn] of candidates.filter(([n]) => wanted(n))) {
+    for (const [name, startFn] of candidates.filter(([n]) => wanted(n === COMPARE_NAME ? 'nodelocaldns-ts' : n))) {
       let server;
       try {
         server = await startFn();
@@ -207,7 +214,7 @@ async function main() {
       '',
       `Caches warmed (each name asked once) before each phase; then (a) dnsperf as fast as it goes for ${PHASE_SECONDS} s,`,
       `(b)+(c) dnsperf at a fixed ${FIXED_QPS} qps for ${PHASE_SECONDS} s: server CPU = utime+stime delta of its process`,
-      'tree from /proc/<pid>/stat divided by queries answered; avg latency from dnsperf, p99 from its per-query `-v` output;',
+      'tree from /proc/<pid>/stat divided by queries answered; avg latency from dnsperf, p99 and p99.9 from its per-query `-v` output;',
       '(d) VmRSS right after start-up and after the phases (hit set cached). Ratios are against unbound in the same run (CPU: lower is better; qps: higher is better).',
       '`nodelocaldns-ts` reads and writes UDP with its batch I/O addon (src/native/udp_batch.c: recvmmsg/sendmmsg, one JS call per batch);',
       '`nodelocaldns-ts-dgram` is the same agent on its node:dgram fallback (NODELOCALDNS_UDP_IO=dgram, what runs where the addon is not built).',
@@ -216,6 +223,15 @@ async function main() {
       '',
       hitTable(results),
       '',
+      ...(results.some((r) => r.hits?.gc)
+        ? [
+            'The Node servers ran with V8\'s per-GC trace (`--trace-gc-nvp`, read by bench/lib/gc-trace.mjs): during the fixed-rate',
+            'phase, the collections, their pauses and the JS heap bytes allocated per answered query.',
+            '',
+            gcTable(results),
+            '',
+          ]
+        : []),
       ...results
         .filter((r) => r.hits?.cacheHitRatio !== undefined)
         .map((r) => `${r.name}: cache hit ratio during the fixed-rate phase, from its own /metrics: ${(r.hits.cacheHitRatio * 100).toFixed(2)} %.\n`),

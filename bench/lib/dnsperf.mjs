@@ -1,5 +1,5 @@
 // dnsperf (Debian's 2.10) pinned to CPU 1, and the figures read from its report. This dnsperf
-// has no latency histogram, so p99 comes from its per-query `-v` lines ("> NOERROR name A 0.000123"),
+// has no latency histogram, so p99 and p99.9 come from its per-query `-v` lines ("> NOERROR name A 0.000123"),
 // written to a file by dnsperf itself and read after the run.
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { run } from './procs.mjs';
@@ -8,7 +8,7 @@ export const CLIENT_CPU = 1;
 
 /**
  * One dnsperf run against server {ip, port}. `seconds` bounds it (-l); `qps` fixes the rate (-Q);
- * `once` stops at the end of the file (-n 1); `latencyFile` turns on per-query output for p99.
+ * `once` stops at the end of the file (-n 1); `latencyFile` turns on per-query output for p99 and p99.9.
  */
 export async function dnsperf(server, queryFile, { seconds, qps, once = false, outstanding = 200, clients = 4, latencyFile, mode = 'udp' } = {}) {
   const argv = ['dnsperf', '-s', server.ip, '-p', String(server.port), '-d', queryFile, '-c', String(clients), '-q', String(outstanding), '-t', '2', '-m', mode];
@@ -29,7 +29,9 @@ export async function dnsperf(server, queryFile, { seconds, qps, once = false, o
   if (stats.completed === undefined) throw new Error(`dnsperf ${argv.join(' ')} failed (${r.code}): ${r.stderr}${text.slice(-2000)}`);
   stats.command = `taskset -c ${CLIENT_CPU} ${argv.join(' ')}`;
   if (latencyFile) {
-    stats.p99 = percentile(perQueryLatencies(text), 0.99);
+    const latencies = perQueryLatencies(text);
+    stats.p99 = percentile(latencies, 0.99);
+    stats.p999 = percentile(latencies, 0.999);
     rmSync(latencyFile, { force: true });
   }
   return stats;

@@ -1,4 +1,4 @@
-// Issue 3, the operator's figure: server CPU per cache hit through the real agent (sockets,
+// The operator's figure for hit cost vs cache size: server CPU per cache hit through the real agent (sockets,
 // parse, lookup, reply) with 1k, 10k, 100k and 1M names cached. One agent with a Corefile whose
 // success capacity and byte budget hold 1M entries; the cache is filled step by step through
 // knot's wildcard (each name asked once: a miss), then dnsperf asks the cached names in a shuffled

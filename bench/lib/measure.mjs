@@ -17,7 +17,11 @@ async function warm(server, hitFile) {
   return r;
 }
 
-/** Cache-hit path: (a) max qps, (b) CPU µs/query at a fixed rate, (c) avg and p99 latency, (d) RSS. */
+/**
+ * Cache-hit path: (a) max qps, (b) CPU µs/query at a fixed rate, (c) avg, p99 and p99.9 latency,
+ * (d) RSS, and for a server started with a GC trace (`server.gc`) the fixed-rate phase's GC
+ * pauses and JS heap bytes allocated per answered query.
+ */
 export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS } = {}) {
   const rssStartMiB = rssKiB(server.pid) / 1024; // after start-up, one name cached
   await warm(server, hitFile);
@@ -28,6 +32,7 @@ export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS }
   const cpu0 = cpuMicros(server.pid);
   const core0 = cpuBusyMicros(SERVER_CPU);
   const wall0 = performance.now();
+  const gcWindow = server.gc?.window();
   const fixed = await dnsperf(server, hitFile, {
     seconds: PHASE_SECONDS,
     qps: fixedQps,
@@ -37,6 +42,7 @@ export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS }
   const cpu1 = cpuMicros(server.pid);
   const core1 = cpuBusyMicros(SERVER_CPU);
   const wallMicros = (performance.now() - wall0) * 1000;
+  const gc = gcWindow?.end();
   const counters1 = server.metrics ? await cacheCounters(server.metrics) : undefined;
   return {
     cacheHitRatio: counters0 && counters1 ? ratioOf(counters1.hits - counters0.hits, counters1.misses - counters0.misses) : undefined,
@@ -50,6 +56,8 @@ export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS }
     foreignCpuShare: Math.max(0, core1 - core0 - (cpu1 - cpu0)) / wallMicros,
     avgLatencyMs: fixed.avgLatency * 1000,
     p99LatencyMs: fixed.p99 * 1000,
+    p999LatencyMs: fixed.p999 * 1000,
+    gc: gc && { ...gc, bytesPerHit: gc.allocatedBytes / fixed.completed },
     rssStartMiB,
     rssMiB: rssKiB(server.pid) / 1024,
     commands: { max: max.command, fixed: fixed.command },
@@ -61,7 +69,7 @@ function ratioOf(hits, misses) {
 }
 
 /**
- * Miss path (issue 4): names never asked before, so every query goes to knot over TCP. qps, server
+ * Miss path: names never asked before, so every query goes to knot over TCP. qps, server
  * CPU per query, and the TCP connections toward knot (sampled with `ss` every 200 ms: the number of
  * distinct connections seen, and the most open at one time). Connections toward knot that exist
  * before the phase and are not the server's (TIME-WAIT left by the server measured before it)

@@ -48,22 +48,22 @@ export function nodeCacheSection(r) {
 /** Rows for the targets table: ratios of ours to CoreDNS. */
 export function nodeCacheTargets(r, row) {
   if (!r || r.error) {
-    row(14, 'beside node-cache (CoreDNS)', r?.error ?? 'not run', undefined);
+    row('beside node-cache', 'beside node-cache (CoreDNS)', r?.error ?? 'not run', undefined);
     return;
   }
   const { coredns: c, ours: o } = r.systems;
   const ratio = (a, b) => a / b;
   const full = ratio(o.fullMiB, c.fullMiB);
-  row(14, 'RSS, every cache full ≤ 0.5× CoreDNS', `${f2(full)}× (${f1(o.fullMiB)} vs ${f1(c.fullMiB)} MiB)`, full <= 0.5);
+  row('beside node-cache', 'RSS, every cache full ≤ 0.5× CoreDNS', `${f2(full)}× (${f1(o.fullMiB)} vs ${f1(c.fullMiB)} MiB)`, full <= 0.5);
   const tenK = ratio(o.tenKMiB, c.tenKMiB);
-  row(14, 'RSS, 10k names cached ≤ 1.2× CoreDNS', `${f2(tenK)}× (${f1(o.tenKMiB)} vs ${f1(c.tenKMiB)} MiB)`, tenK <= 1.2);
+  row('beside node-cache', 'RSS, 10k names cached ≤ 1.2× CoreDNS', `${f2(tenK)}× (${f1(o.tenKMiB)} vs ${f1(c.tenKMiB)} MiB)`, tenK <= 1.2);
   const hole = ratio(o.blackhole.peakMiB, c.blackhole.peakMiB);
-  row(14, 'peak RSS, blackholed upstream ≤ 0.5× CoreDNS, and bounded (-max-pending)', `${f2(hole)}× (${f1(o.blackhole.peakMiB)} vs ${f1(c.blackhole.peakMiB)} MiB)`, hole <= 0.5);
+  row('beside node-cache', 'peak RSS, blackholed upstream ≤ 0.5× CoreDNS, and bounded (-max-pending)', `${f2(hole)}× (${f1(o.blackhole.peakMiB)} vs ${f1(c.blackhole.peakMiB)} MiB)`, hole <= 0.5);
   const cpu = ratio(o.hits.cpuPerQueryUs, c.hits.cpuPerQueryUs);
-  row(14, 'CPU per hit ≤ 0.6× CoreDNS', `${f2(cpu)}×`, cpu <= 0.6);
+  row('beside node-cache', 'CPU per hit ≤ 0.6× CoreDNS', `${f2(cpu)}×`, cpu <= 0.6);
   const qps = ratio(o.hits.maxQps, c.hits.maxQps);
-  row(14, 'max qps ≥ 1.5× CoreDNS', `${f2(qps)}×`, qps >= 1.5);
-  row(14, `p99 at ${NODECACHE_FIXED_QPS / 1000}k qps ≤ CoreDNS`, `${f2(o.hits.p99LatencyMs)} vs ${f2(c.hits.p99LatencyMs)} ms`, o.hits.p99LatencyMs <= c.hits.p99LatencyMs);
+  row('beside node-cache', 'max qps ≥ 1.5× CoreDNS', `${f2(qps)}×`, qps >= 1.5);
+  row('beside node-cache', `p99 at ${NODECACHE_FIXED_QPS / 1000}k qps ≤ CoreDNS`, `${f2(o.hits.p99LatencyMs)} vs ${f2(c.hits.p99LatencyMs)} ms`, o.hits.p99LatencyMs <= c.hits.p99LatencyMs);
   const miss = ratio(o.misses.qps, c.misses.qps);
-  row(14, 'miss qps (force_tcp) ≥ 1.2× CoreDNS', `${f2(miss)}× on ${o.misses.upstreamConnections} vs ${c.misses.upstreamConnections} connections`, miss >= 1.2);
+  row('beside node-cache', 'miss qps (force_tcp) ≥ 1.2× CoreDNS', `${f2(miss)}× on ${o.misses.upstreamConnections} vs ${c.misses.upstreamConnections} connections`, miss >= 1.2);
 }

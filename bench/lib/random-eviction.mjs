@@ -1,4 +1,4 @@
-// What CoreDNS's cache does, for the hit-ratio comparison (issue 3): 256 shards, each holding
+// What CoreDNS's cache does, for the hit-ratio comparison: 256 shards, each holding
 // capacity/256 items (at least 4), and a full shard evicts an arbitrary item (Go map iteration
 // order, effectively random) to make room. Keys are small integers (ranks of the Zipf stream).
 import { seededRandom } from './zipf.mjs';

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { start } from './procs.mjs';
 import { freePort, randomLoopback, waitForAnswer } from './net.mjs';
 import { HIT_SUFFIX } from './zone.mjs';
+import { GC_TRACE_FLAGS, watchGc } from './gc-trace.mjs';
 
 export const SERVER_CPU = 0;
 
@@ -16,7 +17,7 @@ async function launch(name, argv, ip, port, opts = {}) {
   return { name, ip, port, child, pid: child.pid, argv, config: opts.config };
 }
 
-/** unbound, one thread, no validation; `tcpUpstream` for the miss-path comparison (issue 4). */
+/** unbound, one thread, no validation; `tcpUpstream` for the miss-path comparison. */
 export async function startUnbound(dir, knot, { tcpUpstream = false } = {}) {
   const ip = randomLoopback();
   const port = await freePort(ip);
@@ -123,9 +124,11 @@ export async function startNodeFloor() {
 /**
  * Our agent from dist/ (built by `npm run build`): node-cache flags, no interface or iptables
  * setup. `udpIo`: NODELOCALDNS_UDP_IO; `batch` (the default here) fails the start when the addon
- * is not built, so a row named after the batch path never measures the fallback.
+ * is not built, so a row named after the batch path never measures the fallback. `traceGc` runs
+ * it with V8's per-GC trace (lib/gc-trace.mjs) so a phase can report its pauses and allocations.
+ * `repoRoot` may be another checkout (`--compare`): its own dist/ and its own node flags.
  */
-export async function startAgent(knot, repoRoot, { udpIo = 'batch', name = 'nodelocaldns-ts' } = {}) {
+export async function startAgent(knot, repoRoot, { udpIo = 'batch', name = 'nodelocaldns-ts', traceGc = false } = {}) {
   const ip = randomLoopback();
   const port = await freePort(ip);
   const healthPort = await freePort(ip);
@@ -133,6 +136,7 @@ export async function startAgent(knot, repoRoot, { udpIo = 'batch', name = 'node
   const argv = [
     process.execPath,
     ...agentNodeFlags(repoRoot),
+    ...(traceGc ? GC_TRACE_FLAGS : []),
     join(repoRoot, 'dist', 'cli.js'),
     '-localip', ip,
     '-dns.port', String(port),
@@ -141,8 +145,11 @@ export async function startAgent(knot, repoRoot, { udpIo = 'batch', name = 'node
     '-upstream', `${knot.ip}:${knot.port}`,
     '-health-port', String(healthPort),
     '-prometheus-listen-address', metrics,
+    // node-cache's own metrics server defaults to 0.0.0.0:9353: a port of the run's own instead.
+    '-metrics-listen-address', `${ip}:${await freePort(ip)}`,
   ];
   const s = await launch(name, argv, ip, port, { env: { NODELOCALDNS_UDP_IO: udpIo } });
   s.metrics = metrics;
+  if (traceGc) s.gc = watchGc(s.child);
   return s;
 }

@@ -20,7 +20,15 @@ async function kubeLines(run: Runner, backend: Backend, log: Logger): Promise<nu
     const cmd = `${binary(backend, family)}-save`;
     const r = await run(cmd, []);
     if (r.code !== 0) {
-      log.debug('backend probe failed', { cmd, code: r.code, stderr: r.stderr.trim() });
+      // A refusal is not "no chains here": kube-proxy's rules in that backend go uncounted and the
+      // choice may fall on the other one. iptables-legacy opens a raw socket, so a container
+      // granted NET_ADMIN without NET_RAW gets this on a legacy node (seen in the image e2e test).
+      if (/you must be root|Permission denied|Operation not permitted/.test(r.stderr)) {
+        log.warn('backend probe refused: no privilege', {
+          cmd, stderr: r.stderr.trim(),
+          hint: backend === 'legacy' ? 'iptables-legacy needs CAP_NET_RAW as well as CAP_NET_ADMIN' : 'iptables-nft needs CAP_NET_ADMIN',
+        });
+      } else log.debug('backend probe failed', { cmd, code: r.code, stderr: r.stderr.trim() });
       continue;
     }
     for (const line of r.stdout.split('\n')) if (/^(:|-A )KUBE-/.test(line)) n++;

@@ -17,11 +17,12 @@ t.setTimeout(120_000);
 
 const LOCAL_IP = '169.254.20.10';
 
-function runAsNobody(t: { teardown(fn: () => unknown): void }, ns: string, args: string[]) {
+function runAsNobody(t: { teardown(fn: () => unknown): void }, ns: string, args: string[],
+  privileges = ['--reuid=nobody', '--regid=nogroup', '--clear-groups']) {
   // `env -i`: tap hands its NODE_OPTIONS to every child, which then writes coverage data where
   // nobody may not.
   const child = spawn('ip', ['netns', 'exec', ns, 'env', '-i', `PATH=${process.env.PATH}`,
-    'setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
+    'setpriv', ...privileges,
     process.execPath, cli, '-localip', LOCAL_IP, '-upstream', '127.0.0.1:9', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
@@ -70,4 +71,20 @@ t.test('iptables refused while serving: counted as "iptables", never "iptables_l
   t.equal(await a.code, 0, 'a clean stop still exits 0');
   t.same(loggedAfterStopped(a.stderr()), [], 'no setup or teardown log line after "stopped"');
   t.notMatch(a.stderr(), /"msg":"iptables rules removed"/, 'a refused teardown does not claim to have removed the rules');
+});
+
+t.test('root without NET_RAW on a legacy node: the backend probe says it was refused and why', async (t) => {
+  const ns = makeNetns(t, 'priv');
+  nsh(ns, ['ip', 'addr', 'add', `${LOCAL_IP}/32`, 'dev', 'lo']);
+  nsh(ns, ['iptables-legacy', '-t', 'nat', '-N', 'KUBE-SERVICES']); // kube-proxy on iptables-legacy
+  // What a container granted NET_ADMIN and NET_BIND_SERVICE only would have.
+  const a = runAsNobody(t, ns, ['-dns.port', String(randomPort()), '-setupinterface=false', '-syncinterval', '1h',
+    '-metrics-listen-address', `127.0.0.1:${randomPort()}`, '-health-port', String(randomPort())],
+  ['--bounding-set=-all,+net_admin,+net_bind_service', '--inh-caps=-all']);
+  t.ok(await until(() => /"msg":"iptables backend detected"/.test(a.stderr()), 60_000), `backend chosen: ${a.stderr().slice(-400)}`);
+  t.match(a.stderr(), /"msg":"backend probe refused: no privilege","cmd":"iptables-legacy-save"/, 'the legacy probe is reported refused');
+  t.match(a.stderr(), /"hint":"iptables-legacy needs CAP_NET_RAW as well as CAP_NET_ADMIN"/, 'with what is missing');
+  t.notMatch(a.stderr(), /"backend probe refused: no privilege","cmd":"iptables-nft-save"/, 'nft answered: NET_ADMIN is enough there');
+  a.kill('SIGTERM');
+  t.equal(await a.code, 0);
 });

@@ -46,7 +46,7 @@ function validate(o: Obj): void {
   if (!Model) throw new Error(`no schema for ${o.apiVersion} ${o.kind}`);
   new Model(o as never).validate();
 }
-type Container = { name: string; command: string[]; args: string[]; resources: unknown; livenessProbe: { exec: { command: string[] } }; readinessProbe: { httpGet: { host: string; path: string; port: number } }; securityContext: { capabilities: { add: string[] } } };
+type Container = { name: string; command: string[]; args: string[]; resources: unknown; livenessProbe: { exec: { command: string[] } }; readinessProbe: { httpGet: { host: string; path: string; port: number } }; securityContext: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; capabilities: { add: string[]; drop?: string[] } } };
 const podSpec = (ds: Obj) => (ds as unknown as { spec: { template: { spec: Record<string, unknown> & { containers: Container[] } } } }).spec.template.spec;
 const sed = (s: string, kubedns = '10.96.0.10') =>
   s.replaceAll('__PILLAR__LOCAL__DNS__', '169.254.20.10').replaceAll('__PILLAR__DNS__DOMAIN__', 'cluster.local').replaceAll('__PILLAR__DNS__SERVER__', kubedns);
@@ -77,11 +77,12 @@ t.test('DaemonSet and Services keep upstream essentials, plus a readiness probe'
   t.same(spec.tolerations, [{ key: 'CriticalAddonsOnly', operator: 'Exists' }, { effect: 'NoExecute', operator: 'Exists' }, { effect: 'NoSchedule', operator: 'Exists' }]);
   const c = spec.containers[0]!;
   t.same(c.args.slice(0, 8), ['-localip', '__PILLAR__LOCAL__DNS__,__PILLAR__DNS__SERVER__', '-conf', '/etc/Corefile', '-upstreamsvc', 'kube-dns-upstream', '-pidfile', '/tmp/node-cache.pid']);
-  t.ok(c.securityContext.capabilities.add.includes('NET_ADMIN'));
+  t.same(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE', 'NET_RAW'] } },
+    'only what the agent uses: the interface and rules, :53, iptables-legacy\'s raw socket (test/e2e/image.test.ts runs with exactly this)');
   t.same(c.livenessProbe.exec.command, ['/app/dns-probe.sh', '__PILLAR__LOCAL__DNS__', '53'], 'liveness: a DNS message through the bound socket');
   t.same(c.readinessProbe.httpGet, { host: '__PILLAR__LOCAL__DNS__', path: '/ready', port: 8181 });
-  t.same((spec.volumes as { name: string }[]).map((v) => v.name), ['xtables-lock', 'kube-dns-config', 'config-volume']);
-  t.match(spec.volumes, [{ hostPath: { path: '/run/xtables.lock', type: 'FileOrCreate' } }, { configMap: { name: 'kube-dns', optional: true } }, { configMap: { name: 'node-local-dns', items: [{ key: 'Corefile', path: 'Corefile.base' }] } }]);
+  t.same((spec.volumes as { name: string }[]).map((v) => v.name), ['xtables-lock', 'kube-dns-config', 'config-volume', 'run', 'tmp']);
+  t.match(spec.volumes, [{ hostPath: { path: '/run/xtables.lock', type: 'FileOrCreate' } }, { configMap: { name: 'kube-dns', optional: true } }, { configMap: { name: 'node-local-dns', items: [{ key: 'Corefile', path: 'Corefile.base' }] } }, { emptyDir: {} }, { emptyDir: {} }]);
   const up = byKind(BASE, 'Service', 'kube-dns-upstream') as Obj & { spec: { selector: unknown; ports: unknown[] } };
   t.same(up.spec.selector, { 'k8s-app': 'kube-dns' });
   t.equal(up.spec.ports.length, 2);
@@ -155,8 +156,14 @@ t.test(`${kustomize?.join(' ') ?? 'kustomize build'} builds every entry point wi
     if (r.status !== 0) throw new Error(r.stderr);
     return docs(r.stdout, dir);
   };
+  // test/e2e/image.test.ts runs the image as `.` builds it: every overlay must run it the same way.
+  const ran = podSpec(byKind(build(ROOT), 'DaemonSet')).containers[0]! as Container & Record<string, unknown>;
   for (const [dir, extra] of [['.', null], ['overlays/endpointslices', 'ClusterRole'], ['overlays/servicemonitor', 'ServiceMonitor']] as const) {
     const objs = build(join(ROOT, dir));
+    const overlay = podSpec(byKind(objs, 'DaemonSet')).containers[0]! as Container & Record<string, unknown>;
+    for (const field of ['image', 'command', 'livenessProbe', 'readinessProbe', 'resources', 'securityContext', 'volumeMounts'])
+      t.same(overlay[field], ran[field], `${dir}: ${field} as the image test ran it`);
+    t.same(overlay.args.slice(0, ran.args.length), ran.args, `${dir}: the image test's args, then its own`);
     t.notOk(objs.some((o) => o.metadata.name === 'node-local-dns-inputs'), `${dir}: the inputs ConfigMap is not applied`);
     for (const o of objs) t.doesNotThrow(() => validate(o), `${dir}: ${o.kind} ${o.metadata.name}`);
     if (extra) t.ok(objs.some((o) => o.kind === extra), `${dir}: has its ${extra}`);
