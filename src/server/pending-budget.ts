@@ -14,13 +14,23 @@ export class PendingBudget {
   used = 0;
   /** Misses answered at once because the bound was reached. */
   shed = 0;
+  /**
+   * A lower bound in force while the agent is over its memory budget (server/memory-guard.ts);
+   * equal to `limit` otherwise.
+   */
+  squeezed: number;
+  /** Of `shed`, those refused only because of `squeezed`. */
+  shedByMemory = 0;
 
-  constructor(readonly limit: number = DEFAULT_MAX_PENDING) {}
+  constructor(readonly limit: number = DEFAULT_MAX_PENDING) {
+    this.squeezed = limit;
+  }
 
   /** Take one slot for a new upstream query; false (and counted) when none is left. */
   take(): boolean {
-    if (this.used >= this.limit) {
+    if (this.used >= this.squeezed) {
       this.shed++;
+      if (this.used < this.limit) this.shedByMemory++;
       return false;
     }
     this.used++;
