@@ -18,6 +18,7 @@ import { nativeUdp } from './server/native.js';
 import { MemoryTrimmer } from './server/memory-trim.js';
 import { MemoryGuard } from './server/memory-guard.js';
 import type { MemoryBudget } from './config/memory-limit.js';
+import { MemoryPressureError } from './errors.js';
 import { blockRoutes, ZoneTable, type Route } from './server/zone-table.js';
 import type { Clock, DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
@@ -80,8 +81,16 @@ export class Agent implements MetricsSource {
     this.pending = new PendingBudget(opts.maxPending ?? DEFAULT_MAX_PENDING);
     const registry = createRegistry(this);
     this.registry = registry;
-    this.memory = new MemoryGuard(opts.memory ?? { limit: 0, source: 'none', budget: 0, percent: 0 }, () => this.liveCaches(), this.pending, this.log);
+    this.memory = new MemoryGuard(opts.memory ?? { limit: 0, source: 'none', budget: 0, percent: 0 }, () => this.liveCaches(), this.pending, this.log, (n) => this.endPending(n));
     for (const f of this.memory.families()) registry.add(f);
+  }
+
+  /** Memory pressure: end up to `n` queries pending upstream, newest first, over the blocks. */
+  private endPending(n: number): number {
+    const err = new MemoryPressureError('ended early: the agent is over its memory budget');
+    let ended = 0;
+    for (const b of this.blocks) if (b.forwarder !== null && ended < n) ended += b.forwarder.shed(n - ended, err);
+    return ended;
   }
 
   private liveCaches(): DnsCache[] {

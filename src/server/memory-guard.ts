@@ -5,12 +5,20 @@
 //   ok        RSS under 90 % of the budget: nothing to do.
 //   pressure  RSS at 90 % or more: the caches stop taking new keys and the bound on queries
 //             pending upstream drops to an eighth (misses past it are answered SERVFAIL at once,
-//             or stale, and counted), so a flood of misses stops adding to what is held.
-//   over      RSS at the budget or more: first a full GC and malloc_trim (at most once a second;
+//             or stale, and counted), so a flood of misses stops adding to what is held; the
+//             queries already pending past that bound are ended (SERVFAIL, counted as shed), and
+//             when that was many, or RSS is at 95 %, a full GC gives their memory back.
+//   over      RSS at the budget or more: a full GC and malloc_trim (at most once a second;
 //             a flood's garbage, not the cache, is usually what grew), and if RSS is still over,
-//             least recently used cache entries are evicted, as many bytes as RSS is above 80 %.
+//             least recently used cache entries are evicted, as many bytes as RSS is above 80 %,
+//             down to a reserve of the most recently used 4 MiB.
 // Back to ok once RSS has stayed under 80 % for 2 s: the gap and the wait keep it from flapping
 // at the threshold (each swing would drop and refill the pending bound).
+// V8's own heap limit (sized from the same budget by src/supervise.sh) is a second wall: past it
+// V8 aborts the process, whatever RSS is. A 200k-name flood against a blackholed upstream under a
+// 27 MiB old space did that within 3 s at 87 MiB RSS. So the heap counts too: 85 % of the heap
+// limit in use is "the budget" for it, with the same 90 % / 80 % lines below that.
+import { getHeapStatistics } from 'node:v8';
 import { formatBytes, type MemoryBudget } from '../config/memory-limit.js';
 import type { DnsCache } from '../cache/cache.js';
 import type { Family } from '../observe/exposition.js';
@@ -27,6 +35,22 @@ export const GC_MIN_INTERVAL_MS = 1_000;
 /** Under pressure the pending bound is this share of -max-pending, but not below MIN_SQUEEZED. */
 export const SQUEEZE_DIVISOR = 8;
 export const MIN_SQUEEZED = 32;
+/** Pending queries ended at once that make a full GC worth its pause under mere pressure. */
+export const MANY_ENDED = 256;
+/**
+ * Under pressure and this near the budget, a full GC (once a second at most) without waiting to
+ * be over: during a 10k/s flood of misses RSS otherwise sat at 92-98 % of the budget for 5 s.
+ */
+export const NEAR_SHARE = 0.95;
+/**
+ * What eviction leaves in the caches, bytes of their own measure (~9,000 entries): the most
+ * recently used names are what pods keep asking, and what is still answered while an upstream is
+ * down. A flood of misses grows RSS through its garbage and pending queries, not through the
+ * cache; emptying a small cache would not bring RSS back and would only fail those names.
+ */
+export const CACHE_RESERVE = 4 << 20;
+/** Share of V8's heap limit in use that counts as the whole budget. */
+export const HEAP_SHARE = 0.85;
 
 export const LEVEL_OK = 0;
 export const LEVEL_PRESSURE = 1;
@@ -35,6 +59,8 @@ const LEVEL_NAMES = ['ok', 'pressure', 'over'];
 
 export interface GuardHooks {
   rss(): number;
+  /** V8 heap in use and its limit, bytes. */
+  heap(): { used: number; limit: number };
   now(): number;
   /** A full collection, or null when the runtime has none exposed (node without --expose-gc). */
   gc: (() => void) | null;
@@ -44,7 +70,13 @@ export interface GuardHooks {
 
 export function processGuardHooks(): GuardHooks {
   const h = processHooks();
-  return { rss: () => process.memoryUsage.rss(), now: () => performance.now(), gc: h.gc, trim: h.trim };
+  return {
+    rss: () => process.memoryUsage.rss(),
+    heap: () => {
+      const s = getHeapStatistics();
+      return { used: s.used_heap_size, limit: s.heap_size_limit };
+    },
+    now: () => performance.now(), gc: h.gc, trim: h.trim };
 }
 
 export class MemoryGuard {
@@ -68,6 +100,8 @@ export class MemoryGuard {
     private readonly caches: () => DnsCache[],
     private readonly pending: PendingBudget,
     private readonly log: Logger,
+    /** Ends up to `n` queries pending upstream at once (SERVFAIL to their clients); returns how many. */
+    private readonly endPending: (n: number) => number,
     private readonly hooks: GuardHooks = processGuardHooks(),
   ) {}
 
@@ -79,12 +113,14 @@ export class MemoryGuard {
     if (!this.enabled || this.timer !== null) return;
     this.timer = setInterval(tick, SAMPLE_INTERVAL_MS, this);
     this.timer.unref();
+    this.pending.onGrowth = () => this.sample();
     this.sample();
   }
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.pending.onGrowth = null;
   }
 
   /** One sample and whatever it calls for; the timer's and a scrape's. */
@@ -92,27 +128,43 @@ export class MemoryGuard {
     if (!this.enabled) return;
     const budget = this.budget.budget;
     let rss = this.read();
+    let use = this.use(rss);
     const now = this.hooks.now();
-    if (rss >= budget * PRESSURE_SHARE) {
+    if (use >= PRESSURE_SHARE) {
       this.reliefSince = Number.NaN;
       if (this.level === LEVEL_OK) this.enter(rss);
-      this.level = rss >= budget ? LEVEL_OVER : LEVEL_PRESSURE;
+      this.level = use >= 1 ? LEVEL_OVER : LEVEL_PRESSURE;
     } else if (this.level !== LEVEL_OK) {
-      if (rss >= budget * RELIEF_SHARE) this.reliefSince = Number.NaN;
+      if (use >= RELIEF_SHARE) this.reliefSince = Number.NaN;
       else if (Number.isNaN(this.reliefSince)) this.reliefSince = now;
       else if (now - this.reliefSince >= RELIEF_HOLD_MS) return this.leave(rss);
       if (this.level === LEVEL_OVER) this.level = LEVEL_PRESSURE;
     }
-    if (this.level !== LEVEL_OVER) return;
+    if (this.level === LEVEL_OK) return;
+    // The queries pending past the squeezed bound were admitted before the pressure (a flood fills
+    // 4,096 slots in 0.4 s) and would hold their memory up to the 5 s deadline.
+    const p = this.pending;
+    const ended = p.used > p.squeezed ? this.endPending(p.used - p.squeezed) : 0;
+    p.shedByMemory += ended;
+    if (this.level !== LEVEL_OVER && ended < MANY_ENDED && use < NEAR_SHARE) return;
     if (this.hooks.gc !== null && now - this.lastGc >= GC_MIN_INTERVAL_MS) {
       this.lastGc = now;
       this.collections++;
       this.hooks.gc();
       this.hooks.trim?.();
       rss = this.read();
-      if (rss < budget) return;
+      use = this.use(rss);
     }
-    this.evict(rss - budget * RELIEF_SHARE);
+    if (use < 1) return;
+    // Bring the fuller of the two back to the relief line.
+    const heap = this.hooks.heap();
+    this.evict(Math.max(rss - budget * RELIEF_SHARE, heap.used - heap.limit * HEAP_SHARE * RELIEF_SHARE));
+  }
+
+  /** The fuller of RSS against the budget and the V8 heap against HEAP_SHARE of its limit (1 = full). */
+  private use(rss: number): number {
+    const heap = this.hooks.heap();
+    return Math.max(rss / this.budget.budget, heap.used / (heap.limit * HEAP_SHARE));
   }
 
   private read(): number {
@@ -148,8 +200,9 @@ export class MemoryGuard {
     // A cache made by a reload while under pressure starts out admitting.
     for (const c of caches) c.admitting = false;
     const total = caches.reduce((n, c) => n + c.bytes(), 0);
-    if (total === 0 || bytes <= 0) return;
-    for (const c of caches) this.evictions += c.shrink(Math.ceil((bytes * c.bytes()) / total));
+    const take = Math.min(bytes, total - CACHE_RESERVE);
+    if (take <= 0) return;
+    for (const c of caches) this.evictions += c.shrink(Math.ceil((take * c.bytes()) / total));
   }
 
   /** The guard's metric families, for the agent's registry. */
@@ -170,7 +223,7 @@ export class MemoryGuard {
       },
       { name: 'nodelocaldns_memory_pressure', help: 'Memory pressure: 0 ok, 1 over 90 % of the budget (no new cache entries, smaller pending bound), 2 over the budget (cache evicted).', type: 'gauge', collect: () => one(this.level) },
       { name: 'nodelocaldns_memory_pressure_evictions_total', help: 'Cache entries evicted because RSS was over the memory budget.', type: 'counter', collect: () => one(this.evictions) },
-      { name: 'nodelocaldns_memory_shed_queries_total', help: 'Cache misses answered SERVFAIL (or stale) at once because memory pressure had lowered the pending bound.', type: 'counter', collect: () => one(this.pending.shedByMemory) },
+      { name: 'nodelocaldns_memory_shed_queries_total', help: 'Cache misses answered SERVFAIL (or stale) at once, or ended while pending upstream, because memory pressure had lowered the pending bound.', type: 'counter', collect: () => one(this.pending.shedByMemory) },
     ];
   }
 

@@ -19,8 +19,13 @@ export class PendingBudget {
    * equal to `limit` otherwise.
    */
   squeezed: number;
-  /** Of `shed`, those refused only because of `squeezed`. */
+  /** Of `shed`, those refused only because of `squeezed`, plus pending queries ended early by it. */
   shedByMemory = 0;
+  /**
+   * Called each time 256 more queries are pending (server/memory-guard.ts samples RSS then): a
+   * flood fills the bound in well under the guard's 250 ms period.
+   */
+  onGrowth: (() => void) | null = null;
 
   constructor(readonly limit: number = DEFAULT_MAX_PENDING) {
     this.squeezed = limit;
@@ -34,6 +39,7 @@ export class PendingBudget {
       return false;
     }
     this.used++;
+    if ((this.used & 255) === 0 && this.onGrowth !== null) this.onGrowth();
     return true;
   }
 

@@ -7,7 +7,7 @@ import { DnsCache } from '../../src/cache/cache.js';
 import { defaultCacheConfig } from '../../src/config/defaults.js';
 import { prepareAnswer } from '../../src/dns/answer.js';
 import { createLogger } from '../../src/observe/log.js';
-import { LEVEL_OK, LEVEL_OVER, LEVEL_PRESSURE, MemoryGuard, type GuardHooks } from '../../src/server/memory-guard.js';
+import { CACHE_RESERVE, LEVEL_OK, LEVEL_OVER, LEVEL_PRESSURE, MemoryGuard, type GuardHooks } from '../../src/server/memory-guard.js';
 import { PendingBudget } from '../../src/server/pending-budget.js';
 import { ParsedQuery, PARSE_OK, nameToWire, parseQuery } from '../../src/dns/wire.js';
 import { encodeQuery } from '../support/dnsclient.js';
@@ -17,22 +17,24 @@ const Mi = 2 ** 20;
 const BUDGET = { limit: 100 * Mi, source: 'test', budget: 100 * Mi, percent: 100 };
 
 function answerFor(name: string) {
-  const msg = packet.encode({ type: 'response', id: 1, flags: 0, questions: [{ name, type: 'A' }], answers: [{ name, type: 'A', ttl: 300, data: '10.0.0.1' }] });
+  const txt = { name, type: 'TXT', ttl: 300, data: 'x'.repeat(200) } as packet.Answer;
+  const msg = packet.encode({ type: 'response', id: 1, flags: 0, questions: [{ name, type: 'A' }], answers: [{ name, type: 'A', ttl: 300, data: '10.0.0.1' }, txt, txt] });
   const p = prepareAnswer(msg, nameToWire(name), 1, 1);
   if (!p) throw new Error('prepareAnswer refused a well-formed answer');
   return p;
 }
 
-function setup(rssAfterGc: (rss: number) => number, budget = BUDGET) {
+function setup(rssAfterGc: (rss: number) => number, budget = BUDGET, names = 1000) {
   const cache = new DnsCache({ ...defaultCacheConfig(), successCapacity: 100_000 }, () => 0);
-  for (let i = 0; i < 1000; i++) {
+  for (let i = 0; i < names; i++) {
     const a = answerFor(`n${i}.example`);
     cache.insert(keyOf(`n${i}.example`), a);
   }
   const pending = new PendingBudget(4096);
-  const h = { rssNow: 0, t: 0, gcs: 0 };
+  const h = { rssNow: 0, heapUsed: 0, t: 0, gcs: 0, ended: 0 };
   const hooks: GuardHooks = {
     rss: () => h.rssNow,
+    heap: () => ({ used: h.heapUsed, limit: 100 * Mi }),
     now: () => h.t,
     gc: () => {
       h.gcs++;
@@ -40,7 +42,7 @@ function setup(rssAfterGc: (rss: number) => number, budget = BUDGET) {
     },
     trim: () => 0,
   };
-  const g = new MemoryGuard(budget, () => [cache], pending, createLogger('error'), hooks);
+  const g = new MemoryGuard(budget, () => [cache], pending, createLogger('error'), (n) => ((h.ended += n), n), hooks);
   return { cache, pending, h, g };
 }
 
@@ -82,12 +84,12 @@ t.test('pressure: no new keys, smaller pending bound; relief after 2 s under 80 
 });
 
 t.test('over the budget: a collection that helps means no eviction', async (t) => {
-  const { cache, h, g } = setup(() => 60 * Mi);
+  const { cache, h, g } = setup(() => 60 * Mi, BUDGET, 12_000);
   h.rssNow = 120 * Mi;
   g.sample();
   t.equal(h.gcs, 1, 'one full collection');
   t.equal(g.evictions, 0, 'nothing evicted: the collection brought RSS back under');
-  t.equal(cache.entries('success'), 1000);
+  t.equal(cache.entries('success'), 12_000);
   h.t = 500;
   h.rssNow = 120 * Mi;
   g.sample();
@@ -95,28 +97,65 @@ t.test('over the budget: a collection that helps means no eviction', async (t) =
   t.ok(g.evictions > 0, 'evicts when it cannot collect');
 });
 
-t.test('over the budget: what the collection leaves over is evicted, LRU first', async (t) => {
-  // A budget near the cache's size, so the eviction is a share of it: RSS at the 2 MiB budget is
-  // 0.4 MiB above the relief line (80 %), and the cache holds a little more than that.
-  const budget = { limit: 2 * Mi, source: 'test', budget: 2 * Mi, percent: 100 };
-  const { cache, h, g } = setup((r) => r, budget); // the collection frees nothing
+t.test('over the budget: what the collection leaves over is evicted, LRU first, down to the reserve', async (t) => {
+  const { cache, h, g } = setup((r) => r, BUDGET, 12_000); // the collection frees nothing
   const before = cache.bytes();
+  t.ok(before > CACHE_RESERVE + 4 * Mi, `cache holds ${before} bytes`);
   t.ok(cache.get(keyOf('n0.example')), 'the oldest entry, used just now');
-  h.rssNow = 2 * Mi + 1;
+  h.rssNow = 92 * Mi; // pressure, under the budget
+  g.sample();
+  t.equal(g.evictions, 0, 'nothing evicted under the budget');
+  h.rssNow = 100 * Mi + 1;
+  h.t = 10;
   g.sample();
   t.equal(g.level, LEVEL_OVER);
   t.equal(h.gcs, 1, 'collected first');
-  const freed = before - cache.bytes();
-  t.ok(freed >= 0.4 * Mi && freed < 0.4 * Mi + 1024, `${freed} bytes freed for RSS 0.4 MiB above 80 %`);
-  t.ok(g.evictions > 0 && g.evictions < 1000, `${g.evictions} of 1000 entries evicted`);
+  t.ok(g.evictions > 0, `${g.evictions} of 12000 entries evicted`);
+  t.ok(cache.bytes() <= CACHE_RESERVE && cache.bytes() > CACHE_RESERVE - 2048, `${cache.bytes()} bytes left: the reserve`);
   t.ok(cache.get(keyOf('n0.example')), 'the recently used entry is kept');
   t.notOk(cache.get(keyOf('n1.example')), 'the least recently used is gone');
+  t.ok(cache.get(keyOf('n11999.example')), 'the newest is kept');
   t.notOk(cache.admitting);
+});
+
+t.test('over the budget with a cache under the reserve: nothing evicted', async (t) => {
+  const { cache, h, g } = setup((r) => r);
+  h.rssNow = 120 * Mi;
+  g.sample();
+  t.equal(g.level, LEVEL_OVER);
+  t.equal(g.evictions, 0);
+  t.equal(cache.entries('success'), 1000);
+});
+
+t.test('the V8 heap near its limit is pressure too, whatever RSS is', async (t) => {
+  const { cache, pending, h, g } = setup((r) => r);
+  h.rssNow = 50 * Mi;
+  h.heapUsed = 70 * Mi; // 82 % of HEAP_SHARE x 100 MiB: fine
+  g.sample();
+  t.equal(g.level, LEVEL_OK);
+  h.heapUsed = 78 * Mi; // 92 %
+  g.sample();
+  t.equal(g.level, LEVEL_PRESSURE, 'heap at 92 % of 85 % of its limit');
+  t.notOk(cache.admitting);
+  t.equal(pending.squeezed, 512);
+  h.heapUsed = 86 * Mi;
+  g.sample();
+  t.equal(g.level, LEVEL_OVER, 'heap past 85 % of its limit');
+  t.equal(h.gcs, 1, 'collected');
+});
+
+t.test('over the budget: queries pending past the lowered bound are ended and counted', async (t) => {
+  const { pending, h, g } = setup((r) => r);
+  pending.used = 3000; // admitted before the pressure
+  h.rssNow = 120 * Mi;
+  g.sample();
+  t.equal(h.ended, 3000 - 512, 'pending down to the squeezed bound');
+  t.equal(pending.shedByMemory, 3000 - 512, 'counted as shed by memory');
 });
 
 t.test('no limit: the guard does nothing', async (t) => {
   const { h } = setup((r) => r);
-  const g = new MemoryGuard({ limit: 0, source: 'none', budget: 0, percent: 75 }, () => [], new PendingBudget(), createLogger('error'), { rss: () => 1e12, now: () => 0, gc: () => h.gcs++, trim: null });
+  const g = new MemoryGuard({ limit: 0, source: 'none', budget: 0, percent: 75 }, () => [], new PendingBudget(), createLogger('error'), () => 0, { rss: () => 1e12, heap: () => ({ used: 1e12, limit: 1 }), now: () => 0, gc: () => h.gcs++, trim: null });
   g.sample();
   t.equal(g.level, LEVEL_OK);
   t.equal(h.gcs, 0);
