@@ -3,7 +3,7 @@
 // survives a reload that keeps its zones and cache settings.
 import { DEFAULT_MAX_PENDING, PendingBudget } from './server/pending-budget.js';
 import { isDeepStrictEqual } from 'node:util';
-import type { Registry } from 'prom-client';
+import type { AgentRegistry } from './observe/exposition.js';
 import type { AgentConfig, ServerBlockConfig, UdpIo } from './config/types.js';
 import { HealthStats } from './observe/health-probe.js';
 import { HttpEndpoint } from './observe/http.js';
@@ -53,7 +53,7 @@ export interface AgentOptions {
 
 export class Agent implements MetricsSource {
   readonly log: Logger;
-  readonly registry: Registry;
+  readonly registry: AgentRegistry;
   readonly setupErrors: Record<string, number> = Object.fromEntries(SETUP_ERROR_TYPES.map((t) => [t, 0]));
   reloadFailed = 0;
   panics = 0;
