@@ -9,7 +9,7 @@ import { SUPPORTED_DIRECTIVES } from './config/corefile/build.js';
 import { loadAgentConfig, type LoadResult } from './config/load.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlagError } from './errors.js';
-import { formatBytes, memoryBudget } from './config/memory-limit.js';
+import { IDLE_RSS, formatBytes, memoryBudget } from './config/memory-limit.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { nodeSetupFromFlags, startFailureLine } from './node/from-flags.js';
 import type { NodeSetup } from './node/setup.js';
@@ -71,6 +71,11 @@ export async function main(argv: string[]): Promise<number> {
     budget: memory.budget > 0 ? `${formatBytes(memory.budget)} (${memory.percent} %)` : 'none',
     v8HeapLimit: formatBytes(getHeapStatistics().heap_size_limit),
   });
+  if (memory.budget > 0 && memory.budget < IDLE_RSS * 1.25)
+    log.warn('memory budget leaves little room above the agent\'s idle footprint: expect memory pressure (no new cache entries, misses shed) under load', {
+      budget: formatBytes(memory.budget),
+      idle: formatBytes(IDLE_RSS),
+    });
   const agent = new Agent({ log, metricsListenAddress: nodeCacheMetricsAddress(flags, argv), udpIo: env.udpIo, maxPending: flags.maxPending, memory });
   process.on('uncaughtException', (err) => {
     agent.panics++;

@@ -22,8 +22,10 @@ const SUFFIX: Record<string, number> = {
   E: 1e18,
 };
 
-/** Below this the agent cannot run at all: Node alone idles at ~45 MiB of RSS (bench/crash-safety.md). */
+/** Below this the agent cannot even start under the limit: it idles at ~63 MiB of RSS (bench/crash-safety.md). */
 export const MIN_MEMORY_LIMIT = 64 * 2 ** 20;
+/** An idle agent's RSS, measured (bench/crash-safety.md); a budget below it means pressure from the start. */
+export const IDLE_RSS = 63 * 2 ** 20;
 
 /**
  * A Kubernetes quantity as bytes ("128Mi", "1Gi", "200M", "1.5Gi", "134217728", "1e9"), rounded
