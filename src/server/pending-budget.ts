@@ -22,7 +22,7 @@ export class PendingBudget {
   /** Of `shed`, those refused only because of `squeezed`, plus pending queries ended early by it. */
   shedByMemory = 0;
   /**
-   * Called each time 256 more queries are pending (server/memory-guard.ts samples RSS then): a
+   * Called each time 128 more queries are pending (server/memory-guard.ts samples RSS then): a
    * flood fills the bound in well under the guard's 250 ms period.
    */
   onGrowth: (() => void) | null = null;
@@ -39,7 +39,7 @@ export class PendingBudget {
       return false;
     }
     this.used++;
-    if ((this.used & 255) === 0 && this.onGrowth !== null) this.onGrowth();
+    if ((this.used & 127) === 0 && this.onGrowth !== null) this.onGrowth();
     return true;
   }
 

@@ -170,6 +170,7 @@ t.test('under a 128Mi limit a flood of misses to a blackholed upstream is shed, 
   t.ok(shedByMemory >= servfail * 0.9, `${shedByMemory} of them because of memory pressure`);
   t.ok(peak > idleRss && peak < BUDGET, `process tree RSS peaked at ${(peak / 2 ** 20).toFixed(1)} MiB, under the 96 MiB budget`);
   t.ok(await until(async () => (await metricValue(metricsUrl, 'nodelocaldns_pending_queries')) === 0, 8_000, 200), 'the pending queries end');
+  t.ok(await until(async () => (await metricValue(metricsUrl, 'nodelocaldns_memory_pressure')) === 0, 15_000, 250), 'the pressure ends once the flood is over');
   await hole.setMode('relay');
   t.ok(await until(async () => (await queryUdp(host, port, 'api.prod.svc.cluster.local', 'A'))?.rcode === 'NOERROR', 8_000, 200), 'new misses resolve again once the upstream answers');
 });

@@ -53,7 +53,7 @@ function keyOf(name: string): string {
   return q.key;
 }
 
-t.test('pressure: no new keys, smaller pending bound; relief after 2 s under 80 %', async (t) => {
+t.test('pressure: no new keys, smaller pending bound, a give-back GC every 2 s; relief after 2 s under 80 %', async (t) => {
   const { cache, pending, h, g } = setup((r) => r);
   h.rssNow = 91 * Mi;
   g.sample();
@@ -65,11 +65,15 @@ t.test('pressure: no new keys, smaller pending bound; relief after 2 s under 80 
   pending.used = 512;
   t.notOk(pending.take(), 'a miss past the squeezed bound is refused');
   t.equal(pending.shedByMemory, 1, 'and counted as shed by memory');
-  t.equal(h.gcs, 0, 'no collection below the budget');
-  h.rssNow = 85 * Mi;
+  t.equal(h.gcs, 1, 'one collection to give memory back');
+  h.t = 1_900;
+  g.sample();
+  t.equal(h.gcs, 1, 'not again within 2 s');
+  h.rssNow = 82 * Mi;
   h.t = 5_000;
   g.sample();
-  t.equal(g.level, LEVEL_PRESSURE, 'between 80 and 90 %: still pressure');
+  t.equal(g.level, LEVEL_PRESSURE, 'between 80 and 85 %: still pressure');
+  t.equal(h.gcs, 2, 'and another give-back collection');
   h.rssNow = 70 * Mi;
   h.t = 6_000;
   g.sample();
