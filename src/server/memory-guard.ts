@@ -147,6 +147,8 @@ export class MemoryGuard {
       if (this.level === LEVEL_OVER) this.level = LEVEL_PRESSURE;
     }
     if (this.level === LEVEL_OK) return;
+    // A cache made by a reload during the pressure starts out admitting.
+    for (const c of this.caches()) c.admitting = false;
     // The queries pending past the squeezed bound were admitted before the pressure (a flood fills
     // 4,096 slots in 0.4 s) and would hold their memory up to the 5 s deadline.
     const p = this.pending;
@@ -204,8 +206,6 @@ export class MemoryGuard {
   /** Evict `bytes` (the caches' own measure) over the caches, in proportion to what each holds. */
   private evict(bytes: number): void {
     const caches = this.caches();
-    // A cache made by a reload while under pressure starts out admitting.
-    for (const c of caches) c.admitting = false;
     const total = caches.reduce((n, c) => n + c.bytes(), 0);
     const take = Math.min(bytes, total - CACHE_RESERVE);
     if (take <= 0) return;
