@@ -82,7 +82,10 @@ export function processGuardHooks(): GuardHooks {
       const s = getHeapStatistics();
       return { used: s.used_heap_size, limit: s.heap_size_limit };
     },
-    now: () => performance.now(), gc: h.gc, trim: h.trim };
+    now: () => performance.now(),
+    gc: h.gc,
+    trim: h.trim,
+  };
 }
 
 export class MemoryGuard {
