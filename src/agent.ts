@@ -3,7 +3,7 @@
 // survives a reload that keeps its zones and cache settings.
 import { DEFAULT_MAX_PENDING, PendingBudget } from './server/pending-budget.js';
 import { isDeepStrictEqual } from 'node:util';
-import type { Registry } from 'prom-client';
+import type { AgentRegistry } from './observe/exposition.js';
 import type { AgentConfig, ServerBlockConfig, UdpIo } from './config/types.js';
 import { HealthStats } from './observe/health-probe.js';
 import { HttpEndpoint } from './observe/http.js';
@@ -16,6 +16,9 @@ import { TcpListener } from './server/tcp.js';
 import { createUdpListener, type UdpServer } from './server/udp.js';
 import { nativeUdp } from './server/native.js';
 import { MemoryTrimmer } from './server/memory-trim.js';
+import { MemoryGuard } from './server/memory-guard.js';
+import type { MemoryBudget } from './config/memory-limit.js';
+import { MemoryPressureError } from './errors.js';
 import { blockRoutes, ZoneTable, type Route } from './server/zone-table.js';
 import type { Clock, DnsCache } from './cache/cache.js';
 import type { Forwarder } from './upstream/forwarder.js';
@@ -44,11 +47,13 @@ export interface AgentOptions {
   udpIo?: UdpIo;
   /** Bound on queries pending upstream over every block (-max-pending); beyond it SERVFAIL at once. */
   maxPending?: number;
+  /** Memory limit and budget (config/memory-limit.ts); none when absent. */
+  memory?: MemoryBudget;
 }
 
 export class Agent implements MetricsSource {
   readonly log: Logger;
-  readonly registry: Registry;
+  readonly registry: AgentRegistry;
   readonly setupErrors: Record<string, number> = Object.fromEntries(SETUP_ERROR_TYPES.map((t) => [t, 0]));
   reloadFailed = 0;
   panics = 0;
@@ -67,13 +72,29 @@ export class Agent implements MetricsSource {
 
   private readonly udpIo: UdpIo;
   private readonly trimmer = new MemoryTrimmer();
+  readonly memory: MemoryGuard;
 
   constructor(private readonly opts: AgentOptions = {}) {
     this.log = opts.log ?? createLogger();
     this.udpIo = opts.udpIo ?? 'auto';
     this.pools = new PoolRegistry(this.log);
     this.pending = new PendingBudget(opts.maxPending ?? DEFAULT_MAX_PENDING);
-    this.registry = createRegistry(this);
+    const registry = createRegistry(this);
+    this.registry = registry;
+    this.memory = new MemoryGuard(opts.memory ?? { limit: 0, source: 'none', budget: 0, percent: 0 }, () => this.liveCaches(), this.pending, this.log, (n) => this.endPending(n));
+    for (const f of this.memory.families()) registry.add(f);
+  }
+
+  /** Memory pressure: end up to `n` queries pending upstream, newest first, over the blocks. */
+  private endPending(n: number): number {
+    const err = new MemoryPressureError('ended early: the agent is over its memory budget');
+    let ended = 0;
+    for (const b of this.blocks) if (b.forwarder !== null && ended < n) ended += b.forwarder.shed(n - ended, err);
+    return ended;
+  }
+
+  private liveCaches(): DnsCache[] {
+    return [...new Set(this.blocks.flatMap((b) => (b.cache ? [b.cache] : [])))];
   }
 
   async start(config: AgentConfig): Promise<void> {
@@ -82,6 +103,7 @@ export class Agent implements MetricsSource {
     await detectLoop(this.blocks.filter((b) => b.config.loop && b.forwarder).map((b) => ({ zone: b.config.zones[0]!, forwarder: b.forwarder! })), this.log);
     this.state = 'serving';
     this.trimmer.start();
+    this.memory.start();
     this.log.info('serving', { listeners: [...this.listeners.keys()], zones: config.servers.flatMap((s) => s.zones), udpIo: this.udpIoText() });
   }
 
@@ -221,6 +243,7 @@ export class Agent implements MetricsSource {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.trimmer.stop();
+    this.memory.stop();
     const ls = [...this.listeners.values()];
     this.listeners.clear();
     await Promise.all(ls.map((l) => l.udp.close()));

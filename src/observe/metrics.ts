@@ -1,6 +1,5 @@
 // The Prometheus surface, with CoreDNS's names and labels so existing dashboards and alerts keep
 // working. Nothing here runs per query: each family reads the typed-array counters at scrape time.
-import { collectDefaultMetrics } from 'prom-client';
 import {
   C_DROPS,
   C_EVICT_DENIAL,
@@ -89,11 +88,14 @@ function zoneLabels(s: ZoneStats): ZoneLabels {
 }
 
 export function createRegistry(src: MetricsSource): AgentRegistry {
-  const reg = new AgentRegistry();
-  collectDefaultMetrics({ register: reg, eventLoopMonitoringPrecision: 20 });
-  // Gauges named like counters fail `promtool check metrics`; each is the sum of the per-type
-  // gauge without the suffix (sum(nodejs_active_handles) is the same number).
-  for (const name of PROM_CLIENT_TOTAL_GAUGES) reg.removeSingleMetric(name);
+  // prom-client's default metrics start with the first scrape (exposition.ts loads it then): the
+  // GC histogram and event-loop lag cover the time since; the process_* figures are cumulative.
+  const reg = new AgentRegistry((base, pc) => {
+    pc.collectDefaultMetrics({ register: base, eventLoopMonitoringPrecision: 20 });
+    // Gauges named like counters fail `promtool check metrics`; each is the sum of the per-type
+    // gauge without the suffix (sum(nodejs_active_handles) is the same number).
+    for (const name of PROM_CLIENT_TOTAL_GAUGES) base.removeSingleMetric(name);
+  });
   const add = (name: string, help: string, type: MetricType, collect: () => Value[], merge = true): void =>
     reg.add({
       name,
