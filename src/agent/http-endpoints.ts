@@ -1,7 +1,7 @@
 // The agent's HTTP addresses: `prometheus`, `health` and `ready` of every server block plus
 // -metrics-listen-address, one server per address whatever it serves. A reload closes the
 // addresses no longer named and opens the new ones; an address kept keeps its server.
-import type { Registry } from 'prom-client';
+import type { AgentRegistry } from '../observe/exposition.js';
 import { joinHostPort } from '../config/flags.js';
 import type { AgentConfig } from '../config/types.js';
 import { HttpEndpoint } from '../observe/http.js';
@@ -17,7 +17,7 @@ interface Wanted {
 }
 
 export interface EndpointRoutes {
-  registry: Registry;
+  registry: AgentRegistry;
   healthy(): boolean;
   readiness(): { ok: boolean; reason: string };
   healthStats: HealthStats;
