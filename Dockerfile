@@ -56,7 +56,7 @@ EXPOSE 53/udp 53/tcp 9253/tcp 8080/tcp 8181/tcp
 # query unchanged within noise. --heap-growing-percent=30: old space may grow 1.3x past the live
 # set before a major GC (V8 picks up to 4x on a small heap); under a flood of misses the peak RSS
 # went 97 -> 83 MiB, agent CPU within run-to-run noise (bench/memory.md). --expose-gc: once a
-# burst's grown heap stops growing the agent runs one full GC (src/server/memory-trim.ts), as V8's
+# burst's grown heap stops growing the agent runs one full GC (src/agent/memory-trim.ts), as V8's
 # own memory reducer often leaves it grown. bench/lib/servers.mjs and bench/fuzz read these flags
 # from this line, and manifests/base/daemonset.yaml repeats it as the container's command.
 ENTRYPOINT ["/app/supervise.sh", "node", "--max-semi-space-size=4", "--heap-growing-percent=30", "--expose-gc", "/app/dist/cli.js"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // nodelocaldns: node-cache's command line → configuration → Agent; signals and exit codes.
 import { writeFileSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 import { Agent } from './agent/agent.js';
 import { helpText, parseFlags, parseHostPort, type Flags } from './config/flags.js';
 import { effectiveLogLevel, readAgentEnv, type AgentEnv } from './config/env.js';
@@ -8,6 +9,7 @@ import { SUPPORTED_DIRECTIVES } from './config/corefile/build.js';
 import { loadAgentConfig, type LoadResult } from './config/load.js';
 import { ConfigWatcher } from './config/watch.js';
 import { FlagError } from './errors.js';
+import { IDLE_RSS, formatBytes, memoryBudget } from './config/memory-limit.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { nodeSetupFromFlags, startFailureLine } from './node/from-flags.js';
 import type { NodeSetup } from './node/setup.js';
@@ -60,7 +62,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`nodelocaldns: ${(err as Error).message}\n`);
     return 1;
   }
-  const agent = new Agent({ log, metricsListenAddress: nodeCacheMetricsAddress(flags, argv), udpIo: env.udpIo, maxPending: flags.maxPending });
+  const memory = memoryBudget(flags.memoryLimit, flags.memoryBudgetPercent);
+  // V8's heap limit is set at start (src/supervise.sh sizes it from the same budget); said here
+  // so a run without the supervisor shows what it got.
+  log.info('memory budget', {
+    limit: memory.limit > 0 ? formatBytes(memory.limit) : 'none',
+    source: memory.source,
+    budget: memory.budget > 0 ? `${formatBytes(memory.budget)} (${memory.percent} %)` : 'none',
+    v8HeapLimit: formatBytes(getHeapStatistics().heap_size_limit),
+  });
+  if (memory.budget > 0 && memory.budget < IDLE_RSS * 1.25)
+    log.warn('memory budget leaves little room above the agent\'s idle footprint: expect memory pressure (no new cache entries, misses shed) under load', {
+      budget: formatBytes(memory.budget),
+      idle: formatBytes(IDLE_RSS),
+    });
+  const agent = new Agent({ log, metricsListenAddress: nodeCacheMetricsAddress(flags, argv), udpIo: env.udpIo, maxPending: flags.maxPending, memory });
   process.on('uncaughtException', (err) => {
     agent.panics++;
     log.error('uncaught exception (kept serving)', { err, stack: err.stack });

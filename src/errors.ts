@@ -75,6 +75,11 @@ export class OverloadError extends AgentError {
 }
 
 /** Node setup (interface or iptables) failed; `errortype` is the metric label. */
+/** A query pending upstream ended at once because the agent was over its memory budget; SERVFAIL. */
+export class MemoryPressureError extends AgentError {
+  override readonly code = 'ERR_MEMORY_PRESSURE';
+}
+
 export class SetupError extends AgentError {
   override readonly code = 'ERR_SETUP';
   constructor(readonly errortype: string, message: string, options?: { cause?: unknown }) {

@@ -21,13 +21,90 @@ if [ $# -eq 0 ]; then
   exit 2
 fi
 
-child=
-stopping=
-delay=0
-
 log() {
   printf '{"ts":"%s","level":"%s","msg":"%s"%s}\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$1" "$2" "$3" >&2
 }
+
+# V8's heap, sized from the agent's memory budget (src/config/memory-limit.ts): -memory-limit
+# (a Kubernetes quantity) from the agent's arguments, else the cgroup's limit, times
+# -memory-budget-percent (75). The agent keeps RSS under that budget by shrinking its caches and
+# the queue of misses (src/server/memory-guard.ts), and also treats 85 % of V8's heap limit as
+# full, because past that limit V8 aborts the process. Sizing, from measurements (bench/memory.md,
+# bench/crash-safety.md):
+#   --max-semi-space-size  4 MiB (young generation 8 MiB: the lowest RSS under load), 2 under a
+#                          budget of 96 MiB
+#   --max-old-space-size   budget - 40 MiB, at least 24 (16 MiB is live with 10k names cached).
+#                          ~50 MiB of an idle agent's RSS is outside the heap (node binary text,
+#                          malloc arena, libraries), so the RSS budget is reached before this
+#                          limit and the guard, not V8, decides. A tighter limit (budget - 69 =
+#                          27 MiB for 128Mi) aborted the agent within 3 s of a 10k/s flood of
+#                          misses at 87 MiB RSS: the pending queries alone filled it.
+# With a 128Mi limit: budget 96 MiB, old space 56 MiB, heap limit 68 MiB. Past the old-space limit
+# V8 aborts and the loop below starts the agent again. Flags already on the command line win;
+# nothing is added when the command is not node or there is no limit.
+to_mib() { # Kubernetes quantity -> whole MiB (rounded down); fails on forms sh cannot compute
+  case $1 in
+    *Ki) n=${1%Ki} u=1024 ;; *Mi) n=${1%Mi} u=1048576 ;; *Gi) n=${1%Gi} u=1073741824 ;;
+    *Ti) n=${1%Ti} u=1099511627776 ;; *k) n=${1%k} u=1000 ;; *M) n=${1%M} u=1000000 ;;
+    *G) n=${1%G} u=1000000000 ;; *T) n=${1%T} u=1000000000000 ;; *) n=$1 u=1 ;;
+  esac
+  case $n in '' | *[!0-9]*) return 1 ;; esac
+  echo $((n * u / 1048576))
+}
+
+v8_sizing() {
+  limit= percent=75 given=
+  prev=
+  for a in "$@"; do
+    case $prev in -memory-limit | --memory-limit) limit=$a ;; -memory-budget-percent | --memory-budget-percent) percent=$a ;; esac
+    case $a in
+      -memory-limit=* | --memory-limit=*) limit=${a#*=} ;;
+      -memory-budget-percent=* | --memory-budget-percent=*) percent=${a#*=} ;;
+      --max-old-space-size=* | --max-old-space-size) given="$given old" ;;
+      --max-semi-space-size=* | --max-semi-space-size) given="$given semi" ;;
+    esac
+    prev=$a
+  done
+  case $percent in '' | *[!0-9]*) return ;; esac
+  if [ -n "$limit" ]; then
+    source=-memory-limit
+    mib=$(to_mib "$limit") || { log warn 'V8 heap not sized: -memory-limit is not a whole quantity the supervisor can read' ",\"memoryLimit\":\"$limit\""; return; }
+  else
+    raw=
+    for f in /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes; do
+      if [ -r "$f" ]; then read -r raw <"$f"; source=$f; break; fi
+    done
+    case $raw in '' | max | *[!0-9]*) return ;; esac
+    # cgroup v1's "no limit" is 2^63 rounded down to a page; anything past 1 EiB is no limit.
+    if [ ${#raw} -ge 19 ]; then return; fi
+    mib=$((raw / 1048576))
+  fi
+  if [ "$mib" -eq 0 ]; then return; fi
+  budget=$((mib * percent / 100))
+  semi=4
+  if [ "$budget" -lt 96 ]; then semi=2; fi
+  old=$((budget - 40))
+  if [ "$old" -lt 24 ]; then old=24; fi
+  case $given in *old*) ;; *) v8flags="$v8flags --max-old-space-size=$old" ;; esac
+  case $given in *semi*) ;; *) v8flags="$v8flags --max-semi-space-size=$semi" ;; esac
+  log info 'V8 heap sized from the memory budget' ",\"limitMiB\":$mib,\"source\":\"$source\",\"budgetMiB\":$budget,\"v8Flags\":\"${v8flags# }\""
+}
+
+child=
+stopping=
+delay=0
+v8flags=
+case ${1##*/} in
+  node | nodejs)
+    v8_sizing "$@"
+    if [ -n "$v8flags" ]; then
+      cmd=$1
+      shift
+      # shellcheck disable=SC2086 # word splitting is what separates the flags
+      set -- "$cmd" $v8flags "$@"
+    fi
+    ;;
+esac
 
 stop() {
   stopping=$1

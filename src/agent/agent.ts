@@ -5,6 +5,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Clock, DnsCache } from '../cache/cache.js';
 import { cacheMetrics } from '../cache/metrics.js';
+import type { MemoryBudget } from '../config/memory-limit.js';
+import { MemoryPressureError } from '../errors.js';
+import { joinHostPort } from '../config/flags.js';
 import type { AgentConfig, ServerBlockConfig, UdpIo } from '../config/types.js';
 import type { AgentRegistry } from '../observe/exposition.js';
 import { createLogger, type Logger } from '../observe/log.js';
@@ -20,7 +23,8 @@ import { upstreamMetrics } from '../upstream/metrics.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import type { TcpPool } from '../upstream/pool.js';
 import { HttpEndpoints } from './http-endpoints.js';
-import { ListenerSet, listenerId } from './listeners.js';
+import { ListenerSet } from './listeners.js';
+import { MemoryGuard } from './memory-guard.js';
 import { MemoryTrimmer } from './memory-trim.js';
 import { agentMetrics, enabledPlugins, SETUP_ERROR_TYPES } from './metrics.js';
 
@@ -34,6 +38,8 @@ export interface AgentOptions {
   udpIo?: UdpIo;
   /** Bound on queries pending upstream over every block (-max-pending); beyond it SERVFAIL at once. */
   maxPending?: number;
+  /** Memory limit and budget (config/memory-limit.ts); none when absent. */
+  memory?: MemoryBudget;
 }
 
 /** Client deadline: what a stop or a replaced block waits for the queries it carries. */
@@ -56,12 +62,14 @@ export class Agent {
   private readonly pools: PoolRegistry;
   private state: 'new' | 'serving' | 'lameduck' | 'stopped' = 'new';
   private readonly trimmer = new MemoryTrimmer();
+  readonly memory: MemoryGuard;
 
   constructor(private readonly opts: AgentOptions = {}) {
     this.log = opts.log ?? createLogger();
     this.listeners = new ListenerSet(opts.udpIo ?? 'auto');
     this.pools = new PoolRegistry(this.log);
     this.pending = new PendingBudget(opts.maxPending ?? DEFAULT_MAX_PENDING);
+    this.memory = new MemoryGuard(opts.memory ?? { limit: 0, source: 'none', budget: 0, percent: 0 }, () => this.liveCaches(), this.pending, this.log, (n) => this.endPending(n));
     this.registry = createRegistry([
       ...zoneMetrics(this),
       ...observeMetrics(this.healthStats),
@@ -69,6 +77,7 @@ export class Agent {
       ...cacheMetrics({ caches: () => this.caches(), cacheRequestStats: () => this.zoneStats() }),
       ...upstreamMetrics(this),
       ...listenerMetrics(this),
+      ...this.memory.families(),
     ]);
     this.http = new HttpEndpoints(
       {
@@ -82,12 +91,25 @@ export class Agent {
     );
   }
 
+  /** Memory pressure: end up to `n` queries pending upstream, newest first, over the blocks. */
+  private endPending(n: number): number {
+    const err = new MemoryPressureError('ended early: the agent is over its memory budget');
+    let ended = 0;
+    for (const b of this.blocks) if (b.forwarder !== null && ended < n) ended += b.forwarder.shed(n - ended, err);
+    return ended;
+  }
+
+  private liveCaches(): DnsCache[] {
+    return [...new Set(this.blocks.flatMap((b) => (b.cache ? [b.cache] : [])))];
+  }
+
   async start(config: AgentConfig): Promise<void> {
     await this.apply(config);
     // CoreDNS `loop`: a forwarding loop stops the agent before it reports serving.
     await detectLoop(this.blocks.filter((b) => b.config.loop && b.forwarder).map((b) => ({ zone: b.config.zones[0]!, forwarder: b.forwarder! })), this.log);
     this.state = 'serving';
     this.trimmer.start();
+    this.memory.start();
     this.log.info('serving', { listeners: this.listening, zones: config.servers.flatMap((s) => s.zones), udpIo: this.udpIoText() });
   }
 
@@ -157,6 +179,7 @@ export class Agent {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.trimmer.stop();
+    this.memory.stop();
     const deadline = Date.now() + DRAIN_MS;
     await this.listeners.close(async () => {
       while (Date.now() < deadline && this.blocks.some((b) => b.pendingKeys > 0)) await new Promise((r) => setTimeout(r, 20));
@@ -197,7 +220,7 @@ export class Agent {
 }
 
 function serversOf(b: BlockRuntime): string[] {
-  return b.config.bind.map((h) => `dns://${listenerId(h, b.config.port)}`);
+  return b.config.bind.map((h) => `dns://${joinHostPort(h, b.config.port)}`);
 }
 
 /** CoreDNS's `zones` label of a cache: its ZONES, else the block's, joined by ",". */

@@ -1,12 +1,12 @@
 // The agent's HTTP addresses: `prometheus`, `health` and `ready` of every server block plus
 // -metrics-listen-address, one server per address whatever it serves. A reload closes the
 // addresses no longer named and opens the new ones; an address kept keeps its server.
-import type { Registry } from 'prom-client';
+import type { AgentRegistry } from '../observe/exposition.js';
+import { joinHostPort } from '../config/flags.js';
 import type { AgentConfig } from '../config/types.js';
 import { HttpEndpoint } from '../observe/http.js';
 import type { Logger } from '../observe/log.js';
 import type { HealthStats } from '../observe/self-probe.js';
-import { listenerId } from './listeners.js';
 
 interface Wanted {
   host: string;
@@ -17,7 +17,7 @@ interface Wanted {
 }
 
 export interface EndpointRoutes {
-  registry: Registry;
+  registry: AgentRegistry;
   healthy(): boolean;
   readiness(): { ok: boolean; reason: string };
   healthStats: HealthStats;
@@ -36,7 +36,7 @@ export class HttpEndpoints {
   async apply(config: AgentConfig): Promise<void> {
     const want = new Map<string, Wanted>();
     const addr = (host: string, port: number, kind: 'metrics' | 'health' | 'ready'): void => {
-      const id = listenerId(host, port);
+      const id = joinHostPort(host, port);
       const e = want.get(id) ?? { host, port, metrics: false, health: false, ready: false };
       e[kind] = true;
       want.set(id, e);

@@ -11,6 +11,7 @@ import type { BlockRuntime } from '../resolve/block.js';
 import { QueryHandler } from '../resolve/query-handler.js';
 import { ListenerStats, ZoneStats } from '../resolve/stats.js';
 import { blockRoutes, ZoneTable, type Route } from '../resolve/zone-table.js';
+import { joinHostPort, parseHostPort } from '../config/flags.js';
 
 interface Listener {
   server: string; // "dns://127.0.0.1:5353"
@@ -37,7 +38,7 @@ export class ListenerSet {
     const wanted = new Map<string, Route[]>();
     for (const b of blocks) {
       for (const host of b.config.bind) {
-        const id = listenerId(host, b.config.port);
+        const id = joinHostPort(host, b.config.port);
         const routes = wanted.get(id) ?? [];
         for (const zone of b.config.zones) routes.push(...blockRoutes(b, zone, this.zoneStatsFor(`dns://${id}`, zone)));
         wanted.set(id, routes);
@@ -119,11 +120,7 @@ export class ListenerSet {
   }
 }
 
-export function listenerId(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 function splitId(id: string): [string, number] {
-  const i = id.lastIndexOf(':');
-  return [id.slice(0, i).replace(/^\[|\]$/g, ''), Number(id.slice(i + 1))];
+  const { host, port } = parseHostPort(id)!;
+  return [host, port];
 }

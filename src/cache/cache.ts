@@ -127,6 +127,12 @@ export class DnsCache {
   private readonly success: LRUCache<string, CacheEntry> | null;
   private readonly denial: LRUCache<string, CacheEntry> | null;
 
+  /**
+   * False while the agent is over its memory budget (agent/memory-guard.ts): new keys are not
+   * stored, an answer for a key already held still replaces it.
+   */
+  admitting = true;
+
   /** Whether `now` is the default clock, so `nowAt` can skip reading it again. */
   private readonly monotonic: boolean;
 
@@ -184,12 +190,31 @@ export class DnsCache {
       return null;
     }
     if (!part || ttl <= 0) return null;
+    if (!this.admitting && !this.success?.has(key) && !this.denial?.has(key)) return null;
     const staleMs = cfg.serveStale && a.kind !== KIND_SERVFAIL ? cfg.serveStale.durationMs : 0;
     const entry = new CacheEntry(key, a, ttl, cfg.keepTtl ? OWN_TTLS : ttl, this.now(), staleMs);
     // A key lives in one partition: drop a previous answer of the other kind.
     (part === this.success ? this.denial : this.success)?.delete(key);
     part.set(key, entry);
     return entry;
+  }
+
+  /**
+   * Evict least recently used entries, from the larger partition first, until `bytes` of the
+   * byte budget's measure are freed or the cache is empty; returns the entries evicted (counted
+   * as evictions too).
+   */
+  shrink(bytes: number): number {
+    const start = this.bytes();
+    let n = 0;
+    while (start - this.bytes() < bytes) {
+      const s = this.success?.calculatedSize ?? 0;
+      const d = this.denial?.calculatedSize ?? 0;
+      const part = s >= d ? this.success : this.denial;
+      if (part === null || part.size === 0 || part.pop() === undefined) break;
+      n++;
+    }
+    return n;
   }
 
   delete(key: string): void {

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { FlagError } from '../errors.js';
 import type { LogLevel } from './types.js';
+import { MIN_MEMORY_LIMIT, parseQuantity } from './memory-limit.js';
 
 export interface Flags {
   localip: string[]; // empty = embedded default (127.0.0.1, no node setup)
@@ -31,6 +32,8 @@ export interface Flags {
   endpointslices: boolean;
   logLevel: LogLevel;
   maxPending: number; // bound on queries pending upstream (resolve/pending-budget.ts)
+  memoryLimit: number | null; // bytes; null = not given (the cgroup limit applies), 0 = none (config/memory-limit.ts)
+  memoryBudgetPercent: number;
   dnsDomain: string; // fills a __PILLAR__DNS__DOMAIN__ left in the template (kustomize installs)
   /** node-cache flags given that change nothing here, with why (the caller logs them). */
   noEffect: { flag: string; why: string }[];
@@ -38,7 +41,7 @@ export interface Flags {
   args: string[];
 }
 
-type Kind = 'string' | 'bool' | 'int' | 'duration' | 'iplist' | 'hostport';
+type Kind = 'string' | 'bool' | 'int' | 'duration' | 'iplist' | 'hostport' | 'size';
 interface Spec {
   name: string;
   /** Absent for a flag accepted for node-cache compatibility that has no effect here. */
@@ -89,6 +92,8 @@ export const FLAG_SPECS: Spec[] = [
   { name: 'dns-domain', key: 'dnsDomain', kind: 'string', def: 'cluster.local', usage: 'ours: cluster domain for a __PILLAR__DNS__DOMAIN__ left in -basecorefile (the kustomize install leaves it for the agent)' },
   { name: 'log-level', key: 'logLevel', kind: 'string', def: 'info', choices: ['debug', 'info', 'warn', 'error'], usage: 'ours: agent event log level' },
   { name: 'max-pending', key: 'maxPending', kind: 'int', def: '4096', range: [1, 1_000_000], usage: 'ours: queries that may wait for an upstream at once, over every zone; a miss beyond it is answered SERVFAIL (or stale) at once, so a blackholed upstream cannot grow memory without bound' },
+  { name: 'memory-limit', key: 'memoryLimit', kind: 'size', def: '', usage: 'ours: memory the agent may use, a Kubernetes quantity (128Mi, 1Gi, 200M, bytes; 0 = none); default: the container\'s cgroup limit' },
+  { name: 'memory-budget-percent', key: 'memoryBudgetPercent', kind: 'int', def: '75', range: [10, 95], usage: 'ours: share of the memory limit RSS is kept under: past it the caches shrink and misses are answered SERVFAIL instead of queued' },
 ];
 
 /**
@@ -158,6 +163,13 @@ function convert(spec: Spec, raw: string): unknown {
       for (const it of items) if (!isIP(it) && !(spec.name === 'upstream' && parseHostPort(it))) bad(`${JSON.stringify(it)} is not an IP address`);
       return items;
     }
+    case 'size': {
+      if (raw === '') return null;
+      const n = parseQuantity(raw);
+      if (n === null) return bad('want a size like 128Mi, 1Gi, 200M or a number of bytes');
+      if (n !== 0 && n < MIN_MEMORY_LIMIT) bad(`below ${MIN_MEMORY_LIMIT >> 20}Mi, less than the agent needs to start (0 = no limit)`);
+      return n;
+    }
     case 'hostport':
       if (raw !== '' && !parseHostPort(raw, true)) bad('want HOST:PORT or :PORT');
       return raw;
@@ -183,6 +195,11 @@ export function parseGoDuration(s: string): number | null {
 }
 
 /** "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1", and with allowEmptyHost ":9253". */
+/** host:port, an IPv6 host in brackets (Go's net.JoinHostPort): "10.0.0.10:53", "[fd00::a]:53". */
+export function joinHostPort(host: string, port: number | string): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 export function parseHostPort(s: string, allowEmptyHost = false, defaultPort = 53): { host: string; port: number } | null {
   let host: string;
   let portStr: string | undefined;

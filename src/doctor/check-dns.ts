@@ -4,6 +4,7 @@ import { TYPE_NS, TYPE_SOA } from '../dns/constants.js';
 import { describe, tcpExchange, udpExchange, type Exchange, type Query } from './dns-probe.js';
 import type { Plan, UpstreamTarget } from './plan.js';
 import { result, type CheckResult, type Status } from './types.js';
+import { joinHostPort } from '../config/flags.js';
 
 const STATUS_PROBE: Query = { name: '.', qtype: TYPE_NS, status: true };
 
@@ -12,10 +13,6 @@ export interface Reach {
   port: number;
   udp: Exchange;
   tcp: Exchange;
-}
-
-function at(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 async function both(host: string, port: number, q: Query, timeoutMs: number): Promise<Reach> {
@@ -38,7 +35,7 @@ export function probeUpstreams(plan: Plan): Promise<Reach[]> {
   return Promise.all(plan.upstreams.map((u) => both(u.host, u.port, upstreamQuery(u), plan.timeoutMs)));
 }
 
-const reachText = (r: Reach): string => `${at(r.host, r.port)} udp ${describe(r.udp)}, tcp ${describe(r.tcp)}`;
+const reachText = (r: Reach): string => `${joinHostPort(r.host, r.port)} udp ${describe(r.udp)}, tcp ${describe(r.tcp)}`;
 
 export function checkLocalIps(plan: Plan, reach: Reach[], agentUp: boolean): CheckResult {
   const ip = plan.localIps[0] ?? '127.0.0.1';
@@ -48,7 +45,7 @@ export function checkLocalIps(plan: Plan, reach: Reach[], agentUp: boolean): Che
   const evidence = reach.map(reachText).join('; ');
   if (bad.length === 0) return result('local-ips', 'ok', evidence, command);
   return result('local-ips', 'fail', evidence, command,
-    `the agent runs but ${bad.map((r) => at(r.host, r.port)).join(', ')} does not answer: check the address is on the node (ip addr), the agent's bind addresses, and filter rules (iptables -S INPUT)`);
+    `the agent runs but ${bad.map((r) => joinHostPort(r.host, r.port)).join(', ')} does not answer: check the address is on the node (ip addr), the agent's bind addresses, and filter rules (iptables -S INPUT)`);
 }
 
 function judgeUpstream(u: UpstreamTarget, r: Reach): Status {

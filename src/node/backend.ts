@@ -1,8 +1,9 @@
 // Which iptables backend to write to. Rules must live where kube-proxy's live: with kube-proxy on
 // iptables-legacy, NOTRACK rules added through iptables-nft still apply, but operators inspecting
 // the node with the tools kube-proxy uses would not see them, and hosts where the two stacks
-// interact badly get surprises (reported against node-cache in kubernetes/dns). So: count KUBE-* lines in both backends'
-// save output (both families) and pick the one with more; neither → nft, the modern default.
+// interact badly get surprises (reported against node-cache in kubernetes/dns). So: count KUBE-*
+// lines in both backends' save output (both families) and pick the one with more; neither → nft,
+// the modern default.
 import type { Logger } from '../observe/log.js';
 import type { Runner } from './exec.js';
 import type { Family } from './ipaddr.js';

@@ -2,7 +2,12 @@
 // generic formatter rebuilds and escapes every label set on every scrape (≈ 25 ms for the
 // ~1100 series of a node-cache config); here label sets are rendered once and cached, so a
 // scrape is string concatenation. prom-client still formats its default process/Node.js metrics.
-import { Registry } from 'prom-client';
+// prom-client is loaded at the first scrape, not at start: importing it took ~70 ms of the
+// ~550 ms from spawn to serving, paid again by every restart after a crash while 169.254.20.10
+// waits (bench/crash-safety.md), and nothing on the serving path needs it.
+import type { Registry } from 'prom-client';
+
+type PromClient = typeof import('prom-client');
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
@@ -98,22 +103,41 @@ function render(f: Family): string {
   return out;
 }
 
-/** prom-client's Registry (default metrics) plus our families appended to its text output. */
-export class AgentRegistry extends Registry {
+/**
+ * prom-client's Registry (default metrics), made at the first scrape, plus our families appended
+ * to its text output. `setupBase` registers the default metrics on it.
+ */
+export class AgentRegistry {
+  /** prom-client's Registry.contentType (Prometheus text format 0.0.4). */
+  readonly contentType = 'text/plain; version=0.0.4; charset=utf-8';
   private readonly families: Family[] = [];
+  private base: Promise<Registry> | null = null;
+
+  constructor(private readonly setupBase: (reg: Registry, promClient: PromClient) => void = () => {}) {}
 
   add(f: Family): void {
-    if (this.families.some((g) => g.name === f.name) || this.getSingleMetric(f.name)) throw new Error(`metric ${f.name} registered twice`);
+    if (this.families.some((g) => g.name === f.name)) throw new Error(`metric ${f.name} registered twice`);
     this.families.push(f);
   }
 
-  override async metrics(): Promise<string> {
-    const base = await super.metrics();
+  private baseRegistry(): Promise<Registry> {
+    this.base ??= import('prom-client').then((pc) => {
+      const reg = new pc.Registry();
+      this.setupBase(reg, pc);
+      for (const f of this.families) if (reg.getSingleMetric(f.name)) throw new Error(`metric ${f.name} registered twice`);
+      return reg;
+    });
+    return this.base;
+  }
+
+  async metrics(): Promise<string> {
+    const base = await (await this.baseRegistry()).metrics();
     return `${base}\n${this.families.map(render).join('\n\n')}\n`;
   }
 
   /** Names of every family this registry exposes (prom-client's and ours). */
-  familyNames(): string[] {
-    return [...this.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name), ...this.families.map((f) => f.name)];
+  async familyNames(): Promise<string[]> {
+    const base = await this.baseRegistry();
+    return [...base.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name), ...this.families.map((f) => f.name)];
   }
 }

@@ -2,13 +2,14 @@
 // still 200 during lameduck), /ready (200 once serving and an upstream per zone is reachable).
 import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
+import type { AgentRegistry } from './exposition.js';
 import { BindError } from '../errors.js';
 import { HealthProbe, type HealthStats } from './self-probe.js';
 import type { Logger } from './log.js';
+import { joinHostPort } from '../config/flags.js';
 
 export interface HttpRoutes {
-  registry?: Registry;
+  registry?: Pick<AgentRegistry, 'metrics' | 'contentType'>;
   health?: () => boolean;
   ready?: () => { ok: boolean; reason: string };
   /** With `health`: probe our own /health every second into these stats (CoreDNS does). */
@@ -71,7 +72,7 @@ export class HttpEndpoint {
     if (!health || !healthStats) return;
     const host = !this.host || this.host === '0.0.0.0' ? '127.0.0.1' : this.host === '::' ? '::1' : this.host;
     const port = (this.server.address() as AddressInfo).port;
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/health`;
+    const url = `http://${joinHostPort(host, port)}/health`;
     this.probe = new HealthProbe(url, healthStats, (msg, fields) => log?.warn(msg, fields));
     this.probe.start();
   }

@@ -2,7 +2,6 @@
 // subsystem declares next to its code (resolve/, cache/, upstream/, agent/ metrics.ts), with
 // CoreDNS's names and labels so existing dashboards and alerts keep working. Nothing here runs per
 // query: each family reads its subsystem's typed-array counters at scrape time.
-import { collectDefaultMetrics } from 'prom-client';
 import { HEALTH_BUCKETS } from './buckets.js';
 import { AgentRegistry, family, histogram, type Family } from './exposition.js';
 import { queryLogDropped } from './query-log.js';
@@ -14,11 +13,14 @@ const PROM_CLIENT_TOTAL_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_
 
 /** A registry exposing prom-client's defaults and `families`, in that order. */
 export function createRegistry(families: Family[]): AgentRegistry {
-  const reg = new AgentRegistry();
-  collectDefaultMetrics({ register: reg, eventLoopMonitoringPrecision: 20 });
-  // Gauges named like counters fail `promtool check metrics`; each is the sum of the per-type
-  // gauge without the suffix (sum(nodejs_active_handles) is the same number).
-  for (const name of PROM_CLIENT_TOTAL_GAUGES) reg.removeSingleMetric(name);
+  // prom-client's default metrics start with the first scrape (exposition.ts loads it then): the
+  // GC histogram and event-loop lag cover the time since; the process_* figures are cumulative.
+  const reg = new AgentRegistry((base, pc) => {
+    pc.collectDefaultMetrics({ register: base, eventLoopMonitoringPrecision: 20 });
+    // Gauges named like counters fail `promtool check metrics`; each is the sum of the per-type
+    // gauge without the suffix (sum(nodejs_active_handles) is the same number).
+    for (const name of PROM_CLIENT_TOTAL_GAUGES) base.removeSingleMetric(name);
+  });
   for (const f of families) reg.add(f);
   return reg;
 }

@@ -14,16 +14,32 @@ export class PendingBudget {
   used = 0;
   /** Misses answered at once because the bound was reached. */
   shed = 0;
+  /**
+   * A lower bound in force while the agent is over its memory budget (agent/memory-guard.ts);
+   * equal to `limit` otherwise.
+   */
+  squeezed: number;
+  /** Of `shed`, those refused only because of `squeezed`, plus pending queries ended early by it. */
+  shedByMemory = 0;
+  /**
+   * Called each time 128 more queries are pending (agent/memory-guard.ts samples RSS then): a
+   * flood fills the bound in well under the guard's 250 ms period.
+   */
+  onGrowth: (() => void) | null = null;
 
-  constructor(readonly limit: number = DEFAULT_MAX_PENDING) {}
+  constructor(readonly limit: number = DEFAULT_MAX_PENDING) {
+    this.squeezed = limit;
+  }
 
   /** Take one slot for a new upstream query; false (and counted) when none is left. */
   take(): boolean {
-    if (this.used >= this.limit) {
+    if (this.used >= this.squeezed) {
       this.shed++;
+      if (this.used < this.limit) this.shedByMemory++;
       return false;
     }
     this.used++;
+    if ((this.used & 127) === 0 && this.onGrowth !== null) this.onGrowth();
     return true;
   }
 

@@ -1,10 +1,10 @@
 // Applies the discovered upstream set to every forwarder that targets the upstream Service, now
 // and after each reload (a reload builds new forwarders from the config, which name the Service
 // IP; a periodic reconcile hands them the discovered set within `intervalMs`).
+import { inClusterConfig, type InCluster } from '../config/in-cluster.js';
 import type { UpstreamAddress } from '../config/types.js';
-import { DiscoveryError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
-import { EndpointSliceDiscovery, inClusterOptions } from './discovery.js';
+import { EndpointSliceDiscovery } from './discovery.js';
 import type { Forwarder } from './forwarder.js';
 
 export interface ForwarderSource {
@@ -46,15 +46,14 @@ export function bindDiscovery(source: ForwarderSource, isTarget: (f: Forwarder) 
  * and the agent keeps using the Service IP.
  */
 export function startEndpointSliceDiscovery(source: ForwarderSource, service: string, env: NodeJS.ProcessEnv, log: Logger): { stop(): Promise<void> } | null {
-  const serviceHost = env[`${service.toUpperCase().replace(/-/g, '_')}_SERVICE_HOST`];
-  let opts;
+  let cluster: InCluster;
   try {
-    if (!serviceHost) throw new DiscoveryError(`${service.toUpperCase().replace(/-/g, '_')}_SERVICE_HOST is unset`);
-    opts = inClusterOptions(env, service);
+    cluster = inClusterConfig(env, service);
   } catch (err) {
     log.error('EndpointSlice discovery disabled, using the Service IP', { service, err });
     return null;
   }
+  const { serviceHost, ...opts } = cluster;
   const binding = bindDiscovery(source, (f) => f.cfg.to.some((a) => a.host === serviceHost));
   const disc = new EndpointSliceDiscovery({ ...opts, dnsPort: 53, portName: 'dns-tcp', log, onChange: (ready) => binding.update(ready) });
   disc.start();

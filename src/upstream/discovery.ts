@@ -10,8 +10,6 @@ import { DiscoveryError, WatchExpiredError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 import { readySet, type EndpointSlice } from './endpointslice.js';
 
-export const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-
 export interface DiscoveryOptions {
   apiServer: string; // https://host:port
   namespace: string;
@@ -25,20 +23,6 @@ export interface DiscoveryOptions {
   onChange(ready: UpstreamAddress[] | null): void;
   retryMs?: number; // first back-off after an API error (doubles to 30 s)
   watchTimeoutSeconds?: number;
-}
-
-/** Options from the pod's environment and service-account mount (KUBERNETES_SERVICE_HOST...). */
-export function inClusterOptions(env: NodeJS.ProcessEnv, service: string, dir = SA_DIR): Pick<DiscoveryOptions, 'apiServer' | 'namespace' | 'service' | 'tokenFile' | 'caFile'> {
-  const host = env.KUBERNETES_SERVICE_HOST;
-  const port = env.KUBERNETES_SERVICE_PORT ?? '443';
-  if (!host) throw new DiscoveryError('not in a cluster: KUBERNETES_SERVICE_HOST is unset');
-  let namespace = 'kube-system';
-  try {
-    namespace = readFileSync(`${dir}/namespace`, 'utf8').trim() || namespace;
-  } catch {
-    // node-cache runs in kube-system; without the file that is the best guess
-  }
-  return { apiServer: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, namespace, service, tokenFile: `${dir}/token`, caFile: `${dir}/ca.crt` };
 }
 
 export class EndpointSliceDiscovery {

@@ -154,6 +154,11 @@ export class Forwarder implements RaceHost {
     return this.upstreams.reduce((n, u) => n + u.connections, 0);
   }
 
+  /** End the `n` newest queries in flight with `err` (memory pressure); returns how many ended. */
+  shed(n: number, err: Error): number {
+    return this.races.abortNewest(n, err);
+  }
+
   /** End every query in flight with `err` (shutdown, or a loop found at start). */
   abortAll(err: Error): void {
     this.races.abortAll(err);

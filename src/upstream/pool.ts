@@ -5,6 +5,7 @@
 import { UpstreamError } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 import { TcpConnection, type ConnectionEvents, type Exchange } from './tcp-connection.js';
+import { joinHostPort } from '../config/flags.js';
 
 /**
  * A connection with queries in flight that has received no answer for this long (counted from
@@ -62,7 +63,7 @@ export class TcpPool implements ConnectionEvents {
     private readonly cfg: PoolSettings,
     private readonly log: Logger,
   ) {
-    this.name = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.name = joinHostPort(host, port);
   }
 
   subscribe(l: PoolListener): void {

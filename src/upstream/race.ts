@@ -241,6 +241,14 @@ export class RaceList {
     this.size--;
   }
 
+  /** End the `n` newest races with `err` (they would hold their memory longest); returns how many. */
+  abortNewest(n: number, err: Error): number {
+    const some: Race[] = [];
+    for (let r = this.head; r !== null && some.length < n; r = r.next) some.push(r);
+    for (const r of some) r.abort(err);
+    return some.length;
+  }
+
   /** End every race with `err`. */
   abortAll(err: Error): void {
     const all: Race[] = [];

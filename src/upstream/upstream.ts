@@ -12,6 +12,7 @@ import { SILENT_MS } from './pool.js';
 import { ProxyDurations } from './proxy-stats.js';
 import { RttEstimator } from './rtt.js';
 import type { Exchange, TcpConnection } from './tcp-connection.js';
+import { joinHostPort } from '../config/flags.js';
 
 export interface UpstreamCounters {
   requests: number;
@@ -50,7 +51,7 @@ export class Upstream implements PoolListener {
     private readonly onDownChange: (up: Upstream, tcp: boolean) => void,
     private readonly pools: PoolRegistry,
   ) {
-    this.name = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.name = joinHostPort(host, port);
     this.pool = pools.acquire(host, port, cfg);
     this.pool.subscribe(this);
   }

@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh, sh, waitFor } from '../support/netns.js';
+import { until } from '../support/net.js';
+import { joinNetns, makeNetns, netnsMissing, nodeCacheLines, nsh, sh } from '../support/netns.js';
 import { expectedRuleLines } from '../support/node-rules-expected.js';
 import { knotMissing, startKnot } from '../support/knot.js';
 import { encodeQuery, decode } from '../support/dnsclient.js';
@@ -239,7 +240,7 @@ t.test(`${backend} node: the image runs as the DaemonSet says, serves, installs 
 
   const want = localIps.flatMap((ip) => expectedRuleLines(ip)).sort();
   const rules = () => nodeCacheLines(node, `iptables-${backend}-save`).sort();
-  const installed = await waitFor(() => /"msg":"iptables rules installed"/.test(logs), 60_000);
+  const installed = await until(() => /"msg":"iptables rules installed"/.test(logs), 60_000);
   t.ok(installed, `rules installed (log): ${logs.slice(-1500)}`);
   if (!installed) return;
   t.match(logs, new RegExp(`"msg":"iptables rules installed","backend":"${backend}"`), `in ${backend}, as kube-proxy`);
@@ -265,7 +266,7 @@ t.test(`${backend} node: the image runs as the DaemonSet says, serves, installs 
   const live = podman(['exec', name, ...c.livenessProbe.exec!.command], false);
   t.equal(live.code, 0, `liveness exec probe ${c.livenessProbe.exec!.command.join(' ')}: ${live.err}`);
   const rp = c.readinessProbe.httpGet!;
-  t.ok(await waitFor(() => get(node, `http://${rp.host}:${rp.port}${rp.path}`)?.status === 200, 10_000), `readiness ${rp.host}:${rp.port}${rp.path} is 200`);
+  t.ok(await until(() => get(node, `http://${rp.host}:${rp.port}${rp.path}`)?.status === 200, 10_000), `readiness ${rp.host}:${rp.port}${rp.path} is 200`);
   t.equal(get(node, `http://${localIps[0]}:8080/health`)?.status, 200, 'health (Corefile health plugin) is 200');
   const metrics = get(node, `http://${localIps[0]}:9253/metrics`);
   t.equal(metrics?.status, 200, 'metrics on :9253');
@@ -299,9 +300,9 @@ t.test(`${backend} node: the image runs as the DaemonSet says, serves, installs 
   // An OOM kill of the agent, as the kernel does it at the limit: the supervisor starts it again
   // in the container, the node setup stays, and it serves again.
   process.kill(agent!, 'SIGKILL');
-  t.ok(await waitFor(() => /"msg":"agent died by a signal, starting it again"/.test(logs), 10_000), 'the supervisor saw the kill');
-  t.ok(await waitFor(() => { const a = agentPid(pid); return a !== undefined && a !== agent; }, 10_000), 'a new agent runs');
-  t.ok(await waitFor(() => ask(podNs, localIps[0]!, 'kubernetes.default.svc.cluster.local')?.a[0] === '10.96.0.1', 15_000), 'and answers');
+  t.ok(await until(() => /"msg":"agent died by a signal, starting it again"/.test(logs), 10_000), 'the supervisor saw the kill');
+  t.ok(await until(() => { const a = agentPid(pid); return a !== undefined && a !== agent; }, 10_000), 'a new agent runs');
+  t.ok(await until(() => ask(podNs, localIps[0]!, 'kubernetes.default.svc.cluster.local')?.a[0] === '10.96.0.1', 15_000), 'and answers');
   t.same(rules(), want, 'the rules stayed in place, once each');
 
   // Stop as the kubelet does: SIGTERM to PID 1, SIGKILL after the grace period.

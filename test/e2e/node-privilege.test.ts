@@ -81,7 +81,7 @@ t.test('root without NET_RAW on a legacy node: the backend probe says it was ref
   const a = runAsNobody(t, ns, ['-dns.port', String(randomPort()), '-setupinterface=false', '-syncinterval', '1h',
     '-metrics-listen-address', `127.0.0.1:${randomPort()}`, '-health-port', String(randomPort())],
   ['--bounding-set=-all,+net_admin,+net_bind_service', '--inh-caps=-all']);
-  t.ok(await waitFor(() => /"msg":"iptables backend detected"/.test(a.stderr()), 60_000), `backend chosen: ${a.stderr().slice(-400)}`);
+  t.ok(await until(() => /"msg":"iptables backend detected"/.test(a.stderr()), 60_000), `backend chosen: ${a.stderr().slice(-400)}`);
   t.match(a.stderr(), /"msg":"backend probe refused: no privilege","cmd":"iptables-legacy-save"/, 'the legacy probe is reported refused');
   t.match(a.stderr(), /"hint":"iptables-legacy needs CAP_NET_RAW as well as CAP_NET_ADMIN"/, 'with what is missing');
   t.notMatch(a.stderr(), /"backend probe refused: no privilege","cmd":"iptables-nft-save"/, 'nft answered: NET_ADMIN is enough there');

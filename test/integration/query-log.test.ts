@@ -5,18 +5,16 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { fileURLToPath } from 'node:url';
 import * as packet from 'dns-packet';
 import { Agent } from '../../src/agent/agent.js';
 import { createLogger } from '../../src/observe/log.js';
 import { QueryLogSink } from '../../src/observe/query-log.js';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { encodeQuery, rawTcp, rawUdp } from '../support/dnsclient.js';
-import { testConfig } from '../support/agent.js';
+import { spawnAgentChild, testConfig } from '../support/agent.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 import { scrape, sum } from '../support/prom.js';
 
-const CHILD = fileURLToPath(new URL('../support/agent-child.ts', import.meta.url));
 
 /** Send `msg` over UDP from a socket bound to host:port; resolves with the reply. */
 function udpFrom(host: string, port: number, to: string, toPort: number, msg: Buffer): Promise<Buffer> {
@@ -41,16 +39,8 @@ t.test('query log lines in CoreDNS format on stdout', { skip: knotMissing() }, a
   const metricsPort = randomPort();
   const config = testConfig({ upstreams: [{ host: knot.address, port: knot.port }], zones: ['cluster.local.', '.'], host, port, metricsPort });
   config.servers[0]!.log = { enabled: true }; // cluster.local. logs, "." does not
-  const tsImport = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || a === '--enable-source-maps');
-  const child = spawn(process.execPath, [...tsImport, CHILD, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  t.ok(await until(() => stderr.includes('READY'), 15_000), `child agent serving (${stderr})`);
+  const agent = await spawnAgentChild(t, config, true);
+  t.ok(agent.ready, `child agent serving (${agent.stderr})`);
 
   const client = randomLoopback();
   const cases = [
@@ -76,9 +66,9 @@ t.test('query log lines in CoreDNS format on stdout', { skip: knotMissing() }, a
   }
   // A query to "." (no log directive there) must not produce a line.
   await rawUdp(host, port, encodeQuery('example.org', 'A'));
-  await until(() => stdout.split('\n').filter(Boolean).length >= cases.length, 5000);
+  await until(() => agent.stdout.split('\n').filter(Boolean).length >= cases.length, 5000);
   await sleep(200);
-  const lines = stdout.split('\n').filter(Boolean);
+  const lines = agent.stdout.split('\n').filter(Boolean);
   t.equal(lines.length, cases.length, `one line per logged query, none for "." (${JSON.stringify(lines)})`);
   for (let i = 0; i < cases.length; i++) {
     const line = lines[i] ?? '';
@@ -96,7 +86,7 @@ t.test('query log lines in CoreDNS format on stdout', { skip: knotMissing() }, a
   const { exp } = await scrape(`http://${host}:${metricsPort}/metrics`);
   t.equal(sum(exp, 'nodelocaldns_query_log_dropped_total'), 0, 'nothing dropped on a pipe the test reads');
   t.equal(sum(exp, 'coredns_plugin_enabled', { zone: 'cluster.local.', name: 'log' }), 1, 'log plugin reported enabled');
-  child.kill('SIGTERM');
+  agent.child.kill('SIGTERM');
 });
 
 t.test('a sink nobody reads drops and counts instead of blocking', async (t) => {

@@ -4,18 +4,15 @@
 // nothing moves on it. A client that only pauses for a while gets every reply once it reads.
 // The agent runs in a child process so its resident memory is its own (/proc/PID/status).
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { clusterZone, knotMissing, startKnot } from '../support/knot.js';
 import { encodeQuery, queryTcp, queryUdp, rawTcp } from '../support/dnsclient.js';
-import { testConfig } from '../support/agent.js';
+import { spawnAgentChild, testConfig } from '../support/agent.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 import { scrape, select } from '../support/prom.js';
 import { DEFAULT_TCP_OPTIONS } from '../../src/listen/tcp.js';
 
-const CHILD = fileURLToPath(new URL('../support/agent-child.ts', import.meta.url));
 const BIG = 'big.prod.svc.cluster.local';
 const HEADLESS = 300; // A records: a 4.8 KB answer
 const QUERIES = 20_000; // ≈ 96 MB of replies if the agent buffered them all
@@ -35,14 +32,8 @@ t.test('a client that never reads its replies', { skip: knotMissing() }, async (
   const port = randomPort();
   const metricsPort = randomPort();
   const config = testConfig({ upstreams: [{ host: knot.address, port: knot.port }], zones: ['cluster.local.', '.'], host, port, metricsPort });
-  const tsImport = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || a === '--enable-source-maps');
-  const child = spawn(process.execPath, [...tsImport, CHILD, JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  t.ok(await until(() => stderr.includes('READY'), 15_000), `child agent serving (${stderr})`);
+  const { child, ready, stderr } = await spawnAgentChild(t, config);
+  t.ok(ready, `child agent serving (${stderr})`);
   const metricsUrl = `http://${host}:${metricsPort}/metrics`;
   const server = `dns://${host}:${port}`;
 
