@@ -10,8 +10,9 @@
 //             when that was many, or RSS is at 95 %, a full GC gives their memory back (once a
 //             second at most); else one every 2 s while RSS stays above 80 %, since after a burst
 //             V8 and malloc keep what they grew and RSS would never come down to let pressure end.
-//   over      RSS at the budget or more: a full GC and malloc_trim (at most once a second;
-//             a flood's garbage, not the cache, is usually what grew), and if RSS is still over,
+//   over      RSS at the budget or more: a full GC, malloc_trim and the executable's clean pages
+//             released (at most once a second; a flood's garbage, not the cache, is usually what
+//             grew), and if RSS is still over,
 //             least recently used cache entries are evicted, as many bytes as RSS is above 80 %,
 //             down to a reserve of the most recently used 4 MiB.
 // Back to ok once RSS has stayed under 80 % for 2 s: the gap and the wait keep it from flapping
@@ -72,6 +73,8 @@ export interface GuardHooks {
   gc: (() => void) | null;
   /** malloc_trim(0), or null without the batch addon. */
   trim: (() => number) | null;
+  /** The node executable's clean pages out of RSS (memory-trim.ts), or null without the addon. */
+  release: (() => number) | null;
 }
 
 export function processGuardHooks(): GuardHooks {
@@ -85,6 +88,7 @@ export function processGuardHooks(): GuardHooks {
     now: () => performance.now(),
     gc: h.gc,
     trim: h.trim,
+    release: h.release,
   };
 }
 
@@ -164,6 +168,7 @@ export class MemoryGuard {
       this.collections++;
       this.hooks.gc();
       this.hooks.trim?.();
+      this.hooks.release?.();
       rss = this.read();
       use = this.use(rss);
     }

@@ -41,6 +41,7 @@ function setup(rssAfterGc: (rss: number) => number, budget = BUDGET, names = 100
       h.rssNow = rssAfterGc(h.rssNow);
     },
     trim: () => 0,
+    release: () => 0,
   };
   const g = new MemoryGuard(budget, () => [cache], pending, createLogger('error'), (n) => ((h.ended += n), n), hooks);
   return { cache, pending, h, g };
@@ -159,7 +160,7 @@ t.test('over the budget: queries pending past the lowered bound are ended and co
 
 t.test('no limit: the guard does nothing', async (t) => {
   const { h } = setup((r) => r);
-  const g = new MemoryGuard({ limit: 0, source: 'none', budget: 0, percent: 75 }, () => [], new PendingBudget(), createLogger('error'), () => 0, { rss: () => 1e12, heap: () => ({ used: 1e12, limit: 1 }), now: () => 0, gc: () => h.gcs++, trim: null });
+  const g = new MemoryGuard({ limit: 0, source: 'none', budget: 0, percent: 75 }, () => [], new PendingBudget(), createLogger('error'), () => 0, { rss: () => 1e12, heap: () => ({ used: 1e12, limit: 1 }), now: () => 0, gc: () => h.gcs++, trim: null, release: null });
   g.sample();
   t.equal(g.level, LEVEL_OK);
   t.equal(h.gcs, 0);
