@@ -12,9 +12,8 @@
 //             V8 and malloc keep what they grew and RSS would never come down to let pressure end.
 //   over      RSS at the budget or more: a full GC, malloc_trim and the executable's clean pages
 //             released (at most once a second; a flood's garbage, not the cache, is usually what
-//             grew), and if RSS is still over,
-//             least recently used cache entries are evicted, as many bytes as RSS is above 80 %,
-//             down to a reserve of the most recently used 4 MiB.
+//             grew), and if RSS is still over, least recently used cache entries are evicted, as
+//             many bytes as RSS is above 80 %, down to a reserve of the most recently used 4 MiB.
 // Back to ok once RSS has stayed under 80 % for 2 s: the gap and the wait keep it from flapping
 // at the threshold (each swing would drop and refill the pending bound).
 // V8's own heap limit (sized from the same budget by src/supervise.sh) is a second wall: past it
