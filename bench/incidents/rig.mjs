@@ -370,6 +370,8 @@ export class Rig {
 
   async launchOurs() {
     const argv = ['ip', 'netns', 'exec', this.node, 'sh', join(this.repoRoot, 'src', 'supervise.sh'), process.execPath, ...agentNodeFlags(this.repoRoot),
+      // INCIDENTS_AGENT_NODE_FLAGS: more node flags for the agent alone (e.g. --cpu-prof, to see where its time goes).
+      ...(process.env.INCIDENTS_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean),
       join(this.repoRoot, 'dist', 'cli.js'), '-localip', `${LOCAL_IP},${KUBE_DNS_IP}`, '-basecorefile', this.oursBase, '-conf', join(this.dir, 'Corefile.ours'),
       '-upstreamsvc', 'kube-dns-upstream', '-pidfile', join(this.dir, 'ours.pid'), '-dns-domain', 'cluster.local'];
     this.oursProc = start(argv, { name: 'ours (supervise.sh + agent)', env: { ...process.env, KUBE_DNS_UPSTREAM_SERVICE_HOST: UPSTREAM_SVC_IP, KUBE_DNS_UPSTREAM_SERVICE_PORT: '53' } });

@@ -14,7 +14,7 @@
 // getaddrinfo, Node's dns.lookup), `rate` lookups/s each, names through the search list. A lookup
 // fails when it errs or has no answer within 5 s (the resolver's own timeout).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,8 @@ const SECONDS = Number(option('seconds', quick ? 45 : 60));
 const SOAK_SECONDS = Number(option('soak-seconds', 600));
 const RATE = Number(option('rate', 10));
 const FLUSH = !process.argv.includes('--no-flush');
+/** What RESULTS.md says about the run: this run's settings, or a dump's (--report). */
+const settings = { seconds: SECONDS, soakSeconds: SOAK_SECONDS, rate: RATE, flush: FLUSH };
 const FAIL_MS = 5000;
 const SLOW_MS = 1000;
 const SYSTEMS = ['none', 'node-cache', 'ours'];
@@ -129,6 +131,7 @@ const SCENARIOS = [
   },
   {
     id: 8, title: 'soak: a replica restart every minute',
+    systems: ['node-cache', 'ours'],
     what: 'one replica rolled (new pod, old SIGTERM) every 60 s, in turn; RSS of the node cache sampled every second',
     soak: true,
     fault: async (ctx) => {
@@ -211,6 +214,7 @@ async function runOne(scn, system, clients, dir) {
     result.corednsQueries = rig.corednsQueries() - queriesBefore;
     result.rss = rss;
     result.log = rig.system?.name === 'ours' ? rig.oursProc.output : '';
+    if (rig.system?.name === 'ours') result.agent = await agentMetrics(rig);
   } catch (e) {
     result.error = String(e?.stack ?? e);
     log(`scenario ${scn.id} ${system}: ${result.error}`);
@@ -218,6 +222,24 @@ async function runOne(scn, system, clients, dir) {
     await rig.down();
   }
   return result;
+}
+
+/** The agent's own view of the run: event-loop delay and GC pauses (prom-client's process metrics). */
+async function agentMetrics(rig) {
+  const r = await run(['ip', 'netns', 'exec', rig.node, 'curl', '-s', '-m', '2', 'http://127.0.0.1:9253/metrics'], { timeoutMs: 5000 });
+  const get = (re) => {
+    let sum = 0;
+    for (const line of r.stdout.split('\n')) if (re.test(line)) sum += Number(line.split(' ').pop());
+    return sum;
+  };
+  return {
+    lagMaxMs: get(/^nodejs_eventloop_lag_max_seconds /) * 1000,
+    lagP99Ms: get(/^nodejs_eventloop_lag_p99_seconds /) * 1000,
+    gcMajor: get(/^nodejs_gc_duration_seconds_count\{kind="major"/),
+    gcMajorMs: get(/^nodejs_gc_duration_seconds_sum\{kind="major"/) * 1000,
+    gcAllMs: get(/^nodejs_gc_duration_seconds_sum\{/) * 1000,
+    stale: get(/^coredns_cache_served_stale_total/),
+  };
 }
 
 function summarize(r) {
@@ -281,38 +303,38 @@ function tableRows(results) {
   return ['| # | system | lookups | failed | > 1 s | p50 ms | p99 ms | max ms | queries at CoreDNS | peak RSS MiB | notes |', '|---|---|---|---|---|---|---|---|---|---|---|', ...rows];
 }
 
-function writeResults(results, startedAt) {
+function writeResults(results, startedAt, endedAt = new Date().toISOString().slice(0, 19).replace('T', ' ')) {
   const outDir = here;
   const lines = [
     '# Field incidents replayed',
     '',
-    `Written by \`npm run incidents\` (bench/incidents/run.mjs), run started ${startedAt} UTC, ${Math.round((Date.now() - Date.parse(startedAt)) / 60000)} min.`,
+    `Written by \`npm run incidents\` (bench/incidents/run.mjs), run started ${startedAt} UTC, ended ${endedAt} UTC.`,
     `Machine: ${sh(['nproc']).stdout.trim()} cores shared with other work, kernel ${sh(['uname', '-r']).stdout.trim()}, Node ${process.version}, CoreDNS ${COREDNS_VERSION} built from its Go module.`,
     '',
     '## Rig',
     '',
     'Network namespaces on one machine (rig.mjs): a node namespace with kube-proxy emulated in iptables mode (its chain names and hashes,',
     '`statistic --mode random` DNAT per endpoint, UDP and TCP, for kube-dns 10.96.0.10 and kube-dns-upstream 10.96.0.11; rules rewritten 1 s',
-    `after an endpoint change; UDP conntrack entries of removed endpoints ${FLUSH ? 'flushed, as kube-proxy\'s iptables mode does' : 'kept (IPVS-like)'}),`,
+    `after an endpoint change; UDP conntrack entries of removed endpoints ${settings.flush ? 'flushed, as kube-proxy\'s iptables mode does' : 'kept (IPVS-like)'}),`,
     '3 CoreDNS replicas (`file` plugin for cluster.local and 10.in-addr.arpa, TTL 5 s as the kubernetes plugin answers, `forward .` to',
     'a knot "cloud resolver" authoritative for example.com, `cache 30`, `health { lameduck 5s }`), 3 pods with kubelet\'s resolv.conf',
     '(`nameserver 10.96.0.10`, `search prod.svc.cluster.local svc.cluster.local cluster.local`, `options ndots:5`). Pods keep the kube-dns',
     'ClusterIP as nameserver for all three systems (transparent mode for both node caches: they own 10.96.0.10 and 169.254.20.10).',
     '',
-    `Load, the same for every system: each pod runs one open-loop client at ${RATE} lookups/s — glibc getaddrinfo (lookup-load.c built with gcc:`,
+    `Load, the same for every system: each pod runs one open-loop client at ${settings.rate} lookups/s — glibc getaddrinfo (lookup-load.c built with gcc:`,
     'A and AAAA in parallel from one socket), musl getaddrinfo (the same file built with musl-gcc, musl 1.2.3) and Node\'s dns.lookup —',
     `over the names ${NAMES.map((n) => `\`${n}\``).join(', ')} (each through the search list, so 2 to 8 queries per lookup). A lookup fails when it errs or`,
     'has no answer within 5 s; an open loop, so a fast failure does not buy more lookups. p50/p99/max are over every lookup, failures included',
     '(≥5000 when a lookup was still unanswered when the client gave up).',
     '',
-    'Systems: **none** (pods → ClusterIP → DNAT → replicas); **node-cache** (CoreDNS v1.11.3 with node-cache\'s Corefile from',
-    'manifests/nodelocaldns.yaml, bound to 169.254.20.10 and 10.96.0.10, plus the interface and NOTRACK/ACCEPT rules node-cache\'s setup installs,',
+    'Systems: **none** (pods → ClusterIP → DNAT → replicas); **node-cache** (CoreDNS v1.11.3 with node-cache\'s Corefile, its upstream template',
+    'test/fixtures/upstream-Corefile.base, bound to 169.254.20.10 and 10.96.0.10, plus the interface and NOTRACK/ACCEPT rules node-cache\'s setup installs,',
     'made by the rig); **ours** (src/supervise.sh running dist/cli.js with the DaemonSet\'s arguments, doing its own node setup, the Corefile of',
     'manifests/base/configmap.yaml). That Corefile is node-cache\'s plus `ready` in the cluster.local block and `serve_stale` in the caches of',
     'the three blocks forwarded to kube-dns; where that matters (scenarios 3 and 4) the table also shows **ours, node-cache Corefile**: the',
     'agent on node-cache\'s exact template (test/fixtures/upstream-Corefile.base).',
     '',
-    `Each scenario runs ${SECONDS} s (the soak ${SOAK_SECONDS} s) on a rig built fresh for each system. "queries at CoreDNS" is the sum of`,
+    `Each scenario runs ${settings.seconds} s (the soak ${settings.soakSeconds} s) on a rig built fresh for each system. "queries at CoreDNS" is the sum of`,
     'coredns_dns_requests_total over every replica pod that lived, scraped every 2 s (the last seconds of a killed replica are missing).',
     'Peak RSS is the node cache\'s process tree (for ours: supervise.sh and the agent).',
     '',
@@ -335,12 +357,36 @@ function writeResults(results, startedAt) {
     }));
     lines.push(`### ${scn.id}. ${scn.title}`, '', scn.what ? `${scn.what}.` : 'No fault.', '', `![${scn.title}](${svg})`, '');
     for (const r of rs) if (r.faults?.length) lines.push(`- ${r.system}: fault ${r.faults.map((f) => `${f.from.toFixed(1)}–${f.to.toFixed(1)} s`).slice(0, 12).join(', ')}`);
+    if (scn.soak) {
+      lines.push('', 'RSS of the node cache\'s process tree (MiB), at the start of each minute of the soak:', '');
+      for (const r of rs) {
+        if (!r.rss?.length) continue;
+        const perMinute = [];
+        for (let m = 0; m * 60 <= r.seconds; m++) {
+          const sample = r.rss.find((x) => x[0] >= m * 60) ?? r.rss[r.rss.length - 1];
+          perMinute.push((sample[1] / 1024).toFixed(1));
+        }
+        lines.push(`- ${r.system}: ${perMinute.join(' → ')}`);
+      }
+    }
+    for (const r of rs) if (r.agent) lines.push(`- ours, the agent's own view: event-loop delay p99 ${r.agent.lagP99Ms.toFixed(0)} ms (max ${r.agent.lagMaxMs.toFixed(0)} ms, 20 ms resolution included), ${r.agent.gcMajor} major GCs (${r.agent.gcMajorMs.toFixed(0)} ms), ${r.agent.stale} stale answers`);
     lines.push('');
   }
   writeFileSync(join(outDir, 'RESULTS.md'), lines.join('\n'));
 }
 
+const serializable = (r) => ({ ...r, lookups: r.lookups?.map((l) => ({ ...l, ms: Number.isFinite(l.ms) ? l.ms : -1 })) });
+const revive = (r) => ({ ...r, lookups: r.lookups?.map((l) => ({ ...l, ms: l.ms < 0 ? Infinity : l.ms })) });
+
 async function main() {
+  const report = option('report', '');
+  if (report) {
+    // RESULTS.md and the timelines again from a dump (a run cut short, or a change of layout).
+    const d = JSON.parse(readFileSync(report, 'utf8'));
+    Object.assign(settings, { seconds: d.seconds, soakSeconds: d.soakSeconds, rate: d.rate, flush: d.flush });
+    writeResults(d.results.map(revive), d.startedAt, d.endedAt);
+    return 0;
+  }
   const missing = rigMissing(repoRoot);
   if (missing) {
     console.log(`incidents: skipped: ${missing}`);
@@ -354,6 +400,7 @@ async function main() {
     rmSync(dir, { recursive: true, force: true });
   });
   const startedAt = new Date().toISOString().slice(0, 19).replace('T', ' ');
+  const dump = option('dump', join(tmpdir(), `incidents-${quick ? 'quick' : 'full'}.json`));
   const clients = buildClients(dir);
   const results = [];
   for (const scn of SCENARIOS) {
@@ -363,8 +410,11 @@ async function main() {
       log(`scenario ${scn.id} (${scn.title}), ${system}`);
       const r = await runOne(scn, system, clients, dir);
       results.push(r);
+      // Every lookup so far, after each run: a run cut short can still be reported (--report).
+      writeFileSync(dump, JSON.stringify({ startedAt, endedAt: new Date().toISOString().slice(0, 19).replace('T', ' '), seconds: SECONDS, soakSeconds: SOAK_SECONDS, rate: RATE, flush: FLUSH, results: results.map(serializable) }));
       if (r.lookups) {
         const s = summarize(r);
+        if (r.agent) log(`  agent: ${JSON.stringify(r.agent)}`);
         log(`  ${s.n} lookups, ${s.failed} failed, ${s.slow} over 1 s, p50 ${ms(s.p50)} p99 ${ms(s.p99)} max ${ms(s.max)} ms, ${r.corednsQueries} at CoreDNS, peak RSS ${Number.isFinite(s.peakMiB) ? s.peakMiB.toFixed(1) : '—'} MiB`);
       }
     }
@@ -372,8 +422,6 @@ async function main() {
   await stopAll();
   rmSync(dir, { recursive: true, force: true });
   console.log(tableRows(results).join('\n'));
-  const dump = option('dump', '');
-  if (dump) writeFileSync(dump, JSON.stringify(results.map((r) => ({ ...r, lookups: r.lookups?.map((l) => ({ ...l, ms: Number.isFinite(l.ms) ? l.ms : -1 })) }))));
   if (!quick) writeResults(results, startedAt);
   const ours = results.filter((r) => r.system === 'ours');
   const bad = ours.filter((r) => r.error || summarize(r).failed > 0);
