@@ -178,8 +178,19 @@ export class Rig {
       'control:', `  listen: ${join(d, 'knot.sock')}`, 'database:', `  storage: ${d}`, 'log:', '  - target: stderr', '    any: error',
       'template:', '  - id: default', `    storage: ${d}`, '    semantic-checks: off', '    zonefile-sync: -1', '    journal-content: none',
       'zone:', '  - domain: example.com.', `    file: ${join(d, 'example.com.zone')}`, ''].join('\n'));
-    this.cloudProc = start(['ip', 'netns', 'exec', this.cloud, '/usr/sbin/knotd', '-c', join(d, 'knot.conf')], { name: 'knotd (cloud)' });
-    await waitUntil(() => answers(this.node, CLOUD_IP, 'www.example.com'), 15_000, 'cloud knot answers');
+    for (let attempt = 1; ; attempt++) {
+      this.cloudProc = start(['ip', 'netns', 'exec', this.cloud, '/usr/sbin/knotd', '-c', join(d, 'knot.conf')], { name: 'knotd (cloud)' });
+      try {
+        await waitUntil(() => answers(this.node, CLOUD_IP, 'www.example.com'), 15_000, 'cloud knot answers');
+        return;
+      } catch (e) {
+        // knotd that does not answer: say why (its output), try once more.
+        const out = this.cloudProc.output;
+        await stop(this.cloudProc);
+        if (attempt >= 2) throw new Error(`${e.message} (knotd: ${this.cloudProc.exitCode ?? 'running'} ${out.slice(-300)})`);
+        this.log(`cloud knot did not answer (${out.slice(-200)}), starting it again`);
+      }
+    }
   }
 
   /**

@@ -8,7 +8,9 @@
 //   options: --seconds N (per scenario, default 60), --soak-seconds N (default 600), --rate N
 //            (lookups/s per client, default 10), --only 1,5 (scenarios), --systems ours,none,
 //            --no-flush (kube-proxy keeps UDP conntrack entries of removed endpoints, IPVS-like),
-//            --dump FILE (every lookup as JSON, for a closer look)
+//            --dump FILE (every lookup as JSON, written after each run), --report FILE (RESULTS.md
+//            from such a dump), --merge FILE (this invocation's runs replace theirs in a full run's
+//            dump, then RESULTS.md from the whole; --note TEXT says why)
 //
 // Load: three pods, each with one open-loop client of its own kind (glibc getaddrinfo, musl
 // getaddrinfo, Node's dns.lookup), `rate` lookups/s each, names through the search list. A lookup
@@ -178,7 +180,7 @@ function quantile(sorted, q) {
 
 async function runOne(scn, system, clients, dir) {
   const seconds = scn.soak ? SOAK_SECONDS : SECONDS;
-  const rig = new Rig(repoRoot, mkdtempSync(join(dir, `s${scn.id}-${system}-`)), { flushUdp: FLUSH, log, ...(scn.rigOptions ?? {}) });
+  const rig = new Rig(repoRoot, mkdtempSync(join(dir, `s${scn.id}-${system.replace(/[^a-z]+/g, '-')}-`)), { flushUdp: FLUSH, log, ...(scn.rigOptions ?? {}) });
   const result = { scenario: scn.id, system, seconds };
   try {
     await rig.up();
@@ -303,13 +305,15 @@ function tableRows(results) {
   return ['| # | system | lookups | failed | > 1 s | p50 ms | p99 ms | max ms | queries at CoreDNS | peak RSS MiB | notes |', '|---|---|---|---|---|---|---|---|---|---|---|', ...rows];
 }
 
-function writeResults(results, startedAt, endedAt = new Date().toISOString().slice(0, 19).replace('T', ' ')) {
+function writeResults(results, startedAt, endedAt = new Date().toISOString().slice(0, 19).replace('T', ' '), notes = []) {
   const outDir = here;
   const lines = [
     '# Field incidents replayed',
     '',
     `Written by \`npm run incidents\` (bench/incidents/run.mjs), run started ${startedAt} UTC, ended ${endedAt} UTC.`,
     `Machine: ${sh(['nproc']).stdout.trim()} cores shared with other work, kernel ${sh(['uname', '-r']).stdout.trim()}, Node ${process.version}, CoreDNS ${COREDNS_VERSION} built from its Go module.`,
+    '',
+    ...notes.map((n) => `Run again after the full run: ${n}`),
     '',
     '## Rig',
     '',
@@ -384,7 +388,7 @@ async function main() {
     // RESULTS.md and the timelines again from a dump (a run cut short, or a change of layout).
     const d = JSON.parse(readFileSync(report, 'utf8'));
     Object.assign(settings, { seconds: d.seconds, soakSeconds: d.soakSeconds, rate: d.rate, flush: d.flush });
-    writeResults(d.results.map(revive), d.startedAt, d.endedAt);
+    writeResults(d.results.map(revive), d.startedAt, d.endedAt, d.notes ?? []);
     return 0;
   }
   const missing = rigMissing(repoRoot);
@@ -393,14 +397,15 @@ async function main() {
     return 0;
   }
   const only = option('only', quick ? '1,2,4' : '').split(',').filter(Boolean).map(Number);
-  const systems = option('systems', quick ? 'ours' : SYSTEMS.join(',')).split(',');
+  const systems = option('systems', quick ? 'ours' : SYSTEMS.join(',')).split(',').map((n) => (n === 'ours-nc' ? OURS_NC : n));
   const dir = mkdtempSync(join(tmpdir(), 'incidents-'));
   stopAllOnSignals(() => {
     deleteAllNamespaces();
     rmSync(dir, { recursive: true, force: true });
   });
   const startedAt = new Date().toISOString().slice(0, 19).replace('T', ' ');
-  const dump = option('dump', join(tmpdir(), `incidents-${quick ? 'quick' : 'full'}.json`));
+  const dump = option('dump', join(tmpdir(), `incidents-${quick ? 'quick' : option('merge', '') ? 'merge' : 'full'}.json`));
+  if (dump === option('merge', '')) throw new Error('--dump and --merge name the same file');
   const clients = buildClients(dir);
   const results = [];
   for (const scn of SCENARIOS) {
@@ -422,7 +427,19 @@ async function main() {
   await stopAll();
   rmSync(dir, { recursive: true, force: true });
   console.log(tableRows(results).join('\n'));
-  if (!quick) writeResults(results, startedAt);
+  const merge = option('merge', '');
+  if (merge) {
+    // Runs of this invocation replace the same scenario × system in an earlier full run's dump.
+    const d = JSON.parse(readFileSync(merge, 'utf8'));
+    const key = (r) => `${r.scenario}/${r.system}`;
+    const fresh = new Set(results.map(key));
+    const order = [...SYSTEMS, OURS_NC];
+    const all = [...d.results.map(revive).filter((r) => !fresh.has(key(r))), ...results]
+      .sort((a, b) => a.scenario - b.scenario || order.indexOf(a.system) - order.indexOf(b.system));
+    const notes = [...(d.notes ?? []), `${startedAt} UTC: ${results.map((r) => `${r.scenario} × ${r.system}`).join(', ')} run again${option('note', '') ? ` (${option('note', '')})` : ''}.`];
+    writeFileSync(merge, JSON.stringify({ ...d, notes, results: all.map(serializable) }));
+    writeResults(all, d.startedAt, d.endedAt, notes);
+  } else if (!quick) writeResults(results, startedAt);
   const ours = results.filter((r) => r.system === 'ours');
   const bad = ours.filter((r) => r.error || summarize(r).failed > 0);
   if (quick && bad.length) {
