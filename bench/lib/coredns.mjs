@@ -35,15 +35,13 @@ export function coreDnsBinary(log = () => {}) {
 }
 
 /**
- * node-cache's Corefile (manifests/nodelocaldns.yaml, the upstream template) with its pillars
- * filled for the bench: every block bound to `ip`, DNS on `port`, cluster zones forwarded over
- * TCP to `cluster`, "." to `upstream`, metrics/health/ready on the given loopback ports.
+ * node-cache's Corefile (the upstream nodelocaldns.yaml template, test/fixtures; our manifests add
+ * `ready` and `serve_stale` to it) with its pillars filled for the bench: every block bound to
+ * `ip`, DNS on `port`, cluster zones forwarded over TCP to `cluster`, "." to `upstream`,
+ * metrics/health (and `ready` where present) on the given ports.
  */
 export function nodeCacheCorefile(repoRoot, { ip, port, cluster, upstream, metricsPort, healthPort, readyPort }) {
-  const yaml = readFileSync(join(repoRoot, 'manifests', 'nodelocaldns.yaml'), 'utf8');
-  const m = /\n {2}Corefile: \|\n((?: {4}.*\n|\s*\n)+)/.exec(yaml);
-  if (!m) throw new Error('manifests/nodelocaldns.yaml: no Corefile in the ConfigMap');
-  const template = m[1].replace(/^ {4}/gm, '');
+  const template = readFileSync(join(repoRoot, 'test', 'fixtures', 'upstream-Corefile.base'), 'utf8');
   return template
     .replaceAll('__PILLAR__DNS__DOMAIN__', 'cluster.local')
     .replaceAll('__PILLAR__LOCAL__DNS__ __PILLAR__DNS__SERVER__', ip)

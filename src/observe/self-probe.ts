@@ -1,6 +1,10 @@
 // CoreDNS's health self-probe (plugin/health overloaded.go): once a second GET our own /health
 // and record how long it took. A slow local answer means the event loop is overloaded, which is
 // exactly what an operator wants on a dashboard. Published as coredns_health_request_*.
+// node:http, not fetch(): the first fetch() compiles Node's bundled undici, about 90 ms of CPU on
+// the event loop one second after the start (a CPU profile of the agent); lookups arriving then
+// waited up to half a second (bench/incidents, the rollout scenario's first second).
+import { get } from 'node:http';
 import { bucketIndex, HEALTH_BUCKETS } from './buckets.js';
 
 const PERIOD_MS = 1000;
@@ -43,10 +47,16 @@ export class HealthProbe {
     let ok = false;
     let error: unknown;
     try {
-      const res = await fetch(this.url, { signal: ac.signal });
-      await res.arrayBuffer();
-      ok = res.status === 200;
-      if (!ok) error = `status ${res.status}`;
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = get(this.url, { signal: ac.signal }, (res) => {
+          res.once('error', reject);
+          res.once('end', () => resolve(res.statusCode ?? 0));
+          res.resume();
+        });
+        req.once('error', reject);
+      });
+      ok = status === 200;
+      if (!ok) error = `status ${status}`;
     } catch (err) {
       error = err;
     } finally {

@@ -114,11 +114,15 @@ t.test('DaemonSet args parse with our flag parser once the placeholders are fill
   t.same(ipvs.localip, ['169.254.20.10'], 'IPVS-mode sed');
 });
 
-t.test("the ConfigMap's Corefile is upstream's template plus one `ready` line", async (t) => {
+t.test("the ConfigMap's Corefile is upstream's template plus `ready` and `serve_stale` toward kube-dns", async (t) => {
   const corefile = (byKind(BASE, 'ConfigMap', 'node-local-dns') as Obj & { data: { Corefile: string } }).data.Corefile;
   const upstream = readFileSync(new URL('../fixtures/upstream-Corefile.base', import.meta.url), 'utf8');
-  t.equal(corefile.split('\n').filter((l) => !/^\s*ready /.test(l)).join('\n'), upstream);
+  const withoutOurs = corefile.split('\n').filter((l) => !/^\s*(ready|serve_stale)\b/.test(l)).join('\n')
+    .replace(/cache 30 \{\n\s*\}/g, 'cache 30');
+  t.equal(withoutOurs, upstream);
   t.match(corefile, /health __PILLAR__LOCAL__DNS__:8080\n {4}ready __PILLAR__LOCAL__DNS__:8181\n/);
+  const blocks = corefile.split(/\n(?=\S)/);
+  t.same(blocks.map((b) => /\n\s*serve_stale\n/.test(b)), [true, true, true, false], 'stale answers in the blocks forwarded to kube-dns, not in "."');
 });
 
 t.test("the ConfigMap's Corefile renders and parses (sed-ed and agent-filled)", async (t) => {
