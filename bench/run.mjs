@@ -106,7 +106,7 @@ async function main() {
     if (agentBuilt) {
       candidates.push(['nodelocaldns-ts', () => startAgent(knot, repoRoot, { traceGc: true })]);
       if (COMPARE) candidates.push([COMPARE_NAME, () => startAgent(knot, COMPARE, { traceGc: true, name: COMPARE_NAME })]);
-      candidates.push(['nodelocaldns-ts-dgram', () => startAgent(knot, repoRoot, { udpIo: 'dgram', name: 'nodelocaldns-ts-dgram' })]);
+      candidates.push(['nodelocaldns-ts-dgram', () => startAgent(knot, repoRoot, { udpIo: 'dgram', name: 'nodelocaldns-ts-dgram', traceGc: true })]);
     } else log('dist/cli.js missing (run `npm run build`): the agent is left out');
     candidates.push(['node-dgram-floor', () => startNodeFloor()]);
 

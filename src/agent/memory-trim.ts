@@ -5,10 +5,12 @@
 // cache (bench/memory.md). Every 10 s: if the V8 heap is well above where the last collection
 // left it and has stopped growing, one full GC (only where node runs with --expose-gc, as the
 // image does); then malloc_trim(0) through the batch addon.
-// Once serving, and every round after, the node executable's clean pages leave the resident set
-// (the addon's releaseExecutablePages): at start they were 42 of the agent's 70 MiB of RSS, read
-// while booting and mostly never again. The ones in use fault straight back in from the page
-// cache (~15 MiB of code under load: some thousand minor faults per round, about a millisecond).
+// Once serving, and every round after in which the agent was idle, the node executable's clean
+// pages leave the resident set (the addon's releaseExecutablePages): at start they were 42 of the
+// agent's 70 MiB of RSS, read while booting and mostly never again. A page in use faults back in
+// from the page cache; under load that was ~15 MiB of code faulting back at once every round, and
+// the bench's p99.9 at 40k qps went from 8.9 to 23 ms, so a busy agent keeps its pages (under
+// memory pressure the guard releases them anyway).
 import { nativeUdp } from '../listen/native.js';
 
 /** Often enough that memory is back within 30 s of a burst's end. */
@@ -25,7 +27,12 @@ export interface TrimHooks {
   trim: (() => number) | null;
   /** Unmap the executable's clean pages (bytes of the mappings released), or null without the addon. */
   release: (() => number) | null;
+  /** CPU time this process has used, µs (user + system). */
+  cpuMicros(): number;
 }
+
+/** A round with less CPU than this share of its length counts as idle (1 %: 100 ms per 10 s). */
+export const IDLE_CPU_SHARE = 0.01;
 
 export function processHooks(): TrimHooks {
   const mod = nativeUdp().mod;
@@ -35,6 +42,10 @@ export function processHooks(): TrimHooks {
     gc: typeof gc === 'function' ? () => gc() : null,
     trim: mod !== null && typeof mod.trim === 'function' ? () => mod.trim() : null,
     release: mod !== null && typeof mod.releaseExecutablePages === 'function' ? () => mod.releaseExecutablePages() : null,
+    cpuMicros: () => {
+      const u = process.cpuUsage();
+      return u.user + u.system;
+    },
   };
 }
 
@@ -43,23 +54,26 @@ export class MemoryTrimmer {
   /** Heap size after the last collection we asked for (or the lowest seen since). */
   private settled: number;
   private last: number;
+  private lastCpu: number;
   collections = 0;
+  releases = 0;
 
   constructor(
     private readonly hooks: TrimHooks = processHooks(),
     private readonly intervalMs = TRIM_INTERVAL_MS,
   ) {
     this.settled = this.last = hooks.heapTotal();
+    this.lastCpu = hooks.cpuMicros();
   }
 
   start(): void {
     if (this.timer !== null || (this.hooks.gc === null && this.hooks.trim === null)) return;
-    this.hooks.release?.();
+    this.release();
     this.timer = setInterval(tick, this.intervalMs, this);
     this.timer.unref(); // never what keeps the process alive
   }
 
-  /** One round: collect if the heap grew and stopped growing, trim the C heap, release the executable's pages. */
+  /** One round: collect if the heap grew and stopped growing, trim the C heap, and if the round was idle release the executable's pages. */
   run(): void {
     const h = this.hooks;
     const total = h.heapTotal();
@@ -70,7 +84,16 @@ export class MemoryTrimmer {
     } else if (total < this.settled) this.settled = total;
     this.last = total;
     h.trim?.();
-    h.release?.();
+    const cpu = h.cpuMicros();
+    const idle = cpu - this.lastCpu < this.intervalMs * 1000 * IDLE_CPU_SHARE;
+    this.lastCpu = h.cpuMicros();
+    if (idle) this.release();
+  }
+
+  private release(): void {
+    if (this.hooks.release === null) return;
+    this.hooks.release();
+    this.releases++;
   }
 
   stop(): void {
