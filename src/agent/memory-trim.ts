@@ -5,12 +5,11 @@
 // cache (bench/memory.md). Every 10 s: if the V8 heap is well above where the last collection
 // left it and has stopped growing, one full GC (only where node runs with --expose-gc, as the
 // image does); then malloc_trim(0) through the batch addon.
-// Once serving, and every round after in which the agent was idle, the node executable's clean
-// pages leave the resident set (the addon's releaseExecutablePages): at start they were 42 of the
-// agent's 70 MiB of RSS, read while booting and mostly never again. A page in use faults back in
-// from the page cache; under load that was ~15 MiB of code faulting back at once every round, and
-// the bench's p99.9 at 40k qps went from 8.9 to 23 ms, so a busy agent keeps its pages (under
-// memory pressure the guard releases them anyway).
+// Once serving, the node executable's clean pages leave the resident set (the addon's
+// releaseExecutablePages): at start they were 42 of the agent's 70 MiB of RSS, read while booting
+// and mostly never again; the ones the agent uses fault back in from the page cache. Only then,
+// and under memory pressure (memory-guard.ts): released every 10 s, the pages in use kept faulting
+// back and the bench's hit path lost 15 % of its max qps and doubled its p99 (2026-12-02).
 import { nativeUdp } from '../listen/native.js';
 
 /** Often enough that memory is back within 30 s of a burst's end. */
@@ -27,12 +26,7 @@ export interface TrimHooks {
   trim: (() => number) | null;
   /** Unmap the executable's clean pages (bytes of the mappings released), or null without the addon. */
   release: (() => number) | null;
-  /** CPU time this process has used, µs (user + system). */
-  cpuMicros(): number;
 }
-
-/** A round with less CPU than this share of its length counts as idle (1 %: 100 ms per 10 s). */
-export const IDLE_CPU_SHARE = 0.01;
 
 export function processHooks(): TrimHooks {
   const mod = nativeUdp().mod;
@@ -42,10 +36,6 @@ export function processHooks(): TrimHooks {
     gc: typeof gc === 'function' ? () => gc() : null,
     trim: mod !== null && typeof mod.trim === 'function' ? () => mod.trim() : null,
     release: mod !== null && typeof mod.releaseExecutablePages === 'function' ? () => mod.releaseExecutablePages() : null,
-    cpuMicros: () => {
-      const u = process.cpuUsage();
-      return u.user + u.system;
-    },
   };
 }
 
@@ -54,7 +44,6 @@ export class MemoryTrimmer {
   /** Heap size after the last collection we asked for (or the lowest seen since). */
   private settled: number;
   private last: number;
-  private lastCpu: number;
   collections = 0;
   releases = 0;
 
@@ -63,7 +52,6 @@ export class MemoryTrimmer {
     private readonly intervalMs = TRIM_INTERVAL_MS,
   ) {
     this.settled = this.last = hooks.heapTotal();
-    this.lastCpu = hooks.cpuMicros();
   }
 
   start(): void {
@@ -73,7 +61,7 @@ export class MemoryTrimmer {
     this.timer.unref(); // never what keeps the process alive
   }
 
-  /** One round: collect if the heap grew and stopped growing, trim the C heap, and if the round was idle release the executable's pages. */
+  /** One round: collect if the heap grew and stopped growing, then trim the C heap. */
   run(): void {
     const h = this.hooks;
     const total = h.heapTotal();
@@ -84,10 +72,7 @@ export class MemoryTrimmer {
     } else if (total < this.settled) this.settled = total;
     this.last = total;
     h.trim?.();
-    const cpu = h.cpuMicros();
-    const idle = cpu - this.lastCpu < this.intervalMs * 1000 * IDLE_CPU_SHARE;
-    this.lastCpu = h.cpuMicros();
-    if (idle) this.release();
+
   }
 
   private release(): void {

@@ -1,20 +1,19 @@
 // The after-burst memory give-back: a full GC only once the heap grew past the slack and stopped
-// growing, malloc_trim every round, the executable's clean pages released at start and after
-// each collection; and the real hooks this process has (the addon's trim and release).
+// growing, malloc_trim every round, the executable's clean pages released once at start; and the
+// real hooks this process has (the addon's trim and release).
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { MemoryTrimmer, SHRINK_SLACK, processHooks, type TrimHooks } from '../../src/agent/memory-trim.js';
 import { nativeUdp } from '../../src/listen/native.js';
 
 /** Round k (from 1) sees sizes[k]; the constructor sees sizes[0]. */
-function hooks(sizes: number[]): TrimHooks & { gcs: number; trims: number; releases: number; cpu: number } {
+function hooks(sizes: number[]): TrimHooks & { gcs: number; trims: number; releases: number } {
   let i = 0;
   const h = {
     gcs: 0,
     trims: 0,
     releases: 0,
-    cpu: 0,
-    cpuMicros: () => h.cpu,
+
     release: () => {
       h.releases++;
       return 1;
@@ -55,18 +54,7 @@ t.test('collects once the grown heap stops growing, never while it grows', async
   m.run();
   t.equal(h.gcs, 1, 'none after the heap is back');
   t.equal(h.trims, 1 + 5, 'malloc_trim every round');
-  t.equal(h.releases, 5, 'the executable pages released every idle round');
-});
-
-t.test('a busy round keeps the executable pages; an idle one releases them', async (t) => {
-  const h = hooks([16 * MiB, 16 * MiB]);
-  const m = new MemoryTrimmer(h, 10_000);
-  h.cpu += 2_000_000; // 2 s of CPU in a 10 s round: serving
-  m.run();
-  t.equal(h.releases, 0, 'not while serving: the pages in use would fault straight back');
-  h.cpu += 50_000; // 50 ms: idle
-  m.run();
-  t.equal(h.releases, 1, 'released after an idle round');
+  t.equal(h.releases, 0, 'the executable pages are not released by the rounds');
 });
 
 t.test('start releases the executable pages once', async (t) => {
@@ -91,7 +79,7 @@ t.test('without an exposed gc it only trims; without either it does not start', 
   m.run();
   m.run();
   t.equal(h.trims, 3);
-  const idle = new MemoryTrimmer({ heapTotal: () => 1, gc: null, trim: null, release: null, cpuMicros: () => 0 }, 1);
+  const idle = new MemoryTrimmer({ heapTotal: () => 1, gc: null, trim: null, release: null }, 1);
   idle.start();
   idle.stop();
   t.pass('a trimmer with nothing to do starts no timer');
