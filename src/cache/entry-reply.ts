@@ -3,7 +3,7 @@
 // Fresh: every TTL aged by the whole seconds since the entry was stored (CoreDNS item.toMsg).
 // Expired but within serve_stale: every TTL is STALE_TTL (RFC 8767 §4), and the answer is counted
 // as served stale. AA is set, as CoreDNS sets it on cached answers.
-import { replyFromAnswer, writeReplyFromAnswer, type QueryView } from '../dns/reply.js';
+import { replyLength, writeReplyFromAnswer, type QueryView } from '../dns/reply.js';
 import { C_STALE, type CacheEntry, type DnsCache } from './cache.js';
 import { STALE_TTL } from './policy.js';
 import type { CacheRequestStats } from './stats.js';
@@ -18,10 +18,9 @@ export function replyFromEntry(
   limit: number,
   stats: CacheRequestStats,
 ): Buffer {
-  if (now < e.expiresAt) return replyFromAnswer(e, query, view, ((now - e.storedAt) / 1000) | 0, limit, true);
-  stats.cacheServedStale++;
-  cache.counters[C_STALE]!++;
-  return replyFromAnswer(e, query, view, 0, limit, true, STALE_TTL);
+  const out = Buffer.allocUnsafe(replyLength(e, view, limit));
+  writeReplyFromEntry(out, 0, cache, e, now, query, view, limit, stats);
+  return out;
 }
 
 /** `replyFromEntry` written into `out` at `base` (a listener's send slab); returns its length. */

@@ -56,11 +56,20 @@ export function replyBound(a: PackedAnswer, q: QueryView): number {
 }
 
 /** The reply's length under `limit` (whole records that fit when the answer does not). */
-function replyLength(a: PackedAnswer, q: QueryView, limit: number): number {
+export function replyLength(a: PackedAnswer, q: QueryView, limit: number): number {
+  return wireKept(a, q, limit, keptRecords(a, q, limit)) + (q.hasEdns ? OPT_RR_LEN : 0);
+}
+
+/** How many records the reply keeps: all, or the whole ones that fit under `limit` with the OPT. */
+function keptRecords(a: PackedAnswer, q: QueryView, limit: number): number {
   const optLen = q.hasEdns ? OPT_RR_LEN : 0;
-  if (a.wireLen + optLen <= limit) return a.wireLen + optLen;
-  const kept = recordsThatFit(a, limit - optLen);
-  return (kept > 0 ? a.recordEnd(kept - 1) : q.questionEnd) + optLen;
+  return a.wireLen + optLen <= limit ? a.ttlCount : recordsThatFit(a, limit - optLen);
+}
+
+/** The wire bytes (OPT not counted) of a reply keeping `kept` records. */
+function wireKept(a: PackedAnswer, q: QueryView, limit: number, kept: number): number {
+  if (kept === a.ttlCount && a.wireLen + (q.hasEdns ? OPT_RR_LEN : 0) <= limit) return a.wireLen;
+  return kept > 0 ? a.recordEnd(kept - 1) : q.questionEnd;
 }
 
 /**
@@ -85,12 +94,8 @@ export function writeReplyFromAnswer(
 ): number {
   const optLen = q.hasEdns ? OPT_RR_LEN : 0;
   const records = a.ttlCount;
-  let kept = records;
-  let wireLen = a.wireLen;
-  if (wireLen + optLen > limit) {
-    kept = recordsThatFit(a, limit - optLen);
-    wireLen = kept > 0 ? a.recordEnd(kept - 1) : q.questionEnd;
-  }
+  const kept = keptRecords(a, q, limit);
+  const wireLen = wireKept(a, q, limit, kept);
   // Buffer#latin1Write is what Buffer#write(…, 'latin1') calls after its argument handling, which
   // costs more than the copy itself (≈ 150 vs 270 ns per reply measured on Node 20).
   (out as unknown as Latin1Writable).latin1Write(a.data, base, wireLen);

@@ -2,6 +2,7 @@
 // behind a QueryHandler in the test process (no sockets): for tests that feed the request path
 // bytes directly.
 import type { ServerBlockConfig } from '../../src/config/types.js';
+import { blankServerBlock } from '../../src/config/corefile/build.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { BlockRuntime } from '../../src/resolve/block.js';
 import { QueryHandler } from '../../src/resolve/query-handler.js';
@@ -10,18 +11,9 @@ import { blockRoutes, ZoneTable } from '../../src/resolve/zone-table.js';
 
 export function serverBlock(o: Partial<ServerBlockConfig> & Pick<ServerBlockConfig, 'zones'>): ServerBlockConfig {
   return {
+    ...blankServerBlock('test'),
     port: 53,
     bind: ['127.0.0.1'],
-    cache: null,
-    forward: null,
-    log: { enabled: false },
-    errors: { enabled: false, consolidate: [] },
-    loop: false,
-    reload: null,
-    prometheus: null,
-    health: null,
-    ready: null,
-    source: 'test',
     ...o,
   };
 }

@@ -93,8 +93,9 @@ function parseKey(k: Token, defaultPort: number): { zone: string; port: number }
   return { zone: zoneArg(k, 'server', s), port };
 }
 
-function applyDirectives(b: RawServerBlock, opts: CorefileOptions): ServerBlockConfig {
-  const s: ServerBlockConfig = {
+/** A server block with no zones, no bind address and every plugin off: what directives fill in. */
+export function blankServerBlock(source: string): ServerBlockConfig {
+  return {
     zones: [],
     port: 0,
     bind: [],
@@ -107,8 +108,12 @@ function applyDirectives(b: RawServerBlock, opts: CorefileOptions): ServerBlockC
     prometheus: null,
     health: null,
     ready: null,
-    source: where(b.keys[0]!),
+    source,
   };
+}
+
+function applyDirectives(b: RawServerBlock, opts: CorefileOptions): ServerBlockConfig {
+  const s = blankServerBlock(where(b.keys[0]!));
   const once = new Set<string>();
   for (const d of b.directives) {
     const name = d.name.text;
