@@ -7,7 +7,8 @@
 //   npm run incidents -- --quick     scenarios 1, 2, 4, ours only; exit 1 if ours fails a lookup
 //   options: --seconds N (per scenario, default 60), --soak-seconds N (default 600), --rate N
 //            (lookups/s per client, default 10), --only 1,5 (scenarios), --systems ours,none,
-//            --no-flush (kube-proxy keeps UDP conntrack entries of removed endpoints, IPVS-like),
+//            --no-flush (kube-proxy keeps UDP conntrack entries of removed endpoints, IPVS-like;
+//            written to RESULTS-no-flush.md),
 //            --dump FILE (every lookup as JSON, written after each run), --report FILE (RESULTS.md
 //            from such a dump), --merge FILE (this invocation's runs replace theirs in a full run's
 //            dump, then RESULTS.md from the whole; --note TEXT says why)
@@ -20,7 +21,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rssKiB, run, stopAll, stopAllOnSignals } from '../lib/procs.mjs';
+import { rssAnonKiB, rssKiB, run, stopAll, stopAllOnSignals } from '../lib/procs.mjs';
 import { COREDNS_VERSION } from '../lib/coredns.mjs';
 import { deleteAllNamespaces, HEADLESS_ENDPOINTS, Rig, rigMissing, sh } from './rig.mjs';
 import { timelineSvg } from './svg.mjs';
@@ -39,6 +40,8 @@ const RATE = Number(option('rate', 10));
 const FLUSH = !process.argv.includes('--no-flush');
 /** What RESULTS.md says about the run: this run's settings, or a dump's (--report). */
 const settings = { seconds: SECONDS, soakSeconds: SOAK_SECONDS, rate: RATE, flush: FLUSH };
+/** A run with --no-flush writes RESULTS-no-flush.md and its own timelines beside the full run's. */
+const variant = () => (settings.flush ? '' : '-no-flush');
 const FAIL_MS = 5000;
 const SLOW_MS = 1000;
 const SYSTEMS = ['none', 'node-cache', 'ours'];
@@ -133,7 +136,6 @@ const SCENARIOS = [
   },
   {
     id: 8, title: 'soak: a replica restart every minute',
-    systems: ['node-cache', 'ours'],
     what: 'one replica rolled (new pod, old SIGTERM) every 60 s, in turn; RSS of the node cache sampled every second',
     soak: true,
     fault: async (ctx) => {
@@ -145,6 +147,27 @@ const SCENARIOS = [
         marks.push({ from, to: now(ctx), label: '' });
       }
       return marks;
+    },
+  },
+  {
+    id: 9, title: 'the whole node cache pod SIGKILLed',
+    what: 'every process of the node cache SIGKILLed at once (a container runtime crash, or an OOM kill of the whole cgroup) and the pod back after a 10 s CrashLoop delay: for node-cache the same as scenario 7 (its pod is one process); ours loses supervise.sh too, and its fail-open chain is what serves meanwhile',
+    systems: ['node-cache', 'ours'],
+    fault: async (ctx) => {
+      await at(ctx, ctx.seconds / 3);
+      const from = now(ctx);
+      if (ctx.system === 'ours') {
+        const agent = ctx.rig.servingPid();
+        process.kill(ctx.rig.oursProc.pid, 'SIGKILL');
+        if (agent) process.kill(agent, 'SIGKILL');
+        await sleep(10_000);
+        await ctx.rig.launchOurs();
+      } else {
+        process.kill(ctx.rig.servingPid(), 'SIGKILL');
+        await sleep(10_000);
+        await ctx.rig.launchNodeCache();
+      }
+      return [{ from, to: now(ctx), label: 'every process killed, back after 10 s' }];
     },
   },
 ];
@@ -190,6 +213,9 @@ async function runOne(scn, system, clients, dir) {
     // The ClusterIP answers from every pod before the load starts.
     for (const p of rig.pods) await rig.waitAnswers(p);
     await rig.scrape();
+    // The agent loads its metrics library at the first scrape: scrape it now, so its event-loop
+    // and GC figures cover the whole run.
+    if (rig.system?.name === 'ours') await agentMetrics(rig);
     const queriesBefore = rig.corednsQueries();
     const ctx = { rig, system, seconds, t0: Date.now() + 300 };
     const names = (scn.names ?? NAMES).join(',');
@@ -198,7 +224,7 @@ async function runOne(scn, system, clients, dir) {
     const rss = [];
     const sampler = setInterval(() => {
       const pid = rig.system?.pid();
-      if (pid) rss.push([now(ctx), rssKiB(pid)]);
+      if (pid) rss.push([now(ctx), rssKiB(pid), rssAnonKiB(pid)]);
     }, 1000);
     const scraper = setInterval(() => rig.scrape().catch(() => {}), 2000);
     let faults;
@@ -261,9 +287,17 @@ function summarize(r) {
     byKind, peakMiB: peak,
     firstRssMiB: r.rss?.length ? r.rss[Math.min(r.rss.length - 1, 10)][1] / 1024 : NaN,
     lastRssMiB: r.rss?.length ? r.rss[r.rss.length - 1][1] / 1024 : NaN,
+    lastRssKiB: r.rss?.length ? r.rss[r.rss.length - 1][1] : NaN,
     failedTimes: failed.map((l) => l.start),
   };
 }
+
+/** The first RSS sample at or after `sec` seconds: [t, RSS KiB, RssAnon KiB]. */
+function rssAt(r, sec) {
+  return r.rss.find((x) => x[0] >= sec) ?? r.rss[r.rss.length - 1];
+}
+
+const signed = (v) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}`;
 
 function perSecond(r) {
   const n = Math.ceil(r.seconds);
@@ -298,7 +332,10 @@ function tableRows(results) {
       const f0 = r.faults[0].from;
       notes.push(`failures started ${(Math.min(...s.failedTimes) - f0).toFixed(1)} … ${(Math.max(...s.failedTimes) - f0).toFixed(1)} s after the fault`);
     }
-    if (scn.soak && Number.isFinite(s.peakMiB)) notes.push(`RSS ${s.firstRssMiB.toFixed(1)} MiB at 10 s → ${s.lastRssMiB.toFixed(1)} MiB at the end`);
+    if (scn.soak && Number.isFinite(s.peakMiB)) {
+      const half = rssAt(r, r.seconds / 2);
+      notes.push(`RSS ${s.firstRssMiB.toFixed(1)} MiB at 10 s → ${(half[1] / 1024).toFixed(1)} MiB at half time → ${s.lastRssMiB.toFixed(1)} MiB at the end (second half ${signed((s.lastRssKiB - half[1]) / 1024)} MiB)`);
+    }
     if (r.error) notes.push(`error: ${r.error.split('\n')[0].slice(0, 100)}`);
     rows.push(`| ${r.scenario} | ${r.system} | ${s.n} | **${s.failed}** | ${s.slow} | ${ms(s.p50)} | ${ms(s.p99)} | ${ms(s.max)} | ${r.corednsQueries ?? '?'} | ${Number.isFinite(s.peakMiB) ? s.peakMiB.toFixed(1) : '—'} | ${notes.join('; ')} |`);
   }
@@ -352,7 +389,7 @@ function writeResults(results, startedAt, endedAt = new Date().toISOString().sli
   for (const scn of SCENARIOS) {
     const rs = results.filter((r) => r.scenario === scn.id);
     if (!rs.length) continue;
-    const svg = `timeline-${scn.id}.svg`;
+    const svg = `timeline${variant()}-${scn.id}.svg`;
     const seconds = rs[0].seconds;
     const faults = rs.find((r) => r.faults?.length)?.faults ?? [];
     writeFileSync(join(outDir, svg), timelineSvg({
@@ -362,13 +399,13 @@ function writeResults(results, startedAt, endedAt = new Date().toISOString().sli
     lines.push(`### ${scn.id}. ${scn.title}`, '', scn.what ? `${scn.what}.` : 'No fault.', '', `![${scn.title}](${svg})`, '');
     for (const r of rs) if (r.faults?.length) lines.push(`- ${r.system}: fault ${r.faults.map((f) => `${f.from.toFixed(1)}–${f.to.toFixed(1)} s`).slice(0, 12).join(', ')}`);
     if (scn.soak) {
-      lines.push('', 'RSS of the node cache\'s process tree (MiB), at the start of each minute of the soak:', '');
+      lines.push('', 'RSS of the node cache\'s process tree (MiB), at the start of each minute of the soak, and in brackets its anonymous part (RssAnon: heap, stacks, buffers; the rest is file pages the kernel may drop and read again):', '');
       for (const r of rs) {
         if (!r.rss?.length) continue;
         const perMinute = [];
         for (let m = 0; m * 60 <= r.seconds; m++) {
-          const sample = r.rss.find((x) => x[0] >= m * 60) ?? r.rss[r.rss.length - 1];
-          perMinute.push((sample[1] / 1024).toFixed(1));
+          const sample = rssAt(r, m * 60);
+          perMinute.push(`${(sample[1] / 1024).toFixed(1)}${sample[2] === undefined ? '' : ` (${(sample[2] / 1024).toFixed(1)})`}`);
         }
         lines.push(`- ${r.system}: ${perMinute.join(' → ')}`);
       }
@@ -376,7 +413,7 @@ function writeResults(results, startedAt, endedAt = new Date().toISOString().sli
     for (const r of rs) if (r.agent) lines.push(`- ours, the agent's own view: event-loop delay p99 ${r.agent.lagP99Ms.toFixed(0)} ms (max ${r.agent.lagMaxMs.toFixed(0)} ms, 20 ms resolution included), ${r.agent.gcMajor} major GCs (${r.agent.gcMajorMs.toFixed(0)} ms), ${r.agent.stale} stale answers`);
     lines.push('');
   }
-  writeFileSync(join(outDir, 'RESULTS.md'), lines.join('\n'));
+  writeFileSync(join(outDir, `RESULTS${variant()}.md`), lines.join('\n'));
 }
 
 const serializable = (r) => ({ ...r, lookups: r.lookups?.map((l) => ({ ...l, ms: Number.isFinite(l.ms) ? l.ms : -1 })) });
