@@ -1,7 +1,7 @@
 // The wire-level cache: two true-LRU partitions (success, denial) with an entry cap and a byte
-// budget each. Entries hold the prepared answer; a hit is a Map lookup and a freshness check.
+// budget each (store.ts). Entries hold the prepared answer; a hit is a probe of the partition's
+// hash table with the parsed query and a freshness check.
 // TTL rules follow CoreDNS plugin/cache, with RFC 2308 §5 for denials (min(SOA TTL, MINIMUM)).
-import { LRUCache } from 'lru-cache';
 import type { CacheConfig } from '../config/types.js';
 import {
   KIND_DENIAL,
@@ -10,7 +10,8 @@ import {
   type PreparedAnswer,
 } from '../dns/answer.js';
 import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
-import { keyQname, wireNameToString } from '../dns/wire.js';
+import { hashKeyString, keyQname, wireNameToString, type ParsedQuery } from '../dns/wire.js';
+import { LruStore } from './store.js';
 
 export const MAX_SERVFAIL_TTL = 300;
 /**
@@ -62,7 +63,7 @@ export class CacheEntry extends PackedAnswer {
     this.staleMs = staleMs;
   }
 
-  /** Bytes charged to the byte budget (lru-cache asks once per set and keeps the figure itself). */
+  /** Bytes charged to the byte budget (the store asks once per set and keeps the figure itself). */
   get size(): number {
     return this.data.length + this.key.length + ENTRY_OVERHEAD;
   }
@@ -109,9 +110,6 @@ const N_COUNTERS = 5;
 
 export type Clock = () => number;
 
-/** Passed to every lru-cache get: its default `{}` argument is an allocation per lookup. */
-const GET_OPTIONS = {};
-
 const ORIGIN = performance.timeOrigin;
 /**
  * The default cache clock, in ms: monotonic (an NTP step of the wall clock must not expire or
@@ -124,8 +122,8 @@ export class DnsCache {
   readonly config: CacheConfig;
   readonly counters = new Float64Array(N_COUNTERS);
   readonly now: Clock;
-  private readonly success: LRUCache<string, CacheEntry> | null;
-  private readonly denial: LRUCache<string, CacheEntry> | null;
+  private readonly success: LruStore<CacheEntry> | null;
+  private readonly denial: LruStore<CacheEntry> | null;
 
   /**
    * False while the agent is over its memory budget (agent/memory-guard.ts): new keys are not
@@ -151,21 +149,24 @@ export class DnsCache {
     return this.monotonic ? ORIGIN + perfNow : this.now();
   }
 
-  private partition(capacity: number, evictSlot: number): LRUCache<string, CacheEntry> {
-    const counters = this.counters;
-    return new LRUCache<string, CacheEntry>({
-      max: Math.max(1, capacity),
-      maxSize: Math.max(1024, this.config.maxBytes),
-      sizeCalculation: (e) => e.size,
-      dispose: (_v, _k, reason) => {
-        if (reason === 'evict') counters[evictSlot]!++;
-      },
-    });
+  private partition(capacity: number, evictSlot: number): LruStore<CacheEntry> {
+    return new LruStore<CacheEntry>(Math.max(1, capacity), Math.max(1024, this.config.maxBytes), this.counters, evictSlot);
+  }
+
+  /** The hit path: the entry for a parsed query's key (hashed while parsing), fresh or not; undefined if none. */
+  lookup(q: ParsedQuery): CacheEntry | undefined {
+    const s = this.success;
+    if (s !== null) {
+      const e = s.lookup(q);
+      if (e !== undefined) return e;
+    }
+    return this.denial !== null ? this.denial.lookup(q) : undefined;
   }
 
   /** The entry for `key`, fresh or not (the caller decides on stale); undefined if none. */
   get(key: string): CacheEntry | undefined {
-    return this.success?.get(key, GET_OPTIONS) ?? this.denial?.get(key, GET_OPTIONS);
+    const h = hashKeyString(key);
+    return this.success?.get(key, h) ?? this.denial?.get(key, h);
   }
 
   /** Store an upstream answer under the cache's rules; returns the entry, or null if not cacheable. */
@@ -173,7 +174,7 @@ export class DnsCache {
     if (a.truncated) return null;
     const cfg = this.config;
     let ttl: number;
-    let part: LRUCache<string, CacheEntry> | null;
+    let part: LruStore<CacheEntry> | null;
     if (a.kind === KIND_SUCCESS) {
       if (a.minTtl < 0 || (cfg.disableSuccess && disabledFor(key, cfg.disableSuccessZones))) return null;
       ttl = clamp(a.minTtl, cfg.successMinTtl, cfg.successMaxTtl);
@@ -190,12 +191,13 @@ export class DnsCache {
       return null;
     }
     if (!part || ttl <= 0) return null;
-    if (!this.admitting && !this.success?.has(key) && !this.denial?.has(key)) return null;
+    const h = hashKeyString(key);
+    if (!this.admitting && !this.success?.has(key, h) && !this.denial?.has(key, h)) return null;
     const staleMs = cfg.serveStale && a.kind !== KIND_SERVFAIL ? cfg.serveStale.durationMs : 0;
     const entry = new CacheEntry(key, a, ttl, cfg.keepTtl ? OWN_TTLS : ttl, this.now(), staleMs);
     // A key lives in one partition: drop a previous answer of the other kind.
-    (part === this.success ? this.denial : this.success)?.delete(key);
-    part.set(key, entry);
+    (part === this.success ? this.denial : this.success)?.delete(key, h);
+    part.set(h, entry, entry.size);
     return entry;
   }
 
@@ -208,26 +210,27 @@ export class DnsCache {
     const start = this.bytes();
     let n = 0;
     while (start - this.bytes() < bytes) {
-      const s = this.success?.calculatedSize ?? 0;
-      const d = this.denial?.calculatedSize ?? 0;
+      const s = this.success?.bytes ?? 0;
+      const d = this.denial?.bytes ?? 0;
       const part = s >= d ? this.success : this.denial;
-      if (part === null || part.size === 0 || part.pop() === undefined) break;
+      if (part === null || part.count === 0 || part.pop() === undefined) break;
       n++;
     }
     return n;
   }
 
   delete(key: string): void {
-    this.success?.delete(key);
-    this.denial?.delete(key);
+    const h = hashKeyString(key);
+    this.success?.delete(key, h);
+    this.denial?.delete(key, h);
   }
 
   entries(kind: 'success' | 'denial'): number {
-    return (kind === 'success' ? this.success?.size : this.denial?.size) ?? 0;
+    return (kind === 'success' ? this.success?.count : this.denial?.count) ?? 0;
   }
 
   bytes(): number {
-    return (this.success?.calculatedSize ?? 0) + (this.denial?.calculatedSize ?? 0);
+    return (this.success?.bytes ?? 0) + (this.denial?.bytes ?? 0);
   }
 }
 

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP, RCODE_REFUSED } from '../dns/constants.js';
 import { errorReply, replyBound } from '../dns/reply.js';
-import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery } from '../dns/wire.js';
+import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery, queryKey } from '../dns/wire.js';
 import { replyFromEntry, writeReplyFromEntry } from '../cache/entry-reply.js';
 import { ENTRY_FRESH, ENTRY_STALE_NOW, ENTRY_VERIFY, REFRESH_NONE, REFRESH_PREFETCH, entryState, recordHit, refreshAfterAnswer } from '../cache/policy.js';
 import { ListenerStats, PLUGIN_CACHE, PROTO_TCP, PROTO_UDP } from './stats.js';
@@ -46,7 +46,7 @@ export class QueryHandler {
     stats.request(proto, family, q.qtype, len, q.dnssecOk);
     const cache = route.cache;
     if (cache !== null) {
-      const e = cache.get(q.key);
+      const e = cache.lookup(q);
       if (e !== undefined) {
         const now = cache.nowAt(t0);
         const state = entryState(e, now, cache.config);
@@ -78,13 +78,13 @@ export class QueryHandler {
         }
         if (state === ENTRY_VERIFY) {
           stats.hit(e);
-          route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats), route, e);
+          route.block.resolve(queryKey(q), new Waiter(msg, q, sink, address, port, t0, stats), route, e);
           return true;
         }
       }
       stats.cacheMisses++;
     }
-    route.block.resolve(q.key, new Waiter(msg, q, sink, address, port, t0, stats), route);
+    route.block.resolve(queryKey(q), new Waiter(msg, q, sink, address, port, t0, stats), route);
     return true;
   }
 
