@@ -21,9 +21,13 @@ export const MAX_SERVFAIL_TTL = 300;
  */
 const ENTRY_OVERHEAD = 350;
 
-/** Bound of the relative times (12.4 days): a small integer on every V8 build. */
-const MAX_RELATIVE_MS = 2 ** 30 - 1;
-const NO_FAILURE = -(2 ** 30);
+/**
+ * Bound of the relative times (12.4 days): a small integer on every V8 build. An entry's ages
+ * are clamped to it, so the cache holds no entry longer (`insert` caps TTL + serve_stale window).
+ */
+export const MAX_AGE_MS = 2 ** 30 - 1;
+const MAX_RELATIVE_MS = MAX_AGE_MS;
+export const NO_FAILURE = -(2 ** 30);
 
 /**
  * `d` ms as a small integer, clamped to ±MAX_RELATIVE_MS: only an entry held longer than that
@@ -51,9 +55,12 @@ export class CacheEntry extends PackedAnswer {
   /** A prefetch or stale refresh is in flight. */
   refreshing = false;
   // The two mutable times are kept as whole ms relative to storedAt: small integers live in the
-  // object itself, where an absolute ms value would be a separately allocated double per entry.
-  private lastHitAge = 0;
-  private failedAge = NO_FAILURE;
+  // object itself, where an absolute ms value would be a separately allocated double per entry,
+  // and the hit path's policy (policy.ts) compares them with the entry's age, an integer too.
+  /** ms after storedAt of the last hit (CoreDNS freq). */
+  lastHitAge = 0;
+  /** ms after storedAt of the last failed refresh; NO_FAILURE if none. */
+  failedAge = NO_FAILURE;
 
   constructor(key: string, a: PreparedAnswer, ttl: number, uniformTtl: number, storedAt: number, staleMs: number) {
     super(a, uniformTtl);
@@ -66,6 +73,16 @@ export class CacheEntry extends PackedAnswer {
   /** Bytes charged to the byte budget (the store asks once per set and keeps the figure itself). */
   get size(): number {
     return this.data.length + this.key.length + ENTRY_OVERHEAD;
+  }
+
+  /** The entry's age at cache time `now`, in whole ms (slow paths; the hit path computes it inline). */
+  ageAt(now: number): number {
+    return relativeMs(now - this.storedAt);
+  }
+
+  /** ms of age past which the entry can no longer answer (TTL plus the serve_stale window). */
+  get lifetimeMs(): number {
+    return this.ttl * 1000 + this.staleMs;
   }
 
   /** ms of the last hit (CoreDNS freq), to the ms below. */
@@ -110,13 +127,13 @@ const N_COUNTERS = 5;
 
 export type Clock = () => number;
 
-const ORIGIN = performance.timeOrigin;
+export const CLOCK_ORIGIN = performance.timeOrigin;
 /**
  * The default cache clock, in ms: monotonic (an NTP step of the wall clock must not expire or
  * resurrect the whole cache), and derived from performance.now() so the hit path can reuse the
- * one reading it takes for the request duration (`nowAt`).
+ * one reading it takes for the request duration (CLOCK_ORIGIN + that reading, when `monotonic`).
  */
-export const monotonicMs: Clock = () => ORIGIN + performance.now();
+export const monotonicMs: Clock = () => CLOCK_ORIGIN + performance.now();
 
 export class DnsCache {
   readonly config: CacheConfig;
@@ -131,8 +148,8 @@ export class DnsCache {
    */
   admitting = true;
 
-  /** Whether `now` is the default clock, so `nowAt` can skip reading it again. */
-  private readonly monotonic: boolean;
+  /** Whether `now` is the default clock, so the hit path can skip reading it again. */
+  readonly monotonic: boolean;
 
   constructor(config: CacheConfig, now: Clock = monotonicMs) {
     this.config = config;
@@ -142,11 +159,6 @@ export class DnsCache {
     // SERVFAILs live with the denials, as in CoreDNS (ncache).
     this.denial =
       disabledEverywhere(config.disableDenial, config.disableDenialZones) && config.servfailTtl === 0 ? null : this.partition(config.denialCapacity, C_EVICT_DENIAL);
-  }
-
-  /** The cache time at `perfNow` (a performance.now() reading just taken); an injected clock is asked. */
-  nowAt(perfNow: number): number {
-    return this.monotonic ? ORIGIN + perfNow : this.now();
   }
 
   private partition(capacity: number, evictSlot: number): LruStore<CacheEntry> {
@@ -193,7 +205,10 @@ export class DnsCache {
     if (!part || ttl <= 0) return null;
     const h = hashKeyString(key);
     if (!this.admitting && !this.success?.has(key, h) && !this.denial?.has(key, h)) return null;
-    const staleMs = cfg.serveStale && a.kind !== KIND_SERVFAIL ? cfg.serveStale.durationMs : 0;
+    // Ages are small integers up to MAX_AGE_MS: no entry may outlive that (12.4 days).
+    ttl = Math.min(ttl, Math.floor(MAX_AGE_MS / 1000) - 1);
+    let staleMs = cfg.serveStale && a.kind !== KIND_SERVFAIL ? cfg.serveStale.durationMs : 0;
+    staleMs = Math.min(staleMs, MAX_AGE_MS - 1 - ttl * 1000);
     const entry = new CacheEntry(key, a, ttl, cfg.keepTtl ? OWN_TTLS : ttl, this.now(), staleMs);
     // A key lives in one partition: drop a previous answer of the other kind.
     (part === this.success ? this.denial : this.success)?.delete(key, h);

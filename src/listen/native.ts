@@ -11,6 +11,10 @@ export interface NativeUdp {
   readonly META_STRIDE: number;
   readonly META_REPLIES: number;
   readonly META_INTS: number;
+  /** Int32 index in meta of the double the native side writes the batch's receive time to (ms). */
+  readonly META_CLOCK: number;
+  /** The clock of META_CLOCK now, in ms (uv_hrtime; performance.now() plus a fixed offset). */
+  hrtimeMs(): number;
   open(
     self: object,
     host: string,

@@ -22,6 +22,7 @@ export class BatchUdpListener implements ReplySink {
   private readonly out: Buffer;
   private readonly meta: Int32Array;
   private readonly metaBytes: Buffer;
+  readonly received: Float64Array;
   private h: unknown = null;
   private closed = false;
   // the batch being handled: the slot and client a synchronous reply belongs to
@@ -42,9 +43,15 @@ export class BatchUdpListener implements ReplySink {
     for (let i = 0; i < native.BATCH; i++) this.slots.push(Buffer.from(this.inAB, i * native.SLOT, native.SLOT));
     // Room for a full batch of typical answers; a reply that does not fit is sent on its own.
     this.out = Buffer.from(new ArrayBuffer(64 * 1024));
-    const metaAB = new ArrayBuffer(native.META_INTS * 4);
+    // 8 bytes past meta for the clock's offset, next to the receive time the native side writes.
+    const metaAB = new ArrayBuffer(native.META_INTS * 4 + 8);
     this.meta = new Int32Array(metaAB);
     this.metaBytes = Buffer.from(metaAB);
+    this.received = new Float64Array(metaAB, native.META_CLOCK * 4, 2);
+    // Read back to back, the two clocks differ by their origins (both CLOCK_MONOTONIC, as libuv's
+    // uv_hrtime backs performance.now()); the error is the few hundred ns between the two calls.
+    this.received[1] = native.hrtimeMs() - performance.now();
+    this.received[0] = performance.now() + this.received[1];
   }
 
   listen(): Promise<void> {

@@ -15,6 +15,9 @@
 //           [2] IPv4 source (host order), [3] length of the IPv6 source text,
 //           bytes 16..63 of the stride: the IPv6 source as inet_ntop text
 //         From META_REPLIES on, three int32 per reply: slot, offset in out, length.
+//         At META_CLOCK (8-byte aligned), a double: the batch's receive time, uv_hrtime in ms,
+//         written before each callback, so JS reads the clock without performance.now(), whose
+//         result is a new heap number each call (16 B a query, bench/hot-path.md).
 // The JS callback is `onBatch(count) -> number of replies written`. It runs inside
 // napi_make_callback, so process.nextTick and promise jobs it queues run when it returns.
 #define _GNU_SOURCE
@@ -40,7 +43,8 @@
 #define SLOT 4096
 #define META_STRIDE 16
 #define META_REPLIES (BATCH * META_STRIDE)
-#define META_INTS (META_REPLIES + BATCH * 3)
+#define META_CLOCK (META_REPLIES + BATCH * 3)
+#define META_INTS (META_CLOCK + 2)
 
 typedef struct {
   int fd;
@@ -138,6 +142,8 @@ static void on_readable(uv_poll_t *p, int status, int events) {
       m[3] = inet_ntop(AF_INET6, &a->sin6_addr, text, 48) ? (int32_t)strlen(text) : 0;
     }
   }
+  double received = (double)uv_hrtime() / 1e6;
+  memcpy(k->meta + META_CLOCK, &received, sizeof received);
   napi_env env = k->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -336,6 +342,14 @@ static napi_value Close(napi_env env, napi_callback_info info) {
 // Buffers' backing stores are malloc'd: after a burst V8 frees them, but glibc keeps the pages
 // of a fragmented arena mapped, so RSS stayed ~15-30 MiB above the live heap. Returns 1 if
 // memory was released, 0 if none, -1 where the C library has no malloc_trim (musl).
+// uv_hrtime in ms, the clock META_CLOCK is read from: JS takes its offset from performance.now() once.
+static napi_value HrtimeMs(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value ret;
+  CHECK(napi_create_double(env, (double)uv_hrtime() / 1e6, &ret));
+  return ret;
+}
+
 static napi_value Trim(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value ret;
@@ -427,5 +441,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "META_REPLIES", num);
   napi_create_int32(env, META_INTS, &num);
   napi_set_named_property(env, exports, "META_INTS", num);
+  napi_create_int32(env, META_CLOCK, &num);
+  napi_set_named_property(env, exports, "META_CLOCK", num);
+  napi_create_function(env, "hrtimeMs", NAPI_AUTO_LENGTH, HrtimeMs, NULL, &fn);
+  napi_set_named_property(env, exports, "hrtimeMs", fn);
   return exports;
 }

@@ -19,6 +19,12 @@ export interface ReplySink {
   readonly slab: Buffer | null;
   reserve(max: number, address: Peer, port: number): number;
   sendWritten(len: number): void;
+  /**
+   * Batch listeners: [0] the batch's receive time and [1] an offset, in ms, such that [0] - [1]
+   * is on performance.now()'s scale; the handler reads its start time from it instead of calling
+   * performance.now(), whose every result is a new heap number.
+   */
+  readonly received?: Float64Array;
 }
 
 export class Waiter implements QueryView {
