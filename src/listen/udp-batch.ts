@@ -8,7 +8,7 @@
 // - an IPv4 client is a number (host order), not a string; `peerText` formats it for logs.
 import { BindError } from '../errors.js';
 import type { QueryHandler } from '../resolve/query-handler.js';
-import type { NativeUdp } from './native.js';
+import { nativeClock, type NativeUdp } from './native.js';
 import type { Peer } from '../observe/query-log.js';
 import type { ReplySink } from '../resolve/waiter.js';
 
@@ -22,7 +22,7 @@ export class BatchUdpListener implements ReplySink {
   private readonly out: Buffer;
   private readonly meta: Int32Array;
   private readonly metaBytes: Buffer;
-  readonly received: Float64Array;
+  readonly clock: Float64Array;
   private h: unknown = null;
   private closed = false;
   // the batch being handled: the slot and client a synchronous reply belongs to
@@ -43,15 +43,10 @@ export class BatchUdpListener implements ReplySink {
     for (let i = 0; i < native.BATCH; i++) this.slots.push(Buffer.from(this.inAB, i * native.SLOT, native.SLOT));
     // Room for a full batch of typical answers; a reply that does not fit is sent on its own.
     this.out = Buffer.from(new ArrayBuffer(64 * 1024));
-    // 8 bytes past meta for the clock's offset, next to the receive time the native side writes.
-    const metaAB = new ArrayBuffer(native.META_INTS * 4 + 8);
+    const metaAB = new ArrayBuffer(native.META_INTS * 4);
     this.meta = new Int32Array(metaAB);
     this.metaBytes = Buffer.from(metaAB);
-    this.received = new Float64Array(metaAB, native.META_CLOCK * 4, 2);
-    // Read back to back, the two clocks differ by their origins (both CLOCK_MONOTONIC, as libuv's
-    // uv_hrtime backs performance.now()); the error is the few hundred ns between the two calls.
-    this.received[1] = native.hrtimeMs() - performance.now();
-    this.received[0] = performance.now() + this.received[1];
+    this.clock = nativeClock(native);
   }
 
   listen(): Promise<void> {
@@ -94,6 +89,10 @@ export class BatchUdpListener implements ReplySink {
     this.slot = -1;
     return this.replies;
   };
+
+  stamp(): void {
+    this.native.stamp();
+  }
 
   get slab(): Buffer {
     return this.out;

@@ -35,7 +35,7 @@ export class QueryHandler {
     // A batch's receive time comes as memory the native side wrote; performance.now() returns a
     // new heap number each call (16 B a query, bench/hot-path.md). It also counts the time the
     // query waited behind the earlier ones of its batch, which a client waits too.
-    const clock = sink.received;
+    const clock = sink.clock;
     const t0 = clock !== undefined ? clock[0]! - clock[1]! : performance.now();
     const q = this.q;
     const status = parseQuery(msg, q, len);
@@ -77,7 +77,12 @@ export class QueryHandler {
           }
           const ql = route.block.queryLog;
           if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: len, dnssecOk: q.dnssecOk, limit }, sink.tcp, address, port, reply ?? sink.slab!.subarray(at, at + replyLen), t0);
-          stats.response(proto, e.rcode, PLUGIN_CACHE, replyLen, ((performance.now() - t0) * 1000) | 0);
+          let t1: number;
+          if (clock !== undefined) {
+            sink.stamp!();
+            t1 = clock[2]! - clock[1]!;
+          } else t1 = performance.now();
+          stats.response(proto, e.rcode, PLUGIN_CACHE, replyLen, ((t1 - t0) * 1000) | 0);
           if (route.forward) {
             const refresh = refreshAfterAnswer(e, state, age, cache.config);
             if (refresh !== REFRESH_NONE) route.block.refresh(e, refresh === REFRESH_PREFETCH);

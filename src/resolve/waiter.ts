@@ -20,11 +20,12 @@ export interface ReplySink {
   reserve(max: number, address: Peer, port: number): number;
   sendWritten(len: number): void;
   /**
-   * Batch listeners: [0] the batch's receive time and [1] an offset, in ms, such that [0] - [1]
-   * is on performance.now()'s scale; the handler reads its start time from it instead of calling
-   * performance.now(), whose every result is a new heap number.
+   * Batch listeners: a clock read without performance.now(), whose every result is a new heap
+   * number (listen/native.ts nativeClock): [0] the batch's receive time, [2] the time of the last
+   * `stamp()`, each minus [1] on performance.now()'s scale (ms).
    */
-  readonly received?: Float64Array;
+  readonly clock?: Float64Array;
+  stamp?(): void;
 }
 
 export class Waiter implements QueryView {
