@@ -16,10 +16,11 @@ import { LruStore } from './store.js';
 export const MAX_SERVFAIL_TTL = 300;
 /**
  * Per-entry memory beyond the packed data and the key, for the byte budget: string headers, the
- * entry object, its boxed timestamps, the Map slot and lru-cache's arrays. bench/cache-bench.mjs
- * measured 452 B per entry for a 66 B packed A answer under a 40 B key.
+ * entry object, its boxed storedAt, and the store's slot arrays and hash table (store.ts).
+ * bench/cache-bench.mjs measured 416 B per entry at 10k entries for a 69 B packed A answer under a
+ * 36 B key (447 B with lru-cache, whose Map and arrays cost ~30 B more per entry).
  */
-const ENTRY_OVERHEAD = 350;
+const ENTRY_OVERHEAD = 310;
 
 /**
  * Bound of the relative times (12.4 days): a small integer on every V8 build. An entry's ages
