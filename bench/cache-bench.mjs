@@ -35,7 +35,7 @@ function hitLoop(cache, stream, writer, q) {
   for (let i = 0; i < stream.length; i++) {
     const msg = writer.query(stream[i]);
     parseQuery(msg, q);
-    const e = cache.get(q.key);
+    const e = cache.lookup(q);
     if (e === undefined || 0 >= e.expiresAt) throw new Error('expected a hit');
     bytes += replyFromAnswer(e, msg, q, 0, q.udpPayload, true).length;
   }

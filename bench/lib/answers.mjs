@@ -2,7 +2,7 @@
 // what dnsperf sends (A, with EDNS), the answer one A record at a pointer to the question.
 import { buildQuery } from '../../dist/dns/query.js';
 import { prepareAnswer } from '../../dist/dns/answer.js';
-import { nameToWire, ParsedQuery, parseQuery, PARSE_OK } from '../../dist/dns/wire.js';
+import { nameToWire, ParsedQuery, parseQuery, PARSE_OK, queryKey } from '../../dist/dns/wire.js';
 import { CLASS_IN, TYPE_A } from '../../dist/dns/constants.js';
 
 export function nameOf(i) {
@@ -20,7 +20,7 @@ export function queryFor(i) {
 export function keyOf(query) {
   const q = new ParsedQuery();
   if (parseQuery(query, q) !== PARSE_OK) throw new Error('bench query did not parse');
-  return q.key;
+  return queryKey(q);
 }
 
 /** The PreparedAnswer the upstream path would insert for name i (TTL 3600, one A record). */

@@ -1,7 +1,7 @@
 // The wire-level cache: two true-LRU partitions (success, denial) with an entry cap and a byte
-// budget each. Entries hold the prepared answer; a hit is a Map lookup and a freshness check.
+// budget each (store.ts). Entries hold the prepared answer; a hit is a probe of the partition's
+// hash table with the parsed query and a freshness check.
 // TTL rules follow CoreDNS plugin/cache, with RFC 2308 §5 for denials (min(SOA TTL, MINIMUM)).
-import { LRUCache } from 'lru-cache';
 import type { CacheConfig } from '../config/types.js';
 import {
   KIND_DENIAL,
@@ -10,19 +10,25 @@ import {
   type PreparedAnswer,
 } from '../dns/answer.js';
 import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
-import { keyQname, wireNameToString } from '../dns/wire.js';
+import { hashKeyString, keyQname, wireNameToString, type ParsedQuery } from '../dns/wire.js';
+import { LruStore } from './store.js';
 
 export const MAX_SERVFAIL_TTL = 300;
 /**
  * Per-entry memory beyond the packed data and the key, for the byte budget: string headers, the
- * entry object, its boxed timestamps, the Map slot and lru-cache's arrays. bench/cache-bench.mjs
- * measured 452 B per entry for a 66 B packed A answer under a 40 B key.
+ * entry object, its boxed storedAt, and the store's slot arrays and hash table (store.ts).
+ * bench/cache-bench.mjs measured 416 B per entry at 10k entries for a 69 B packed A answer under a
+ * 36 B key (447 B with lru-cache, whose Map and arrays cost ~30 B more per entry).
  */
-const ENTRY_OVERHEAD = 350;
+const ENTRY_OVERHEAD = 310;
 
-/** Bound of the relative times (12.4 days): a small integer on every V8 build. */
-const MAX_RELATIVE_MS = 2 ** 30 - 1;
-const NO_FAILURE = -(2 ** 30);
+/**
+ * Bound of the relative times (12.4 days): a small integer on every V8 build. An entry's ages
+ * are clamped to it, so the cache holds no entry longer (`insert` caps TTL + serve_stale window).
+ */
+export const MAX_AGE_MS = 2 ** 30 - 1;
+const MAX_RELATIVE_MS = MAX_AGE_MS;
+export const NO_FAILURE = -(2 ** 30);
 
 /**
  * `d` ms as a small integer, clamped to ±MAX_RELATIVE_MS: only an entry held longer than that
@@ -50,9 +56,12 @@ export class CacheEntry extends PackedAnswer {
   /** A prefetch or stale refresh is in flight. */
   refreshing = false;
   // The two mutable times are kept as whole ms relative to storedAt: small integers live in the
-  // object itself, where an absolute ms value would be a separately allocated double per entry.
-  private lastHitAge = 0;
-  private failedAge = NO_FAILURE;
+  // object itself, where an absolute ms value would be a separately allocated double per entry,
+  // and the hit path's policy (policy.ts) compares them with the entry's age, an integer too.
+  /** ms after storedAt of the last hit (CoreDNS freq). */
+  lastHitAge = 0;
+  /** ms after storedAt of the last failed refresh; NO_FAILURE if none. */
+  failedAge = NO_FAILURE;
 
   constructor(key: string, a: PreparedAnswer, ttl: number, uniformTtl: number, storedAt: number, staleMs: number) {
     super(a, uniformTtl);
@@ -62,9 +71,19 @@ export class CacheEntry extends PackedAnswer {
     this.staleMs = staleMs;
   }
 
-  /** Bytes charged to the byte budget (lru-cache asks once per set and keeps the figure itself). */
+  /** Bytes charged to the byte budget (the store asks once per set and keeps the figure itself). */
   get size(): number {
     return this.data.length + this.key.length + ENTRY_OVERHEAD;
+  }
+
+  /** The entry's age at cache time `now`, in whole ms (slow paths; the hit path computes it inline). */
+  ageAt(now: number): number {
+    return relativeMs(now - this.storedAt);
+  }
+
+  /** ms of age past which the entry can no longer answer (TTL plus the serve_stale window). */
+  get lifetimeMs(): number {
+    return this.ttl * 1000 + this.staleMs;
   }
 
   /** ms of the last hit (CoreDNS freq), to the ms below. */
@@ -109,23 +128,20 @@ const N_COUNTERS = 5;
 
 export type Clock = () => number;
 
-/** Passed to every lru-cache get: its default `{}` argument is an allocation per lookup. */
-const GET_OPTIONS = {};
-
-const ORIGIN = performance.timeOrigin;
+export const CLOCK_ORIGIN = performance.timeOrigin;
 /**
  * The default cache clock, in ms: monotonic (an NTP step of the wall clock must not expire or
  * resurrect the whole cache), and derived from performance.now() so the hit path can reuse the
- * one reading it takes for the request duration (`nowAt`).
+ * one reading it takes for the request duration (CLOCK_ORIGIN + that reading, when `monotonic`).
  */
-export const monotonicMs: Clock = () => ORIGIN + performance.now();
+export const monotonicMs: Clock = () => CLOCK_ORIGIN + performance.now();
 
 export class DnsCache {
   readonly config: CacheConfig;
   readonly counters = new Float64Array(N_COUNTERS);
   readonly now: Clock;
-  private readonly success: LRUCache<string, CacheEntry> | null;
-  private readonly denial: LRUCache<string, CacheEntry> | null;
+  private readonly success: LruStore<CacheEntry> | null;
+  private readonly denial: LruStore<CacheEntry> | null;
 
   /**
    * False while the agent is over its memory budget (agent/memory-guard.ts): new keys are not
@@ -133,8 +149,8 @@ export class DnsCache {
    */
   admitting = true;
 
-  /** Whether `now` is the default clock, so `nowAt` can skip reading it again. */
-  private readonly monotonic: boolean;
+  /** Whether `now` is the default clock, so the hit path can skip reading it again. */
+  readonly monotonic: boolean;
 
   constructor(config: CacheConfig, now: Clock = monotonicMs) {
     this.config = config;
@@ -146,26 +162,24 @@ export class DnsCache {
       disabledEverywhere(config.disableDenial, config.disableDenialZones) && config.servfailTtl === 0 ? null : this.partition(config.denialCapacity, C_EVICT_DENIAL);
   }
 
-  /** The cache time at `perfNow` (a performance.now() reading just taken); an injected clock is asked. */
-  nowAt(perfNow: number): number {
-    return this.monotonic ? ORIGIN + perfNow : this.now();
+  private partition(capacity: number, evictSlot: number): LruStore<CacheEntry> {
+    return new LruStore<CacheEntry>(Math.max(1, capacity), Math.max(1024, this.config.maxBytes), this.counters, evictSlot);
   }
 
-  private partition(capacity: number, evictSlot: number): LRUCache<string, CacheEntry> {
-    const counters = this.counters;
-    return new LRUCache<string, CacheEntry>({
-      max: Math.max(1, capacity),
-      maxSize: Math.max(1024, this.config.maxBytes),
-      sizeCalculation: (e) => e.size,
-      dispose: (_v, _k, reason) => {
-        if (reason === 'evict') counters[evictSlot]!++;
-      },
-    });
+  /** The hit path: the entry for a parsed query's key (hashed while parsing), fresh or not; undefined if none. */
+  lookup(q: ParsedQuery): CacheEntry | undefined {
+    const s = this.success;
+    if (s !== null) {
+      const e = s.lookup(q);
+      if (e !== undefined) return e;
+    }
+    return this.denial !== null ? this.denial.lookup(q) : undefined;
   }
 
   /** The entry for `key`, fresh or not (the caller decides on stale); undefined if none. */
   get(key: string): CacheEntry | undefined {
-    return this.success?.get(key, GET_OPTIONS) ?? this.denial?.get(key, GET_OPTIONS);
+    const h = hashKeyString(key);
+    return this.success?.get(key, h) ?? this.denial?.get(key, h);
   }
 
   /** Store an upstream answer under the cache's rules; returns the entry, or null if not cacheable. */
@@ -173,7 +187,7 @@ export class DnsCache {
     if (a.truncated) return null;
     const cfg = this.config;
     let ttl: number;
-    let part: LRUCache<string, CacheEntry> | null;
+    let part: LruStore<CacheEntry> | null;
     if (a.kind === KIND_SUCCESS) {
       if (a.minTtl < 0 || (cfg.disableSuccess && disabledFor(key, cfg.disableSuccessZones))) return null;
       ttl = clamp(a.minTtl, cfg.successMinTtl, cfg.successMaxTtl);
@@ -190,12 +204,16 @@ export class DnsCache {
       return null;
     }
     if (!part || ttl <= 0) return null;
-    if (!this.admitting && !this.success?.has(key) && !this.denial?.has(key)) return null;
-    const staleMs = cfg.serveStale && a.kind !== KIND_SERVFAIL ? cfg.serveStale.durationMs : 0;
+    const h = hashKeyString(key);
+    if (!this.admitting && !this.success?.has(key, h) && !this.denial?.has(key, h)) return null;
+    // Ages are small integers up to MAX_AGE_MS: no entry may outlive that (12.4 days).
+    ttl = Math.min(ttl, Math.floor(MAX_AGE_MS / 1000) - 1);
+    let staleMs = cfg.serveStale && a.kind !== KIND_SERVFAIL ? cfg.serveStale.durationMs : 0;
+    staleMs = Math.min(staleMs, MAX_AGE_MS - 1 - ttl * 1000);
     const entry = new CacheEntry(key, a, ttl, cfg.keepTtl ? OWN_TTLS : ttl, this.now(), staleMs);
     // A key lives in one partition: drop a previous answer of the other kind.
-    (part === this.success ? this.denial : this.success)?.delete(key);
-    part.set(key, entry);
+    (part === this.success ? this.denial : this.success)?.delete(key, h);
+    part.set(h, entry, entry.size);
     return entry;
   }
 
@@ -208,26 +226,27 @@ export class DnsCache {
     const start = this.bytes();
     let n = 0;
     while (start - this.bytes() < bytes) {
-      const s = this.success?.calculatedSize ?? 0;
-      const d = this.denial?.calculatedSize ?? 0;
+      const s = this.success?.bytes ?? 0;
+      const d = this.denial?.bytes ?? 0;
       const part = s >= d ? this.success : this.denial;
-      if (part === null || part.size === 0 || part.pop() === undefined) break;
+      if (part === null || part.count === 0 || part.pop() === undefined) break;
       n++;
     }
     return n;
   }
 
   delete(key: string): void {
-    this.success?.delete(key);
-    this.denial?.delete(key);
+    const h = hashKeyString(key);
+    this.success?.delete(key, h);
+    this.denial?.delete(key, h);
   }
 
   entries(kind: 'success' | 'denial'): number {
-    return (kind === 'success' ? this.success?.size : this.denial?.size) ?? 0;
+    return (kind === 'success' ? this.success?.count : this.denial?.count) ?? 0;
   }
 
   bytes(): number {
-    return (this.success?.calculatedSize ?? 0) + (this.denial?.calculatedSize ?? 0);
+    return (this.success?.bytes ?? 0) + (this.denial?.bytes ?? 0);
   }
 }
 

@@ -8,18 +8,21 @@ import { C_STALE, type CacheEntry, type DnsCache } from './cache.js';
 import { STALE_TTL } from './policy.js';
 import type { CacheRequestStats } from './stats.js';
 
-/** `query` holds the client's header and question (`view` its parse); `limit` the transport's size limit. */
+/**
+ * `query` holds the client's header and question (`view` its parse); `limit` the transport's size
+ * limit; `age` the entry's age in whole ms (CacheEntry.ageAt).
+ */
 export function replyFromEntry(
   cache: DnsCache,
   e: CacheEntry,
-  now: number,
+  age: number,
   query: Buffer,
   view: QueryView,
   limit: number,
   stats: CacheRequestStats,
 ): Buffer {
   const out = Buffer.allocUnsafe(replyLength(e, view, limit));
-  writeReplyFromEntry(out, 0, cache, e, now, query, view, limit, stats);
+  writeReplyFromEntry(out, 0, cache, e, age, query, view, limit, stats);
   return out;
 }
 
@@ -29,13 +32,13 @@ export function writeReplyFromEntry(
   base: number,
   cache: DnsCache,
   e: CacheEntry,
-  now: number,
+  age: number,
   query: Buffer,
   view: QueryView,
   limit: number,
   stats: CacheRequestStats,
 ): number {
-  if (now < e.expiresAt) return writeReplyFromAnswer(out, base, e, query, view, ((now - e.storedAt) / 1000) | 0, limit, true);
+  if (age < e.ttl * 1000) return writeReplyFromAnswer(out, base, e, query, view, (age / 1000) | 0, limit, true);
   stats.cacheServedStale++;
   cache.counters[C_STALE]!++;
   return writeReplyFromAnswer(out, base, e, query, view, 0, limit, true, STALE_TTL);

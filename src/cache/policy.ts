@@ -2,7 +2,9 @@
 // only after asking upstream; when it is refreshed in the background; what an upstream answer
 // replaces. Prefetch follows CoreDNS plugin/cache (freq + shouldPrefetch); serve-stale follows
 // RFC 8767. What may be stored at all, and for how long, is cache.ts `insert`. Every time here
-// comes from the cache's clock, so tests move it instead of sleeping.
+// comes from the cache's clock, so tests move it instead of sleeping. The hit path's functions take
+// the entry's age in whole ms (`age`, a small integer) rather than the clock's absolute ms: a
+// double passed to a function V8 does not inline is boxed, 16 B a call (bench/hot-path.md).
 import type { CacheConfig } from '../config/types.js';
 import type { PreparedAnswer } from '../dns/answer.js';
 import { RCODE_REFUSED, RCODE_SERVFAIL } from '../dns/constants.js';
@@ -16,31 +18,31 @@ export const STALE_CLIENT_TIMEOUT_MS = 1_800;
 export const REFRESH_RETRY_MS = 30_000;
 
 /** Count a hit: a gap of DURATION or more starts the popularity count again (CoreDNS freq.Update). */
-export function recordHit(e: CacheEntry, now: number, cfg: CacheConfig): void {
+export function recordHit(e: CacheEntry, age: number, cfg: CacheConfig): void {
   const window = cfg.prefetch !== null ? cfg.prefetch.durationMs : 60_000;
-  e.hits = now - e.lastHitAt >= window ? 1 : e.hits + 1;
-  e.lastHitAt = now;
+  e.hits = age - e.lastHitAge >= window ? 1 : e.hits + 1;
+  e.lastHitAge = age;
 }
 
 /** CoreDNS shouldPrefetch: AMOUNT hits and remaining TTL ≤ ceil(PERCENT% of the entry's TTL). */
-export function shouldPrefetch(e: CacheEntry, now: number, cfg: CacheConfig): boolean {
+export function shouldPrefetch(e: CacheEntry, age: number, cfg: CacheConfig): boolean {
   const p = cfg.prefetch;
-  if (p === null || p.amount <= 0 || e.hits < p.amount || !canRefresh(e, now)) return false;
-  const remaining = e.ttl - Math.floor((now - e.storedAt) / 1000);
+  if (p === null || p.amount <= 0 || e.hits < p.amount || !canRefresh(e, age)) return false;
+  const remaining = e.ttl - Math.floor(age / 1000);
   return remaining <= Math.ceil((p.percentage / 100) * e.ttl);
 }
 
 /** No refresh already in flight, and none failed in the last REFRESH_RETRY_MS. */
-export function canRefresh(e: CacheEntry, now: number): boolean {
-  return !e.refreshing && now - e.refreshFailedAt >= REFRESH_RETRY_MS;
+export function canRefresh(e: CacheEntry, age: number): boolean {
+  return !e.refreshing && age - e.failedAge >= REFRESH_RETRY_MS;
 }
 
 /**
  * An expired entry answered at once without asking upstream first: always in `immediate` mode;
  * in `verify` mode only while the failure recheck timer runs (upstream just failed for this key).
  */
-export function answerStaleAtOnce(e: CacheEntry, now: number, cfg: CacheConfig): boolean {
-  return cfg.serveStale !== null && (cfg.serveStale.mode === 'immediate' || now - e.refreshFailedAt < REFRESH_RETRY_MS);
+export function answerStaleAtOnce(e: CacheEntry, age: number, cfg: CacheConfig): boolean {
+  return cfg.serveStale !== null && (cfg.serveStale.mode === 'immediate' || age - e.failedAge < REFRESH_RETRY_MS);
 }
 
 /** What the cache holds for a request's key, decided once on the request path. */
@@ -49,10 +51,11 @@ export const ENTRY_STALE_NOW = 1; // expired, answered stale at once; refreshed 
 export const ENTRY_VERIFY = 2; // expired, upstream asked first; the entry is the fallback
 export const ENTRY_EXPIRED = 3; // past the serve_stale window: a miss
 
-export function entryState(e: CacheEntry, now: number, cfg: CacheConfig): number {
-  if (now < e.expiresAt) return ENTRY_FRESH;
-  if (now >= e.staleUntil) return ENTRY_EXPIRED;
-  return answerStaleAtOnce(e, now, cfg) ? ENTRY_STALE_NOW : ENTRY_VERIFY;
+/** `age`: ms since the entry was stored (CacheEntry.ageAt). */
+export function entryState(e: CacheEntry, age: number, cfg: CacheConfig): number {
+  if (age < e.ttl * 1000) return ENTRY_FRESH;
+  if (age >= e.ttl * 1000 + e.staleMs) return ENTRY_EXPIRED;
+  return answerStaleAtOnce(e, age, cfg) ? ENTRY_STALE_NOW : ENTRY_VERIFY;
 }
 
 /** The background refresh an answer from `e` in `state` starts: none, a prefetch, or a stale refresh. */
@@ -60,9 +63,9 @@ export const REFRESH_NONE = 0;
 export const REFRESH_PREFETCH = 1;
 export const REFRESH_STALE = 2;
 
-export function refreshAfterAnswer(e: CacheEntry, state: number, now: number, cfg: CacheConfig): number {
-  if (state === ENTRY_FRESH) return cfg.prefetch !== null && shouldPrefetch(e, now, cfg) ? REFRESH_PREFETCH : REFRESH_NONE;
-  return canRefresh(e, now) ? REFRESH_STALE : REFRESH_NONE;
+export function refreshAfterAnswer(e: CacheEntry, state: number, age: number, cfg: CacheConfig): number {
+  if (state === ENTRY_FRESH) return cfg.prefetch !== null && shouldPrefetch(e, age, cfg) ? REFRESH_PREFETCH : REFRESH_NONE;
+  return canRefresh(e, age) ? REFRESH_STALE : REFRESH_NONE;
 }
 
 /** A refresh of `e` goes upstream now (prefetches are counted, as coredns_cache_prefetch_total). */
@@ -71,9 +74,9 @@ export function startRefresh(cache: DnsCache | null, e: CacheEntry, prefetch: bo
   if (prefetch && cache !== null) cache.counters[C_PREFETCH]!++;
 }
 
-/** `e` may still answer a client at `now` (fresh, or expired within serve_stale). */
+/** `e` may still answer a client at cache time `now` (fresh, or expired within serve_stale); slow paths. */
 export function servable(e: CacheEntry | null, now: number): e is CacheEntry {
-  return e !== null && now < e.staleUntil;
+  return e !== null && e.ageAt(now) < e.lifetimeMs;
 }
 
 /** RFC 8767 §4: an upstream SERVFAIL or REFUSED must not replace data the cache can still serve. */

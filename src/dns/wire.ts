@@ -1,5 +1,6 @@
 // Query parsing by hand on the raw bytes: header, the one question, EDNS. Fills a reused
-// ParsedQuery so a cache hit allocates nothing here but the key string (the hot path allocates nothing it can avoid).
+// ParsedQuery so a cache hit allocates nothing here: the cache key is its bytes in lowerName and
+// their hash, and the key string is built only for a path that keeps it (a miss, a refresh).
 import {
   EDNS_DO,
   FLAG_CD,
@@ -42,8 +43,46 @@ export class ParsedQuery {
   /** Start offsets of each label inside lowerName (for zone suffix matching). */
   readonly labelStarts = new Uint8Array(128);
   labelCount = 0;
-  /** Cache key: lowercased qname + qtype + qclass + DO/CD bits, as a latin1 string. */
-  key = '';
+  /**
+   * The cache key's bytes, lowercased qname + qtype + qclass + DO/CD bits, are
+   * `lowerName[0, qnameLen + 5)`; `hash` is hashKey over them (equal to hashKeyString of the key
+   * string). The string itself is built on first use (`queryKey`).
+   */
+  hash = 0;
+  /** The key string once built for this query; '' until then (a key is never empty). */
+  keyString = '';
+}
+
+// FNV-1a (32 bit) over the key bytes, then a multiply-xorshift finish: the cache's table takes
+// the low bits, which plain FNV-1a leaves poorly mixed for names differing only in the last byte.
+export const HASH_SEED = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+export function hashStep(h: number, byte: number): number {
+  return Math.imul(h ^ byte, FNV_PRIME);
+}
+
+export function hashFinish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+/** The hash parseQuery computes, from a key string (the slow paths that hold only the string). */
+export function hashKeyString(key: string): number {
+  let h = HASH_SEED;
+  for (let i = 0; i < key.length; i++) h = hashStep(h, key.charCodeAt(i));
+  return hashFinish(h);
+}
+
+/** Whether `key` is the query's key (lowerName[0, qnameLen + 5)), without building a string. */
+export function keyEquals(key: string, q: ParsedQuery): boolean {
+  const n = q.qnameLen + 5;
+  if (key.length !== n) return false;
+  const b = q.lowerName;
+  for (let i = 0; i < n; i++) if (key.charCodeAt(i) !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -59,6 +98,7 @@ export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length): Parse
   q.udpPayload = MIN_UDP_PAYLOAD;
   q.qnameLen = 0;
   q.questionEnd = 0;
+  q.keyString = '';
   if (len < HEADER_LEN) return PARSE_DROP;
   const flags = (msg[2]! << 8) | msg[3]!;
   if (flags & FLAG_QR) return PARSE_DROP; // a response sent to us: never answer (reflection loops)
@@ -82,7 +122,7 @@ export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length): Parse
     const status = readEdns(msg, q.questionEnd, len, ancount + nscount, arcount, q);
     if (status !== PARSE_OK) return status;
   }
-  q.key = makeKey(q);
+  keySuffix(q);
   return PARSE_OK;
 }
 
@@ -92,11 +132,13 @@ function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery): num
   let pos = start;
   let n = 0;
   let labels = 0;
+  let h = HASH_SEED;
   for (;;) {
     if (pos >= end) return -1;
     const len = msg[pos]!;
     if (len === 0) {
       out[n++] = 0;
+      h = hashStep(h, 0);
       pos++;
       break;
     }
@@ -105,12 +147,16 @@ function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery): num
     if (labels < q.labelStarts.length) q.labelStarts[labels] = n;
     labels++;
     out[n++] = len;
+    h = hashStep(h, len);
     pos++;
     for (let i = 0; i < len; i++) {
       const c = msg[pos++]!;
-      out[n++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+      const lc = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+      out[n++] = lc;
+      h = hashStep(h, lc);
     }
   }
+  q.hash = h; // the suffix's five bytes are hashed in by keySuffix
   q.qnameLen = n;
   q.labelCount = labels;
   return pos;
@@ -156,19 +202,31 @@ export function skipName(msg: Buffer, pos: number, end = msg.length): number {
   return -1;
 }
 
-// Buffer's own latin1 decoder, without toString's encoding dispatch: the key is made per query.
+// Buffer's own latin1 decoder, without toString's encoding dispatch.
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Buffer, start: number, end: number): string }).latin1Slice;
 
-function makeKey(q: ParsedQuery): string {
-  // lowerName has 5 spare bytes past the longest name: the suffix goes there, no copy.
+/** The key's last five bytes after the name in lowerName (5 spare bytes past the longest name), and the hash finished over them. */
+function keySuffix(q: ParsedQuery): void {
   const n = q.qnameLen;
   const b = q.lowerName;
+  const flags = (q.dnssecOk ? 1 : 0) | (q.checkingDisabled ? 2 : 0);
   b[n] = q.qtype >> 8;
   b[n + 1] = q.qtype & 0xff;
   b[n + 2] = q.qclass >> 8;
   b[n + 3] = q.qclass & 0xff;
-  b[n + 4] = (q.dnssecOk ? 1 : 0) | (q.checkingDisabled ? 2 : 0);
-  return latin1Slice.call(b, 0, n + 5);
+  b[n + 4] = flags;
+  let h = q.hash;
+  h = hashStep(h, q.qtype >> 8);
+  h = hashStep(h, q.qtype & 0xff);
+  h = hashStep(h, q.qclass >> 8);
+  h = hashStep(h, q.qclass & 0xff);
+  q.hash = hashFinish(hashStep(h, flags));
+}
+
+/** The cache key of a parsed query as a latin1 string, built once per query on first use. */
+export function queryKey(q: ParsedQuery): string {
+  if (q.keyString === '') q.keyString = latin1Slice.call(q.lowerName, 0, q.qnameLen + 5);
+  return q.keyString;
 }
 
 /** The key's parts back, for building the upstream query of a miss. */

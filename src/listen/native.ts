@@ -11,6 +11,12 @@ export interface NativeUdp {
   readonly META_STRIDE: number;
   readonly META_REPLIES: number;
   readonly META_INTS: number;
+  /** The native clock now, in ms (uv_hrtime: performance.now() plus a fixed offset). */
+  hrtimeMs(): number;
+  /** Register the process's clock memory (3 doubles; see nativeClock). */
+  setClock(clock: ArrayBuffer): void;
+  /** Write the native clock's time into nativeClock()[2]. */
+  stamp(): void;
   open(
     self: object,
     host: string,
@@ -33,6 +39,26 @@ export interface NativeUdp {
 export const NATIVE_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'native', 'udp_batch.node');
 
 let loaded: { mod: NativeUdp | null; why: string } | null = null;
+let clock: Float64Array | null = null;
+
+/**
+ * The process's clock memory, shared by every batch listener (their callbacks never overlap):
+ * [0] the receive time of the batch being handled, written by the native side; [1] the offset
+ * from performance.now()'s scale; [2] the time of the last `stamp()`; all ms. `[i] - [1]` is on
+ * performance.now()'s scale without the heap number performance.now() returns each call.
+ */
+export function nativeClock(mod: NativeUdp): Float64Array {
+  if (clock === null) {
+    const ab = new ArrayBuffer(24);
+    mod.setClock(ab);
+    clock = new Float64Array(ab);
+    // Read back to back, the two clocks differ by their origins (both CLOCK_MONOTONIC: libuv's
+    // uv_hrtime backs performance.now()); the error is the few hundred ns between the two calls.
+    clock[1] = mod.hrtimeMs() - performance.now();
+    clock[0] = clock[2] = performance.now() + clock[1];
+  }
+  return clock;
+}
 
 /** The addon, or null and why not (not built, wrong platform, failed to load). Loaded once. */
 export function nativeUdp(): { mod: NativeUdp | null; why: string } {

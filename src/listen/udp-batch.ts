@@ -8,7 +8,7 @@
 // - an IPv4 client is a number (host order), not a string; `peerText` formats it for logs.
 import { BindError } from '../errors.js';
 import type { QueryHandler } from '../resolve/query-handler.js';
-import type { NativeUdp } from './native.js';
+import { nativeClock, type NativeUdp } from './native.js';
 import type { Peer } from '../observe/query-log.js';
 import type { ReplySink } from '../resolve/waiter.js';
 
@@ -22,6 +22,7 @@ export class BatchUdpListener implements ReplySink {
   private readonly out: Buffer;
   private readonly meta: Int32Array;
   private readonly metaBytes: Buffer;
+  readonly clock: Float64Array;
   private h: unknown = null;
   private closed = false;
   // the batch being handled: the slot and client a synchronous reply belongs to
@@ -45,6 +46,7 @@ export class BatchUdpListener implements ReplySink {
     const metaAB = new ArrayBuffer(native.META_INTS * 4);
     this.meta = new Int32Array(metaAB);
     this.metaBytes = Buffer.from(metaAB);
+    this.clock = nativeClock(native);
   }
 
   listen(): Promise<void> {
@@ -87,6 +89,10 @@ export class BatchUdpListener implements ReplySink {
     this.slot = -1;
     return this.replies;
   };
+
+  stamp(): void {
+    this.native.stamp();
+  }
 
   get slab(): Buffer {
     return this.out;

@@ -225,7 +225,7 @@ export class BlockRuntime {
     if (cache === null) return false;
     const now = cache.now();
     if (!servable(e, now)) return false;
-    const reply = replyFromEntry(cache, e, now, w.query, w, w.limit, w.stats);
+    const reply = replyFromEntry(cache, e, e.ageAt(now), w.query, w, w.limit, w.stats);
     send(w, reply, e.rcode, PLUGIN_CACHE, this.queryLog);
     return true;
   }

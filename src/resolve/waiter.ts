@@ -19,6 +19,13 @@ export interface ReplySink {
   readonly slab: Buffer | null;
   reserve(max: number, address: Peer, port: number): number;
   sendWritten(len: number): void;
+  /**
+   * Batch listeners: a clock read without performance.now(), whose every result is a new heap
+   * number (listen/native.ts nativeClock): [0] the batch's receive time, [2] the time of the last
+   * `stamp()`, each minus [1] on performance.now()'s scale (ms).
+   */
+  readonly clock?: Float64Array;
+  stamp?(): void;
 }
 
 export class Waiter implements QueryView {

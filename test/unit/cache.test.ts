@@ -9,7 +9,7 @@ import type { CacheConfig } from '../../src/config/types.js';
 import { KIND_DENIAL, KIND_SERVFAIL, KIND_SUCCESS, prepareAnswer, type PreparedAnswer } from '../../src/dns/answer.js';
 import type { PackedAnswer } from '../../src/dns/packed.js';
 import { replyFromAnswer } from '../../src/dns/reply.js';
-import { ParsedQuery, PARSE_OK, nameToWire, parseQuery } from '../../src/dns/wire.js';
+import { ParsedQuery, PARSE_OK, nameToWire, parseQuery, queryKey } from '../../src/dns/wire.js';
 import { encodeQuery } from '../support/dnsclient.js';
 
 const QNAME = 'a.example';
@@ -171,7 +171,7 @@ t.test('key: qname case-insensitive; qtype, DO and CD distinguish', async (t) =>
   const key = (msg: Buffer): string => {
     const q = new ParsedQuery();
     if (parseQuery(msg, q) !== PARSE_OK) throw new Error('parse failed');
-    return q.key;
+    return queryKey(q);
   };
   const base = key(encodeQuery('Web.Example', 'A', { edns: 1232 }));
   t.equal(key(encodeQuery('wEB.eXAMPLE', 'A', { edns: 1232 })), base, 'case does not matter');
@@ -188,21 +188,22 @@ t.test('prefetch and refresh policy on the injected clock', async (t) => {
   const clock = { now: 1_000_000 };
   const cache = new DnsCache(cfg, () => clock.now);
   const e = cache.insert('k', prepared(NOERROR, [a(100)]))!;
-  recordHit(e, (clock.now += 1000), cfg);
-  recordHit(e, (clock.now += 1000), cfg);
+  const age = (): number => e.ageAt(clock.now); // the policy takes the entry's age, as the hit path computes it
+  recordHit(e, ((clock.now += 1000), age()), cfg);
+  recordHit(e, ((clock.now += 1000), age()), cfg);
   t.equal(e.hits, 2);
-  t.notOk(shouldPrefetch(e, clock.now, cfg), '98 s left of 100: too early');
+  t.notOk(shouldPrefetch(e, age(), cfg), '98 s left of 100: too early');
   clock.now = e.storedAt + 90_000;
-  t.ok(shouldPrefetch(e, clock.now, cfg), '10 s left ≤ 10%');
-  recordHit(e, clock.now, cfg);
+  t.ok(shouldPrefetch(e, age(), cfg), '10 s left ≤ 10%');
+  recordHit(e, age(), cfg);
   t.equal(e.hits, 1, 'a gap ≥ DURATION restarts the count');
-  t.notOk(shouldPrefetch(e, clock.now, cfg), 'no longer popular');
-  t.ok(canRefresh(e, clock.now));
+  t.notOk(shouldPrefetch(e, age(), cfg), 'no longer popular');
+  t.ok(canRefresh(e, age()));
   e.refreshFailedAt = clock.now;
-  t.notOk(canRefresh(e, clock.now + REFRESH_RETRY_MS - 1), 'no refresh within 30 s of a failure');
-  t.ok(canRefresh(e, clock.now + REFRESH_RETRY_MS));
+  t.notOk(canRefresh(e, age() + REFRESH_RETRY_MS - 1), 'no refresh within 30 s of a failure');
+  t.ok(canRefresh(e, age() + REFRESH_RETRY_MS));
   e.refreshing = true;
-  t.notOk(canRefresh(e, clock.now + REFRESH_RETRY_MS), 'one refresh in flight per key');
+  t.notOk(canRefresh(e, age() + REFRESH_RETRY_MS), 'one refresh in flight per key');
 });
 
 t.test('hit and failure times: relative to storedAt, whole ms, clamped after 12.4 days', async (t) => {
@@ -224,13 +225,25 @@ t.test('hit and failure times: relative to storedAt, whole ms, clamped after 12.
   t.equal(e.lastHitAt, e.storedAt + 2 ** 30 - 1, 'clamped at 2^30 - 1 ms');
   e.lastHitAt = e.storedAt - days(20);
   t.equal(e.lastHitAt, e.storedAt - (2 ** 30 - 1));
+  t.equal(e.ageAt(e.storedAt + 1234.9), 1234, "an entry's age is whole ms");
+  t.equal(e.ageAt(e.storedAt + days(20)), 2 ** 30 - 1, 'and clamped the same way');
+});
+
+t.test('no entry outlives the ages the policy can count (12.4 days)', async (t) => {
+  const clock = { now: 1_000_000 };
+  const cfg = { ...defaultCacheConfig(), successMaxTtl: 30 * 86_400, serveStale: { durationMs: 30 * 86_400_000, mode: 'immediate' as const } };
+  const cache = new DnsCache(cfg, () => clock.now);
+  const e = cache.insert('k', prepared(NOERROR, [a(20 * 86_400)]))!;
+  t.ok(e.ttl * 1000 < 2 ** 30 - 1, `TTL capped (${e.ttl} s)`);
+  t.ok(e.lifetimeMs < 2 ** 30 - 1, 'TTL + serve_stale window capped');
+  t.ok(e.ttl * 1000 + e.staleMs === e.lifetimeMs);
 });
 
 t.test('disable success|denial ZONES only covers those zones', async (t) => {
   const keyOf = (name: string): string => {
     const q = new ParsedQuery();
     t.equal(parseQuery(encodeQuery(name, 'A'), q), PARSE_OK);
-    return q.key;
+    return queryKey(q);
   };
   const { cache } = makeCache({ disableSuccess: true, disableSuccessZones: ['example.'] });
   t.equal(cache.insert(keyOf('a.example'), prepared(NOERROR, [a(60)])), null, 'under the disabled zone: not cached');

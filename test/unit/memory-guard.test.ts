@@ -9,7 +9,7 @@ import { prepareAnswer } from '../../src/dns/answer.js';
 import { createLogger } from '../../src/observe/log.js';
 import { CACHE_RESERVE, LEVEL_OK, LEVEL_OVER, LEVEL_PRESSURE, MemoryGuard, type GuardHooks } from '../../src/agent/memory-guard.js';
 import { PendingBudget } from '../../src/resolve/pending-budget.js';
-import { ParsedQuery, PARSE_OK, nameToWire, parseQuery } from '../../src/dns/wire.js';
+import { ParsedQuery, PARSE_OK, nameToWire, parseQuery, queryKey } from '../../src/dns/wire.js';
 import { encodeQuery } from '../support/dnsclient.js';
 import * as packet from 'dns-packet';
 
@@ -51,7 +51,7 @@ function setup(rssAfterGc: (rss: number) => number, budget = BUDGET, names = 100
 function keyOf(name: string): string {
   const q = new ParsedQuery();
   if (parseQuery(encodeQuery(name, 'A'), q) !== PARSE_OK) throw new Error('unparsable query');
-  return q.key;
+  return queryKey(q);
 }
 
 t.test('pressure: no new keys, smaller pending bound, a give-back GC every 2 s; relief after 2 s under 80 %', async (t) => {

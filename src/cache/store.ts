@@ -1,0 +1,251 @@
+// The storage of one cache partition: an open-addressing hash table over the key's 32-bit hash
+// (dns/wire.ts hashes the key bytes while parsing), a true-LRU recency list, an entry cap and a
+// byte budget. Everything per entry but the value itself lives in Int32Arrays indexed by slot,
+// so a hit allocates nothing and moves no object: the hash table holds slot numbers, the recency
+// list is prev/next slot numbers. A hit is probed with the parsed query (`lookup`) and confirmed
+// against the stored key string byte by byte, so no key string is built for it.
+//
+// Sizing: the arrays start at MIN_SLOTS and double as entries arrive, up to the entry cap, so an
+// idle agent configured for 1M entries does not hold 1M slots (24 B each plus the table); they
+// are not shrunk again after evictions (the memory guard's `shrink` frees the values, the bulk).
+import { keyEquals, type ParsedQuery } from '../dns/wire.js';
+
+export interface Keyed {
+  readonly key: string;
+}
+
+const NONE = -1;
+const MIN_SLOTS = 16;
+
+export class LruStore<V extends Keyed> {
+  /** Entries held. */
+  count = 0;
+  /** Sum of the entries' sizes as given to `set`. */
+  bytes = 0;
+  private readonly values: (V | undefined)[] = [];
+  private hashes: Int32Array = new Int32Array(MIN_SLOTS);
+  private sizes: Int32Array = new Int32Array(MIN_SLOTS);
+  /** Recency list: prev is towards the most recently used (head), next towards the least (tail). */
+  private prev: Int32Array = new Int32Array(MIN_SLOTS);
+  private next: Int32Array = new Int32Array(MIN_SLOTS);
+  /** Open addressing with linear probing: slot + 1, 0 for empty; load kept at or under 1/2. */
+  private table: Int32Array = new Int32Array(MIN_SLOTS * 2);
+  private mask = MIN_SLOTS * 2 - 1;
+  private head = NONE;
+  private tail = NONE;
+  /** Free slots, chained through `next`. */
+  private free = NONE;
+
+  /**
+   * `onEvict` counts an entry pushed out by the cap, the byte budget or `pop` (not one replaced
+   * or deleted), as lru-cache's dispose reason 'evict' did.
+   */
+  constructor(
+    readonly maxEntries: number,
+    readonly maxBytes: number,
+    private readonly evictions: Float64Array,
+    private readonly evictSlot: number,
+  ) {}
+
+  /** The hit path: the entry for the parsed query's key, made most recently used; undefined if none. */
+  lookup(q: ParsedQuery): V | undefined {
+    const table = this.table;
+    const mask = this.mask;
+    const hash = q.hash;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const t = table[i]!;
+      if (t === 0) return undefined;
+      const s = t - 1;
+      if (this.hashes[s] === hash) {
+        const v = this.values[s]!;
+        if (keyEquals(v.key, q)) {
+          this.touch(s);
+          return v;
+        }
+      }
+    }
+  }
+
+  /** The entry for `key` (whose hash is `hash`), made most recently used. */
+  get(key: string, hash: number): V | undefined {
+    const i = this.indexOf(key, hash);
+    if (i < 0) return undefined;
+    const s = this.table[i]! - 1;
+    this.touch(s);
+    return this.values[s];
+  }
+
+  /** Whether `key` is held; its recency is left alone. */
+  has(key: string, hash: number): boolean {
+    return this.indexOf(key, hash) >= 0;
+  }
+
+  /**
+   * Store `value` under its key as the most recently used entry, evicting least recently used
+   * ones past the cap or the byte budget. A value larger than the whole budget is not stored and
+   * removes what the key held (as lru-cache's maxEntrySize did); returns whether it was stored.
+   */
+  set(hash: number, value: V, size: number): boolean {
+    const key = value.key;
+    const i = this.indexOf(key, hash);
+    if (size > this.maxBytes) {
+      if (i >= 0) this.remove(i);
+      return false;
+    }
+    if (i >= 0) {
+      const s = this.table[i]! - 1;
+      this.bytes += size - this.sizes[s]!;
+      this.sizes[s] = size;
+      this.values[s] = value;
+      this.touch(s);
+      while (this.bytes > this.maxBytes && this.tail !== s) this.evictTail();
+      return true;
+    }
+    while (this.count >= this.maxEntries) this.evictTail();
+    while (this.count > 0 && this.bytes + size > this.maxBytes) this.evictTail();
+    if ((this.count + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
+    const s = this.allocSlot();
+    this.hashes[s] = hash;
+    this.sizes[s] = size;
+    this.values[s] = value;
+    this.bytes += size;
+    this.count++;
+    const table = this.table;
+    const mask = this.mask;
+    let j = hash & mask;
+    while (table[j] !== 0) j = (j + 1) & mask;
+    table[j] = s + 1;
+    this.pushFront(s);
+    return true;
+  }
+
+  delete(key: string, hash: number): boolean {
+    const i = this.indexOf(key, hash);
+    if (i < 0) return false;
+    this.remove(i);
+    return true;
+  }
+
+  /** Evict the least recently used entry (counted as an eviction); undefined when empty. */
+  pop(): V | undefined {
+    if (this.tail === NONE) return undefined;
+    const v = this.values[this.tail];
+    this.evictTail();
+    return v;
+  }
+
+  /** Keys from the most to the least recently used (tests, slow). */
+  keys(): string[] {
+    const out: string[] = [];
+    for (let s = this.head; s !== NONE; s = this.next[s]!) out.push(this.values[s]!.key);
+    return out;
+  }
+
+  /** Slots the arrays have room for, and the hash table's length (tests: growth). */
+  capacity(): { slots: number; table: number } {
+    return { slots: this.hashes.length, table: this.table.length };
+  }
+
+  private indexOf(key: string, hash: number): number {
+    const table = this.table;
+    const mask = this.mask;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const t = table[i]!;
+      if (t === 0) return NONE;
+      const s = t - 1;
+      if (this.hashes[s] === hash && this.values[s]!.key === key) return i;
+    }
+  }
+
+  private evictTail(): void {
+    const s = this.tail;
+    const table = this.table;
+    const mask = this.mask;
+    let i = this.hashes[s]! & mask;
+    while (table[i] !== s + 1) i = (i + 1) & mask;
+    this.remove(i);
+    this.evictions[this.evictSlot]!++;
+  }
+
+  /** Remove the entry at table index `i`: backward-shift deletion keeps every probe chain unbroken. */
+  private remove(i: number): void {
+    const table = this.table;
+    const mask = this.mask;
+    const s = table[i]! - 1;
+    let hole = i;
+    for (let j = (i + 1) & mask; table[j] !== 0; j = (j + 1) & mask) {
+      const home = this.hashes[table[j]! - 1]! & mask;
+      // The entry at j may move back into the hole unless its home lies after the hole.
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        table[hole] = table[j]!;
+        hole = j;
+      }
+    }
+    table[hole] = 0;
+    this.unlink(s);
+    this.values[s] = undefined;
+    this.bytes -= this.sizes[s]!;
+    this.count--;
+    this.next[s] = this.free;
+    this.free = s;
+  }
+
+  private allocSlot(): number {
+    if (this.free !== NONE) {
+      const s = this.free;
+      this.free = this.next[s]!;
+      return s;
+    }
+    const s = this.values.length;
+    this.values.push(undefined);
+    if (s === this.hashes.length) {
+      const n = Math.min(this.hashes.length * 2, Math.max(this.maxEntries, MIN_SLOTS));
+      this.hashes = grown(this.hashes, n);
+      this.sizes = grown(this.sizes, n);
+      this.prev = grown(this.prev, n);
+      this.next = grown(this.next, n);
+    }
+    return s;
+  }
+
+  private rehash(length: number): void {
+    const table = new Int32Array(length);
+    const mask = length - 1;
+    for (let s = this.head; s !== NONE; s = this.next[s]!) {
+      let j = this.hashes[s]! & mask;
+      while (table[j] !== 0) j = (j + 1) & mask;
+      table[j] = s + 1;
+    }
+    this.table = table;
+    this.mask = mask;
+  }
+
+  private touch(s: number): void {
+    if (s === this.head) return;
+    this.unlink(s);
+    this.pushFront(s);
+  }
+
+  private unlink(s: number): void {
+    const p = this.prev[s]!;
+    const n = this.next[s]!;
+    if (p !== NONE) this.next[p] = n;
+    else this.head = n;
+    if (n !== NONE) this.prev[n] = p;
+    else this.tail = p;
+  }
+
+  private pushFront(s: number): void {
+    this.prev[s] = NONE;
+    this.next[s] = this.head;
+    if (this.head !== NONE) this.prev[this.head] = s;
+    else this.tail = s;
+    this.head = s;
+  }
+}
+
+function grown(a: Int32Array, length: number): Int32Array {
+  const b = new Int32Array(length);
+  b.set(a);
+  return b;
+}
