@@ -1,6 +1,7 @@
 // Query parsing by hand on the raw bytes: header, the one question, EDNS. Fills a reused
 // ParsedQuery so a cache hit allocates nothing here: the cache key is its bytes in lowerName and
 // their hash, and the key string is built only for a path that keeps it (a miss, a refresh).
+import { randomBytes } from 'node:crypto';
 import {
   EDNS_DO,
   FLAG_CD,
@@ -55,7 +56,10 @@ export class ParsedQuery {
 
 // FNV-1a (32 bit) over the key bytes, then a multiply-xorshift finish: the cache's table takes
 // the low bits, which plain FNV-1a leaves poorly mixed for names differing only in the last byte.
-export const HASH_SEED = 0x811c9dc5 | 0;
+// The starting state is random per process (FNV's offset basis mixed with random bits), as V8
+// seeds its own string hashes: a client that can get names cached (a denial is cached too) must
+// not be able to compute, offline, names that pile up in one probe chain of the cache's table.
+export const HASH_SEED = (0x811c9dc5 ^ randomBytes(4).readInt32LE(0)) | 0;
 const FNV_PRIME = 0x01000193;
 
 export function hashStep(h: number, byte: number): number {
