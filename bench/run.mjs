@@ -11,6 +11,7 @@ import { startKnot } from './lib/knot.mjs';
 import { startAgent, startDnsdist, startDnsmasq, startNodeFloor, startUnbound } from './lib/servers.mjs';
 import { writeHitQueries, writeMissQueries } from './lib/zone.mjs';
 import { measureHits, measureMisses, PHASE_SECONDS, FIXED_QPS } from './lib/measure.mjs';
+import { measureTailRounds, tailRoundsTable, TAIL_ROUNDS } from './lib/tail-rounds.mjs';
 import { hitScaleTable, measureHitScale } from './lib/hitscale.mjs';
 import { CLIENT_CPU } from './lib/dnsperf.mjs';
 import { measureNodeCache, nodeCacheExtraZones } from './lib/nodecache.mjs';
@@ -20,7 +21,7 @@ import { commandList, configFiles, gcTable, hitTable, machineNote, missTable, ta
 const here = dirname(fileURLToPath(import.meta.url));
 const MEASURED_ELSEWHERE = ['crash-safety.md', 'fuzz-burst.md'];
 const repoRoot = join(here, '..');
-const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodelocaldns-ts-dgram', 'node-dgram-floor', 'cache', 'hitscale', 'nodecache'];
+const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodelocaldns-ts-dgram', 'node-dgram-floor', 'cache', 'tail', 'hitscale', 'nodecache'];
 const USAGE = `Usage: node bench/run.mjs [--name=value ...]   (npm run bench -- [--name=value ...])
 
 Our agent against unbound, dnsdist and dnsmasq, all forwarding cluster.local to one knotd,
@@ -127,6 +128,27 @@ async function main() {
       }
     }
 
+    // Tail latency and CPU per hit again, in alternating rounds with every server up at once
+    // (lib/tail-rounds.mjs): the hot path's targets compare these medians.
+    let tail;
+    const tailCandidates = candidates.filter(([n]) => ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts'].includes(n));
+    if (wanted('tail') && tailCandidates.length > 1) {
+      const up = [];
+      try {
+        for (const [name, startFn] of tailCandidates) {
+          const server = await startFn();
+          servers.push(server);
+          up.push({ name, server });
+        }
+        log(`alternating rounds at ${FIXED_QPS} qps: ${up.map((u) => u.name).join(', ')}`);
+        tail = await measureTailRounds(up, hitFile, dir, { log });
+      } catch (e) {
+        log(`alternating rounds failed: ${e.message}`);
+      } finally {
+        for (const u of up) await stop(u.server.child);
+      }
+    }
+
     // Miss path: a fresh server per run, unique names, TCP to knot.
     const missResults = [];
     const missCandidates = [['unbound (tcp-upstream: yes)', () => startUnbound(dir, knot, { tcpUpstream: true })]];
@@ -208,7 +230,7 @@ async function main() {
       '',
       '## Targets',
       '',
-      targetsTable(results, missResults, cacheFigures, scale, nodecache),
+      targetsTable(results, missResults, cacheFigures, scale, nodecache, tail),
       '',
       '## Cache hits',
       '',
@@ -229,6 +251,17 @@ async function main() {
             'phase, the collections, their pauses and the JS heap bytes allocated per answered query.',
             '',
             gcTable(results),
+            '',
+          ]
+        : []),
+      ...(tail
+        ? [
+            `Alternating rounds (bench/lib/tail-rounds.mjs): every server above but the node:dgram ones up at once, each pinned to CPU 0,`,
+            `and ${TAIL_ROUNDS} rounds of ${PHASE_SECONDS} s at ${FIXED_QPS} qps visiting each server in turn (the order rotated each round), so a burst`,
+            'of noise on the shared box lands on one round of one server instead of on one server\'s only phase. The hot path\'s p99 and CPU',
+            'targets compare these medians.',
+            '',
+            tailRoundsTable(tail),
             '',
           ]
         : []),

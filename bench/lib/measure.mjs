@@ -11,7 +11,7 @@ export const FIXED_QPS = 40_000;
 
 // Each name asked once, so every later query of the hit set is a cache hit. Done before every
 // phase because the agent caps TTLs at 30 s (node-cache's template) and a run lasts longer.
-async function warm(server, hitFile) {
+export async function warm(server, hitFile) {
   const r = await dnsperf(server, hitFile, { once: true, seconds: 10, outstanding: 100 });
   if (r.completed !== r.sent) throw new Error(`${server.name}: warm-up lost ${r.sent - r.completed} of ${r.sent} queries`);
   return r;
