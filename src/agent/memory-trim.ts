@@ -4,7 +4,8 @@
 // of a fragmented arena mapped, so RSS stayed 15-30 MiB above a fresh agent holding the same
 // cache (bench/memory.md). Every 10 s: if the V8 heap is well above where the last collection
 // left it and has stopped growing, one full GC (only where node runs with --expose-gc, as the
-// image does); then malloc_trim(0) through the batch addon.
+// image does), or if it has stayed a little above that size for a minute (slow growth); then
+// malloc_trim(0) through the batch addon.
 // Once serving, the node executable's clean pages leave the resident set (the addon's
 // releaseExecutablePages): at start they were 42 of the agent's 70 MiB of RSS, read while booting
 // and mostly never again; the ones the agent uses fault back in from the page cache. Only then,
@@ -16,6 +17,16 @@ import { nativeUdp } from '../listen/native.js';
 export const TRIM_INTERVAL_MS = 10_000;
 /** Heap growth past the last settled size that is worth a full GC (~10-20 ms on such a heap). */
 export const SHRINK_SLACK = 8 << 20;
+/**
+ * Slow growth: a heap that stays this far above its settled size for CREEP_ROUNDS rounds in a row
+ * gets a full GC too. Under a light steady load (the incident soak: ~120 queries/s, a few misses a
+ * second, an upstream reconnect a minute) the heap never grows by SHRINK_SLACK at once, V8 left
+ * its garbage in place for minutes, and RSS rose ~0.5 MiB a minute for the 10 minutes measured.
+ * At most one such GC a minute (a few ms on a ~10 MiB heap); a hit allocates nothing, so a hit
+ * load never triggers it.
+ */
+export const CREEP_SLACK = 2 << 20;
+export const CREEP_ROUNDS = 6;
 
 export interface TrimHooks {
   /** V8's committed heap, bytes. */
@@ -44,6 +55,8 @@ export class MemoryTrimmer {
   /** Heap size after the last collection we asked for (or the lowest seen since). */
   private settled: number;
   private last: number;
+  /** Rounds in a row the heap has stayed CREEP_SLACK above the settled size. */
+  private creeping = 0;
   collections = 0;
   releases = 0;
 
@@ -65,9 +78,12 @@ export class MemoryTrimmer {
   run(): void {
     const h = this.hooks;
     const total = h.heapTotal();
-    if (h.gc !== null && total >= this.settled + SHRINK_SLACK && total <= this.last) {
+    this.creeping = total >= this.settled + CREEP_SLACK ? this.creeping + 1 : 0;
+    const grown = total >= this.settled + SHRINK_SLACK && total <= this.last;
+    if (h.gc !== null && (grown || this.creeping >= CREEP_ROUNDS)) {
       h.gc();
       this.collections++;
+      this.creeping = 0;
       this.settled = h.heapTotal();
     } else if (total < this.settled) this.settled = total;
     this.last = total;

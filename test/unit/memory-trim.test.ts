@@ -3,7 +3,7 @@
 // real hooks this process has (the addon's trim and release).
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { MemoryTrimmer, SHRINK_SLACK, processHooks, type TrimHooks } from '../../src/agent/memory-trim.js';
+import { CREEP_ROUNDS, CREEP_SLACK, MemoryTrimmer, SHRINK_SLACK, processHooks, type TrimHooks } from '../../src/agent/memory-trim.js';
 import { nativeUdp } from '../../src/listen/native.js';
 
 /** Round k (from 1) sees sizes[k]; the constructor sees sizes[0]. */
@@ -65,11 +65,38 @@ t.test('start releases the executable pages once', async (t) => {
   t.equal(h.releases, 1);
 });
 
-t.test('growth within the slack is left to V8', async (t) => {
+t.test('growth within the slack is left to V8 for a while', async (t) => {
   const h = hooks([16 * MiB, 16 * MiB + SHRINK_SLACK - 1, 16 * MiB + SHRINK_SLACK - 1]);
   const m = trimmer(h);
   m.run();
   m.run();
+  t.equal(h.gcs, 0);
+});
+
+t.test('a heap that creeps up slowly gets one GC after a minute above the creep slack', async (t) => {
+  // grows by 0.5 MiB a round: never SHRINK_SLACK at once, never stops growing
+  const sizes = [16 * MiB];
+  for (let k = 1; k <= 40; k++) sizes.push(16 * MiB + k * (MiB / 2));
+  const h = hooks(sizes);
+  const m = trimmer(h);
+  const roundsToSlack = CREEP_SLACK / (MiB / 2);
+  for (let k = 0; k < roundsToSlack - 1 + CREEP_ROUNDS - 1; k++) m.run();
+  t.equal(h.gcs, 0, 'not before it has been above the creep slack for CREEP_ROUNDS rounds');
+  m.run();
+  t.equal(h.gcs, 1, 'then one');
+  m.run();
+  t.equal(h.gcs, 1, 'and the count starts again from the collected size');
+});
+
+t.test('a heap that dips under the creep slack starts the count again', async (t) => {
+  const up = 16 * MiB + CREEP_SLACK;
+  const sizes = [16 * MiB];
+  for (let k = 0; k < CREEP_ROUNDS - 1; k++) sizes.push(up);
+  sizes.push(16 * MiB);
+  for (let k = 0; k < CREEP_ROUNDS - 1; k++) sizes.push(up);
+  const h = hooks(sizes);
+  const m = trimmer(h);
+  for (let k = 0; k < 2 * CREEP_ROUNDS - 1; k++) m.run();
   t.equal(h.gcs, 0);
 });
 
