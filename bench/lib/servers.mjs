@@ -1,5 +1,6 @@
 // The servers under test, each on its own loopback address, pinned to CPU 0, forwarding
 // cluster.local to the same knot and caching. Config files go to the run's temp dir.
+import { cacheCounters } from './metrics.mjs';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -150,6 +151,10 @@ export async function startAgent(knot, repoRoot, { udpIo = 'batch', name = 'node
   ];
   const s = await launch(name, argv, ip, port, { env: { NODELOCALDNS_UDP_IO: udpIo } });
   s.metrics = metrics;
+  // The agent loads its metrics library at the first scrape, as Prometheus scrapes within seconds
+  // of a pod's start: scrape once now, so that load (a few MiB of heap, and whatever collection follows)
+  // happens before any phase instead of inside the first one that scrapes.
+  await cacheCounters(metrics);
   if (traceGc) s.gc = watchGc(s.child);
   return s;
 }

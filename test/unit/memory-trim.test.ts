@@ -7,9 +7,11 @@ import { CREEP_ROUNDS, CREEP_SLACK, MemoryTrimmer, SHRINK_SLACK, processHooks, t
 import { nativeUdp } from '../../src/listen/native.js';
 
 /** Round k (from 1) sees sizes[k]; the constructor sees sizes[0]. */
-function hooks(sizes: number[]): TrimHooks & { gcs: number; trims: number; releases: number } {
+function hooks(sizes: number[]): TrimHooks & { gcs: number; trims: number; releases: number; loaded: boolean } {
   let i = 0;
   const h = {
+    loaded: false,
+    busy: () => h.loaded,
     gcs: 0,
     trims: 0,
     releases: 0,
@@ -106,7 +108,7 @@ t.test('without an exposed gc it only trims; without either it does not start', 
   m.run();
   m.run();
   t.equal(h.trims, 3);
-  const idle = new MemoryTrimmer({ heapTotal: () => 1, gc: null, trim: null, release: null }, 1);
+  const idle = new MemoryTrimmer({ heapTotal: () => 1, gc: null, trim: null, release: null, busy: () => false }, 1);
   idle.start();
   idle.stop();
   t.pass('a trimmer with nothing to do starts no timer');
@@ -134,4 +136,28 @@ t.test('the addon takes the executable\'s clean pages out of this process\'s RSS
   const { createHash } = await import('node:crypto');
   t.equal(createHash('sha256').update('x').digest('hex').slice(0, 8), '2d711642', 'a builtin module loaded after the release works');
   t.same(JSON.parse(JSON.stringify({ a: [1, 2, 3] })), { a: [1, 2, 3] });
+});
+
+t.test('a due GC waits while the event loop is busy, and runs in the first calm round', async (t) => {
+  const h = hooks([16 * MiB, 30 * MiB, 40 * MiB, 40 * MiB, 40 * MiB, 40 * MiB]);
+  const m = trimmer(h);
+  h.loaded = true;
+  m.run(); // growing
+  m.run(); // 40: grown
+  m.run(); // 40: stopped growing, due, but busy
+  m.run();
+  t.equal(h.gcs, 0, 'no full GC while busy');
+  h.loaded = false;
+  m.run();
+  t.equal(h.gcs, 1, 'one once calm');
+});
+
+t.test('the process hook reads the event loop utilization of each round', async (t) => {
+  const busy = processHooks().busy;
+  busy();
+  const until = Date.now() + 60;
+  while (Date.now() < until); // the loop held for 60 ms
+  t.equal(busy(), true, 'a held loop is busy');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(busy(), false, 'an idle 200 ms is not');
 });
