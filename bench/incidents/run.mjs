@@ -8,7 +8,7 @@
 //   options: --seconds N (per scenario, default 60), --soak-seconds N (default 600), --rate N
 //            (lookups/s per client, default 10), --only 1,5 (scenarios), --systems ours,none,
 //            --no-flush (kube-proxy keeps UDP conntrack entries of removed endpoints, IPVS-like;
-//            written to RESULTS-no-flush.md),
+//            written to RESULTS-no-flush.md), --name N (results to RESULTS-N.md and its own SVGs),
 //            --dump FILE (every lookup as JSON, written after each run), --report FILE (RESULTS.md
 //            from such a dump), --merge FILE (this invocation's runs replace theirs in a full run's
 //            dump, then RESULTS.md from the whole; --note TEXT says why)
@@ -40,8 +40,11 @@ const RATE = Number(option('rate', 10));
 const FLUSH = !process.argv.includes('--no-flush');
 /** What RESULTS.md says about the run: this run's settings, or a dump's (--report). */
 const settings = { seconds: SECONDS, soakSeconds: SOAK_SECONDS, rate: RATE, flush: FLUSH };
-/** A run with --no-flush writes RESULTS-no-flush.md and its own timelines beside the full run's. */
-const variant = () => (settings.flush ? '' : '-no-flush');
+/**
+ * A run with --no-flush writes RESULTS-no-flush.md and its own timelines beside the full run's;
+ * --name N writes RESULTS-N.md (e.g. a longer soak, or --report of its dump).
+ */
+const variant = () => (option('name', '') ? `-${option('name', '')}` : settings.flush ? '' : '-no-flush');
 const FAIL_MS = 5000;
 const SLOW_MS = 1000;
 const SYSTEMS = ['none', 'node-cache', 'ours'];
