@@ -17,6 +17,11 @@ export async function warm(server, hitFile) {
   return r;
 }
 
+/** dnsperf at a fixed rate for a phase, 200 outstanding, per-query latencies for p99 and p99.9. */
+export function fixedRate(server, hitFile, latencyFile, qps = FIXED_QPS) {
+  return dnsperf(server, hitFile, { seconds: PHASE_SECONDS, qps, outstanding: 200, latencyFile });
+}
+
 /**
  * Cache-hit path: (a) max qps, (b) CPU µs/query at a fixed rate, (c) avg, p99 and p99.9 latency,
  * (d) RSS, and for a server started with a GC trace (`server.gc`) the fixed-rate phase's GC
@@ -33,12 +38,7 @@ export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS }
   const core0 = cpuBusyMicros(SERVER_CPU);
   const wall0 = performance.now();
   const gcWindow = server.gc?.window();
-  const fixed = await dnsperf(server, hitFile, {
-    seconds: PHASE_SECONDS,
-    qps: fixedQps,
-    outstanding: 200,
-    latencyFile: join(dir, `latency-${server.port}.txt`),
-  });
+  const fixed = await fixedRate(server, hitFile, join(dir, `latency-${server.port}.txt`), fixedQps);
   const cpu1 = cpuMicros(server.pid);
   const core1 = cpuBusyMicros(SERVER_CPU);
   const wallMicros = (performance.now() - wall0) * 1000;

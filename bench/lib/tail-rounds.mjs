@@ -6,8 +6,7 @@
 // bursts, not the servers (dnsdist's p99 at 40k qps measured 0.17 ms in one run and 4.2 ms minutes
 // later on the same box). Medians over interleaved rounds compare like with like.
 import { join } from 'node:path';
-import { dnsperf } from './dnsperf.mjs';
-import { FIXED_QPS, PHASE_SECONDS, warm } from './measure.mjs';
+import { fixedRate, warm } from './measure.mjs';
 import { cpuMicros } from './procs.mjs';
 
 export const TAIL_ROUNDS = 3;
@@ -29,12 +28,7 @@ export async function measureTailRounds(servers, hitFile, dir, { rounds = TAIL_R
       // The agent caps TTLs at 30 s (node-cache's template): warm right before each phase.
       await warm(server, hitFile);
       const cpu0 = cpuMicros(server.pid);
-      const fixed = await dnsperf(server, hitFile, {
-        seconds: PHASE_SECONDS,
-        qps: FIXED_QPS,
-        outstanding: 200,
-        latencyFile: join(dir, `tail-${server.port}.txt`),
-      });
+      const fixed = await fixedRate(server, hitFile, join(dir, `tail-${server.port}.txt`));
       const cpu1 = cpuMicros(server.pid);
       per.get(name).push({ p99: fixed.p99 * 1000, p999: fixed.p999 * 1000, cpuUs: (cpu1 - cpu0) / fixed.completed, qps: fixed.qps, lost: fixed.lost });
       log(`tail round ${r + 1}/${rounds}, ${name}: p99 ${(fixed.p99 * 1000).toFixed(3)} ms`);
