@@ -58,6 +58,22 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const at = (ctx, sec) => sleep(Math.max(0, ctx.t0 + sec * 1000 - Date.now()));
 const now = (ctx) => (Date.now() - ctx.t0) / 1000;
 
+/**
+ * SIGKILL the node cache's serving process; with `pod`, ours' supervise.sh too (every process of
+ * the pod). Whatever has no supervisor left comes back after the kubelet's 10 s CrashLoop delay:
+ * node-cache always (its pod is one process), ours only when its supervisor died with it.
+ */
+async function killNodeCache(ctx, { pod }) {
+  const pid = ctx.rig.servingPid();
+  if (!pid) throw new Error('no serving process to kill');
+  const ours = ctx.system === 'ours';
+  if (ours && pod) process.kill(ctx.rig.oursProc.pid, 'SIGKILL');
+  process.kill(pid, 'SIGKILL');
+  if (ours && !pod) return;
+  await sleep(10_000);
+  await (ours ? ctx.rig.launchOurs() : ctx.rig.launchNodeCache());
+}
+
 const SCENARIOS = [
   {
     id: 1, title: 'steady state', fault: async () => [],
@@ -127,13 +143,7 @@ const SCENARIOS = [
     fault: async (ctx) => {
       await at(ctx, ctx.seconds / 3);
       const from = now(ctx);
-      const pid = ctx.rig.servingPid();
-      if (!pid) throw new Error('no serving process to kill');
-      process.kill(pid, 'SIGKILL');
-      if (ctx.system === 'node-cache') {
-        await sleep(10_000);
-        await ctx.rig.launchNodeCache();
-      }
+      await killNodeCache(ctx, { pod: false });
       return [{ from, to: now(ctx), label: ctx.system === 'node-cache' ? 'killed, back after 10 s' : 'killed' }];
     },
   },
@@ -159,17 +169,7 @@ const SCENARIOS = [
     fault: async (ctx) => {
       await at(ctx, ctx.seconds / 3);
       const from = now(ctx);
-      if (ctx.system === 'ours') {
-        const agent = ctx.rig.servingPid();
-        process.kill(ctx.rig.oursProc.pid, 'SIGKILL');
-        if (agent) process.kill(agent, 'SIGKILL');
-        await sleep(10_000);
-        await ctx.rig.launchOurs();
-      } else {
-        process.kill(ctx.rig.servingPid(), 'SIGKILL');
-        await sleep(10_000);
-        await ctx.rig.launchNodeCache();
-      }
+      await killNodeCache(ctx, { pod: true });
       return [{ from, to: now(ctx), label: 'every process killed, back after 10 s' }];
     },
   },

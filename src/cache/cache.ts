@@ -27,15 +27,14 @@ const ENTRY_OVERHEAD = 310;
  * are clamped to it, so the cache holds no entry longer (`insert` caps TTL + serve_stale window).
  */
 export const MAX_AGE_MS = 2 ** 30 - 1;
-const MAX_RELATIVE_MS = MAX_AGE_MS;
 export const NO_FAILURE = -(2 ** 30);
 
 /**
- * `d` ms as a small integer, clamped to ±MAX_RELATIVE_MS: only an entry held longer than that
+ * `d` ms as a small integer, clamped to ±MAX_AGE_MS: only an entry held longer than that
  * (TTL + serve_stale window) is affected, and then only its prefetch hit count restarts.
  */
 function relativeMs(d: number): number {
-  return (d >= MAX_RELATIVE_MS ? MAX_RELATIVE_MS : d <= -MAX_RELATIVE_MS ? -MAX_RELATIVE_MS : Math.floor(d)) | 0;
+  return (d >= MAX_AGE_MS ? MAX_AGE_MS : d <= -MAX_AGE_MS ? -MAX_AGE_MS : Math.floor(d)) | 0;
 }
 
 /**
