@@ -131,7 +131,8 @@ async function main() {
     // Tail latency and CPU per hit again, in alternating rounds with every server up at once
     // (lib/tail-rounds.mjs): the hot path's targets compare these medians.
     let tail;
-    const tailCandidates = candidates.filter(([n]) => ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts'].includes(n));
+    // The other checkout (--compare) joins them: a change's before and after in the same rounds.
+    const tailCandidates = candidates.filter(([n]) => ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', COMPARE_NAME].includes(n));
     if (wanted('tail') && tailCandidates.length > 1) {
       const up = [];
       try {
