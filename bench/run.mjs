@@ -11,6 +11,7 @@ import { startKnot } from './lib/knot.mjs';
 import { startAgent, startDnsdist, startDnsmasq, startNodeFloor, startUnbound } from './lib/servers.mjs';
 import { writeHitQueries, writeMissQueries } from './lib/zone.mjs';
 import { measureHits, measureMisses, PHASE_SECONDS, FIXED_QPS } from './lib/measure.mjs';
+import { measureHitAllocation } from './lib/hit-alloc.mjs';
 import { measureTailRounds, tailRoundsTable, TAIL_ROUNDS } from './lib/tail-rounds.mjs';
 import { hitScaleTable, measureHitScale } from './lib/hitscale.mjs';
 import { CLIENT_CPU } from './lib/dnsperf.mjs';
@@ -119,7 +120,10 @@ async function main() {
         server = await startFn();
         servers.push(server);
         log(`${name} on ${server.ip}@${server.port} (pid ${server.pid}): cache-hit phases`);
-        results.push({ name, hits: await measureHits(server, hitFile, dir) });
+        const hits = await measureHits(server, hitFile, dir);
+        // A hit's own JS allocation, in-process (lib/hit-alloc.mjs): this checkout's code only.
+        if (name === 'nodelocaldns-ts') hits.hitAlloc = measureHitAllocation(repoRoot);
+        results.push({ name, hits });
       } catch (e) {
         log(`${name} failed: ${e.message}`);
         results.push({ name, error: e.message.split('\n')[0] });
