@@ -31,15 +31,16 @@ log() {
 # the queue of misses (src/server/memory-guard.ts), and also treats 85 % of V8's heap limit as
 # full, because past that limit V8 aborts the process. Sizing, from measurements (bench/memory.md,
 # bench/crash-safety.md):
-#   --max-semi-space-size  4 MiB (young generation 8 MiB: the lowest RSS under load), 2 under a
-#                          budget of 96 MiB
+#   --min-semi-space-size=2 --max-semi-space-size=2  a young generation of a fixed 2 x 2 MiB, as
+#                          the image's command gives: it neither grows to 2 x 16 MiB under load nor
+#                          unmaps pages inside a scavenge when the load drops (bench/hot-path.md)
 #   --max-old-space-size   budget - 40 MiB, at least 24 (16 MiB is live with 10k names cached).
 #                          ~50 MiB of an idle agent's RSS is outside the heap (node binary text,
 #                          malloc arena, libraries), so the RSS budget is reached before this
 #                          limit and the guard, not V8, decides. A tighter limit (budget - 69 =
 #                          27 MiB for 128Mi) aborted the agent within 3 s of a 10k/s flood of
 #                          misses at 87 MiB RSS: the pending queries alone filled it.
-# With a 128Mi limit: budget 96 MiB, old space 56 MiB, heap limit 68 MiB. Past the old-space limit
+# With a 128Mi limit: budget 96 MiB, old space 56 MiB, heap limit 62 MiB. Past the old-space limit
 # V8 aborts and the loop below starts the agent again. Flags already on the command line win;
 # nothing is added when the command is not node or there is no limit.
 to_mib() { # Kubernetes quantity -> whole MiB (rounded down); fails on forms sh cannot compute
@@ -61,7 +62,7 @@ v8_sizing() {
       -memory-limit=* | --memory-limit=*) limit=${a#*=} ;;
       -memory-budget-percent=* | --memory-budget-percent=*) percent=${a#*=} ;;
       --max-old-space-size=* | --max-old-space-size) given="$given old" ;;
-      --max-semi-space-size=* | --max-semi-space-size) given="$given semi" ;;
+      --max-semi-space-size=* | --max-semi-space-size | --min-semi-space-size=* | --min-semi-space-size) given="$given semi" ;;
     esac
     prev=$a
   done
@@ -81,12 +82,11 @@ v8_sizing() {
   fi
   if [ "$mib" -eq 0 ]; then return; fi
   budget=$((mib * percent / 100))
-  semi=4
-  if [ "$budget" -lt 96 ]; then semi=2; fi
+  semi=2
   old=$((budget - 40))
   if [ "$old" -lt 24 ]; then old=24; fi
   case $given in *old*) ;; *) v8flags="$v8flags --max-old-space-size=$old" ;; esac
-  case $given in *semi*) ;; *) v8flags="$v8flags --max-semi-space-size=$semi" ;; esac
+  case $given in *semi*) ;; *) v8flags="$v8flags --min-semi-space-size=$semi --max-semi-space-size=$semi" ;; esac
   log info 'V8 heap sized from the memory budget' ",\"limitMiB\":$mib,\"source\":\"$source\",\"budgetMiB\":$budget,\"v8Flags\":\"${v8flags# }\""
 }
 

@@ -59,7 +59,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 // V8 sized from -memory-limit: the child is node printing the flags it got and its heap limit.
-const PRINT = 'console.log(JSON.stringify({ argv: process.execArgv.filter((a) => a.startsWith("--max")), heapMiB: require("v8").getHeapStatistics().heap_size_limit / 1048576 }))';
+const PRINT = 'console.log(JSON.stringify({ argv: process.execArgv.filter((a) => /^--(max|min)-/.test(a)), heapMiB: require("v8").getHeapStatistics().heap_size_limit / 1048576 }))';
 function sized(args: string[]): { out: { argv: string[]; heapMiB: number } | null; log: string } {
   const r = spawnSync('env', ['-u', 'NODE_OPTIONS', 'sh', supervisor, ...args], { encoding: 'utf8', timeout: 20_000 });
   return { out: r.stdout.startsWith('{') ? JSON.parse(r.stdout) : null, log: r.stderr };
@@ -67,12 +67,12 @@ function sized(args: string[]): { out: { argv: string[]; heapMiB: number } | nul
 
 t.test('V8 heap sized from -memory-limit in the agent\'s arguments, given flags win', async (t) => {
   const a = sized([process.execPath, '-e', PRINT, '--', '-memory-limit', '128Mi']);
-  t.same(a.out, { argv: ['--max-old-space-size=56', '--max-semi-space-size=4'], heapMiB: 68 }, '128Mi: budget 96 MiB, old space 56, semi-space 4');
+  t.same(a.out, { argv: ['--max-old-space-size=56', '--min-semi-space-size=2', '--max-semi-space-size=2'], heapMiB: 62 }, '128Mi: budget 96 MiB, old space 56, a fixed 2 MiB semi-space');
   t.match(a.log, /"msg":"V8 heap sized from the memory budget","limitMiB":128,"source":"-memory-limit","budgetMiB":96/);
   const b = sized([process.execPath, '--max-semi-space-size=1', '-e', PRINT, '--', '--memory-limit=1Gi', '-memory-budget-percent', '50']);
   t.same(b.out?.argv, ['--max-old-space-size=472', '--max-semi-space-size=1'], '1Gi at 50 %: old space 512 - 40; the semi-space given is kept');
   const c = sized([process.execPath, '-e', PRINT, '--', '-memory-limit=64Mi']);
-  t.same(c.out?.argv, ['--max-old-space-size=24', '--max-semi-space-size=2'], 'a 48 MiB budget: the floors');
+  t.same(c.out?.argv, ['--max-old-space-size=24', '--min-semi-space-size=2', '--max-semi-space-size=2'], 'a 48 MiB budget: the floors');
   const d = sized([process.execPath, '-e', PRINT, '--', '-memory-limit', '1.5Gi']);
   t.same(d.out?.argv, [], 'a fractional quantity is not sized by the shell');
   t.match(d.log, /V8 heap not sized: -memory-limit is not a whole quantity/, 'and says so');
