@@ -58,10 +58,11 @@ EXPOSE 53/udp 53/tcp 9253/tcp 8080/tcp 8181/tcp
 # nothing, so 2 MiB sees one scavenge every few seconds of hits (bench/hot-path.md); a fixed
 # 4 MiB put idle RSS at 51 MiB. --no-memory-reducer: V8's reducer takes a hit load for an idle
 # process (it allocates under 1 KB/ms) and ran three 4-8 ms mark-compacts in a row in the middle
-# of it; the agent's trimmer (below) collects only when its event loop is calm. --heap-growing-percent=30: old space may grow 1.3x past the live
-# set before a major GC (V8 picks up to 4x on a small heap); under a flood of misses the peak RSS
-# went 97 -> 83 MiB, agent CPU within run-to-run noise (bench/memory.md). --expose-gc: once a
-# burst's grown heap stops growing the agent runs one full GC (src/agent/memory-trim.ts), as V8's
-# own memory reducer often leaves it grown. bench/lib/servers.mjs and bench/fuzz read these flags
-# from this line, and manifests/base/daemonset.yaml repeats it as the container's command.
+# of it; the agent's trimmer (below) collects only when its event loop is calm.
+# --heap-growing-percent=30: old space may grow 1.3x past the live set before a major GC (V8 picks
+# up to 4x on a small heap); under a flood of misses the peak RSS went 97 -> 83 MiB, agent CPU
+# within run-to-run noise (bench/memory.md). --expose-gc: once a burst's grown heap stops growing
+# the agent runs one full GC (src/agent/memory-trim.ts): with the memory reducer off, that is what
+# shrinks a grown heap. bench/lib/servers.mjs and bench/fuzz read these flags from this line, and
+# manifests/base/daemonset.yaml repeats it as the container's command.
 ENTRYPOINT ["/app/supervise.sh", "node", "--min-semi-space-size=2", "--max-semi-space-size=2", "--no-memory-reducer", "--heap-growing-percent=30", "--expose-gc", "/app/dist/cli.js"]
