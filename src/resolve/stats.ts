@@ -1,7 +1,7 @@
 // Per (listener, zone) counters in typed arrays: the hot path only indexes and increments;
 // metrics.ts turns them into CoreDNS's series at scrape time (no prom-client call per query).
 import { CacheRequestStats } from '../cache/stats.js';
-import { bucketIndex, DURATION_BUCKETS, SIZE_BUCKETS } from '../observe/buckets.js';
+import { bucketIndex, DURATION_BUCKETS, DURATION_BUCKETS_MICROS, SIZE_BUCKETS } from '../observe/buckets.js';
 
 /** qtypes CoreDNS labels by name (plugin/metrics/vars monitorType); everything else is "other". */
 export const TYPE_LABELS: [number, string][] = [
@@ -55,12 +55,11 @@ export class ZoneStats extends CacheRequestStats {
    * small integer; a fractional number of seconds would be boxed on the heap for every answer.
    */
   response(proto: number, rcode: number, plugin: number, size: number, micros: number): void {
-    const seconds = micros / 1e6;
     this.responses[(rcode < N_RCODES - 1 ? rcode : N_RCODES - 1) * PLUGIN_LABELS.length + plugin]!++;
     this.responseSize[proto * (SIZE_BUCKETS.length + 1) + bucketIndex(SIZE_BUCKETS, size)]!++;
     this.responseSizeSum[proto]! += size;
-    this.duration[bucketIndex(DURATION_BUCKETS, seconds)]!++;
-    this.durationSum += seconds;
+    this.duration[bucketIndex(DURATION_BUCKETS_MICROS, micros)]!++;
+    this.durationSum += micros / 1e6;
   }
 }
 

@@ -51,16 +51,25 @@ t.test('a cache hit allocates nothing', { skip: mod === null ? why : false }, as
   const round = (): void => {
     for (let i = 0; i < N; i++) handler.handle(queries[i % queries.length]!, sink, 0x7f000001, 5353, 0);
   };
-  for (let r = 0; r < 40; r++) round(); // optimized by now
+  for (let r = 0; r < 40; r++) round();
+  // What is asserted is the optimized hit. V8 compiles it on a background thread, late on a loaded
+  // box, so rounds go on until 20 of them have run and one came in under the bound, or 20 s have
+  // passed; optimized code that allocates never gets under it. (It did: in about one process in
+  // ten, V8 left the duration's bucket lookup out of what it inlined and every hit boxed the
+  // duration in seconds, 16 B, until durations were counted in integer microseconds.)
   const perHit: number[] = [];
-  for (let r = 0; r < 20; r++) {
+  const deadline = Date.now() + 20_000;
+  let rounds = 40;
+  while (Date.now() < deadline) {
     const before = newSpaceUsed();
     round();
+    rounds++;
     const grown = newSpaceUsed() - before;
     if (grown >= 0) perHit.push(grown / N);
+    if (perHit.length >= 20 && Math.min(...perHit) < 2) break;
   }
   t.ok(perHit.length > 0, 'rounds without a scavenge');
-  t.equal(stats.cacheHitsSuccess, 60 * N, 'every query a hit');
+  t.equal(stats.cacheHitsSuccess, rounds * N, 'every query a hit');
   const least = Math.min(...perHit);
-  t.ok(least < 2, `${least.toFixed(2)} bytes per hit`);
+  t.ok(least < 2, `${least.toFixed(2)} bytes per hit (least of ${perHit.length} rounds)`);
 });
