@@ -12,7 +12,7 @@ import { getHeapSpaceStatistics } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { agentNodeFlags } from './servers.mjs';
 
-export const HIT_ALLOC_HITS = 1_000_000;
+const HIT_ALLOC_HITS = 1_000_000;
 const ROUND = 100_000;
 const NAMES = 200;
 

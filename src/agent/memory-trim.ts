@@ -2,9 +2,8 @@
 // malloc'd backing stores pile up; once the load ends V8 often keeps the grown heap (its memory
 // reducer did not run in half of the bench's 200k-datagram runs, and the image now turns it off:
 // it took a hit load, which allocates almost nothing, for idleness and ran full GCs in the middle
-// of it, bench/hot-path.md), and glibc keeps the freed pages
-// of a fragmented arena mapped, so RSS stayed 15-30 MiB above a fresh agent holding the same
-// cache (bench/memory.md). Every 10 s: if the V8 heap is well above where the last collection
+// of it, bench/hot-path.md), and glibc keeps the freed pages of a fragmented arena mapped, so RSS
+// stayed 15-30 MiB above a fresh agent holding the same cache (bench/memory.md). Every 10 s: if the V8 heap is well above where the last collection
 // left it and has stopped growing, one full GC (only where node runs with --expose-gc, as the
 // image does), or if it has stayed a little above that size for a minute (slow growth); then
 // malloc_trim(0) through the batch addon.
