@@ -10,7 +10,8 @@ import {
   type PreparedAnswer,
 } from '../dns/answer.js';
 import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
-import { hashKeyString, keyQname, wireNameToString, type ParsedQuery } from '../dns/wire.js';
+import { hashKeyString } from '../dns/key-hash.js';
+import { keyQname, wireNameToString, type ParsedQuery } from '../dns/wire.js';
 import { LruStore } from './store.js';
 
 export const MAX_SERVFAIL_TTL = 300;

@@ -1,7 +1,6 @@
 // Query parsing by hand on the raw bytes: header, the one question, EDNS. Fills a reused
 // ParsedQuery so a cache hit allocates nothing here: the cache key is its bytes in lowerName and
 // their hash, and the key string is built only for a path that keeps it (a miss, a refresh).
-import { randomBytes } from 'node:crypto';
 import {
   EDNS_DO,
   FLAG_CD,
@@ -15,6 +14,7 @@ import {
   RCODE_NOTIMP,
   TYPE_OPT,
 } from './constants.js';
+import { HASH_SEED, LITTLE_ENDIAN, hashFinish, hashWord, lowerWord } from './key-hash.js';
 
 /** Outcome of parsing: OK, or how to answer (an rcode), or drop silently. */
 export const PARSE_OK = 0;
@@ -38,8 +38,12 @@ export class ParsedQuery {
   answerable = false;
   /** The query's length: the message may sit at the start of a larger buffer (a batch slot). */
   length = 0;
-  /** Lowercased qname wire bytes live in `lowerName[0, qnameLen)`. */
-  readonly lowerName = Buffer.alloc(MAX_NAME_LEN + 5);
+  /**
+   * Lowercased qname wire bytes live in `lowerName[0, qnameLen)`; `lowerWords` views the same
+   * bytes 4 at a time (the qname is lowercased and hashed a word at a time).
+   */
+  readonly lowerName: Buffer;
+  readonly lowerWords: Int32Array;
   qnameLen = 0;
   /** Start offsets of each label inside lowerName (for zone suffix matching). */
   readonly labelStarts = new Uint8Array(128);
@@ -52,32 +56,14 @@ export class ParsedQuery {
   hash = 0;
   /** The key string once built for this query; '' until then (a key is never empty). */
   keyString = '';
-}
 
-// FNV-1a (32 bit) over the key bytes, then a multiply-xorshift finish: the cache's table takes
-// the low bits, which plain FNV-1a leaves poorly mixed for names differing only in the last byte.
-// The starting state is random per process (FNV's offset basis mixed with random bits), as V8
-// seeds its own string hashes: a client that can get names cached (a denial is cached too) must
-// not be able to compute, offline, names that pile up in one probe chain of the cache's table.
-export const HASH_SEED = (0x811c9dc5 ^ randomBytes(4).readInt32LE(0)) | 0;
-const FNV_PRIME = 0x01000193;
-
-export function hashStep(h: number, byte: number): number {
-  return Math.imul(h ^ byte, FNV_PRIME);
-}
-
-export function hashFinish(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  return h | 0;
-}
-
-/** The hash parseQuery computes, from a key string (the slow paths that hold only the string). */
-export function hashKeyString(key: string): number {
-  let h = HASH_SEED;
-  for (let i = 0; i < key.length; i++) h = hashStep(h, key.charCodeAt(i));
-  return hashFinish(h);
+  constructor() {
+    // Its own ArrayBuffer, so the word view starts aligned; the longest key plus a word of slack
+    // for the last, partly filled word of the name.
+    const ab = new ArrayBuffer((MAX_NAME_LEN + 5 + 3) & ~3);
+    this.lowerName = Buffer.from(ab);
+    this.lowerWords = new Int32Array(ab);
+  }
 }
 
 /** Whether `key` is the query's key (lowerName[0, qnameLen + 5)), without building a string. */
@@ -93,8 +79,10 @@ export function keyEquals(key: string, q: ParsedQuery): boolean {
  * Parse the query in `msg[0, len)` into `q`. Returns PARSE_OK, PARSE_DROP (not even a header, or
  * a response), or an rcode the caller answers with (FORMERR, NOTIMP, BADVERS). `len` lets a
  * listener hand over a long-lived view of its receive slot instead of a view per datagram.
+ * `words`, when given, views `msg.buffer` from its start as int32 (a batch listener's receive
+ * slab); the name is then read from it a word at a time when `msg` starts on a word boundary.
  */
-export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length): ParseStatus {
+export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length, words?: Int32Array): ParseStatus {
   q.length = len;
   q.answerable = false;
   q.hasEdns = false;
@@ -112,7 +100,7 @@ export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length): Parse
   if ((flags & OPCODE_MASK) !== 0) return RCODE_NOTIMP;
   const qdcount = (msg[4]! << 8) | msg[5]!;
   if (qdcount !== 1) return RCODE_FORMERR;
-  const qnameEnd = readQname(msg, HEADER_LEN, len, q);
+  const qnameEnd = readQname(msg, HEADER_LEN, len, q, words);
   if (qnameEnd < 0 || qnameEnd + 4 > len) return RCODE_FORMERR;
   q.qnameEnd = qnameEnd;
   q.qtype = (msg[qnameEnd]! << 8) | msg[qnameEnd + 1]!;
@@ -130,40 +118,66 @@ export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length): Parse
   return PARSE_OK;
 }
 
-/** Copy the qname lowercased into q.lowerName; no compression allowed in a question. */
-function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery): number {
-  const out = q.lowerName;
+/**
+ * Check the qname's labels (no compression allowed in a question), then copy it lowercased into
+ * q.lowerName and hash it. Returns the offset after the name, or -1.
+ */
+function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery, words: Int32Array | undefined): number {
   let pos = start;
   let n = 0;
   let labels = 0;
-  let h = HASH_SEED;
+  const starts = q.labelStarts;
   for (;;) {
     if (pos >= end) return -1;
     const len = msg[pos]!;
-    if (len === 0) {
-      out[n++] = 0;
-      h = hashStep(h, 0);
-      pos++;
-      break;
-    }
+    if (len === 0) break;
     if (len > 63) return -1; // pointer or reserved label type in a question
     if (n + 1 + len + 1 > MAX_NAME_LEN || pos + 1 + len > end) return -1;
-    if (labels < q.labelStarts.length) q.labelStarts[labels] = n;
+    if (labels < starts.length) starts[labels] = n;
     labels++;
-    out[n++] = len;
-    h = hashStep(h, len);
-    pos++;
-    for (let i = 0; i < len; i++) {
-      const c = msg[pos++]!;
-      const lc = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-      out[n++] = lc;
-      h = hashStep(h, lc);
-    }
+    n += 1 + len;
+    pos += 1 + len;
   }
-  q.hash = h; // the suffix's five bytes are hashed in by keySuffix
+  n++; // the root label
   q.qnameLen = n;
   q.labelCount = labels;
-  return pos;
+  const out = q.lowerWords;
+  const whole = n >> 2;
+  const rest = n & 3;
+  let h = HASH_SEED;
+  const at = msg.byteOffset + start;
+  if (words !== undefined && LITTLE_ENDIAN && (at & 3) === 0) {
+    // The slab's slots start and end on word boundaries, so the word holding the name's last
+    // byte lies inside it; the bytes past the name are masked off.
+    const w0 = at >> 2;
+    for (let i = 0; i < whole; i++) {
+      const w = lowerWord(words[w0 + i]!);
+      out[i] = w;
+      h = hashWord(h, w);
+    }
+    if (rest !== 0) {
+      const w = lowerWord(words[w0 + whole]!) & ((1 << (8 * rest)) - 1);
+      out[whole] = w;
+      h = hashWord(h, w);
+    }
+  } else {
+    // Any other buffer (TCP, node:dgram): byte by byte, the words assembled little-endian.
+    const b = q.lowerName;
+    let w = 0;
+    for (let i = 0; i < n; i++) {
+      const c = msg[start + i]!;
+      const lc = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+      b[i] = lc;
+      w |= lc << (8 * (i & 3));
+      if ((i & 3) === 3) {
+        h = hashWord(h, w);
+        w = 0;
+      }
+    }
+    if (rest !== 0) h = hashWord(h, w);
+  }
+  q.hash = h; // the suffix's five bytes are hashed in by keySuffix
+  return pos + 1;
 }
 
 /**
@@ -219,12 +233,9 @@ function keySuffix(q: ParsedQuery): void {
   b[n + 2] = q.qclass >> 8;
   b[n + 3] = q.qclass & 0xff;
   b[n + 4] = flags;
-  let h = q.hash;
-  h = hashStep(h, q.qtype >> 8);
-  h = hashStep(h, q.qtype & 0xff);
-  h = hashStep(h, q.qclass >> 8);
-  h = hashStep(h, q.qclass & 0xff);
-  q.hash = hashFinish(hashStep(h, flags));
+  // The key's bytes n..n+3 as a little-endian word, then the flags byte (as hashKeyString).
+  const w = (q.qtype >> 8) | ((q.qtype & 0xff) << 8) | ((q.qclass >> 8) << 16) | ((q.qclass & 0xff) << 24);
+  q.hash = hashFinish(hashWord(hashWord(q.hash, w), flags));
 }
 
 /** The cache key of a parsed query as a latin1 string, built once per query on first use. */

@@ -11,6 +11,7 @@ import type { QueryHandler } from '../resolve/query-handler.js';
 import { nativeClock, type NativeUdp } from './native.js';
 import type { Peer } from '../observe/query-log.js';
 import type { ReplySink } from '../resolve/waiter.js';
+import type { ZoneStats } from '../resolve/stats.js';
 
 export class BatchUdpListener implements ReplySink {
   readonly tcp = false;
@@ -31,6 +32,10 @@ export class BatchUdpListener implements ReplySink {
   private slotPort = 0;
   private outUsed = 0;
   private replies = 0;
+  /** Per queued reply, the stats its duration goes to when the batch leaves (sendWritten). */
+  private readonly timed: (ZoneStats | null)[];
+  private timedCount = 0;
+  readonly words: Int32Array;
 
   constructor(
     readonly host: string,
@@ -47,6 +52,8 @@ export class BatchUdpListener implements ReplySink {
     this.meta = new Int32Array(metaAB);
     this.metaBytes = Buffer.from(metaAB);
     this.clock = nativeClock(native);
+    this.timed = new Array<ZoneStats | null>(native.BATCH).fill(null);
+    this.words = new Int32Array(this.inAB);
   }
 
   listen(): Promise<void> {
@@ -87,8 +94,24 @@ export class BatchUdpListener implements ReplySink {
       }
     }
     this.slot = -1;
+    if (this.timedCount > 0) this.timeReplies();
     return this.replies;
   };
+
+  /** The batch's replies are about to leave: one clock read times every one of them. */
+  private timeReplies(): void {
+    this.native.stamp();
+    const micros = ((this.clock[2]! - this.clock[0]!) * 1000) | 0;
+    const timed = this.timed;
+    for (let i = 0; i < this.replies; i++) {
+      const s = timed[i]!;
+      if (s !== null) {
+        s.timed(micros);
+        timed[i] = null;
+      }
+    }
+    this.timedCount = 0;
+  }
 
   stamp(): void {
     this.native.stamp();
@@ -104,12 +127,16 @@ export class BatchUdpListener implements ReplySink {
     return this.outUsed + max <= this.out.length && this.replies < this.native.BATCH ? this.outUsed : -1;
   }
 
-  sendWritten(len: number): void {
+  sendWritten(len: number, timed: ZoneStats | null): void {
     const r = this.native.META_REPLIES + this.replies * 3;
     this.meta[r] = this.slot;
     this.meta[r + 1] = this.outUsed;
     this.meta[r + 2] = len;
     this.outUsed += len;
+    if (timed !== null) {
+      this.timed[this.replies] = timed;
+      this.timedCount++;
+    }
     this.replies++;
   }
 
@@ -119,7 +146,7 @@ export class BatchUdpListener implements ReplySink {
     const n = reply.length;
     if (this.reserve(n, address, port) >= 0) {
       this.out.set(reply, this.outUsed);
-      this.sendWritten(n);
+      this.sendWritten(n, null);
       return;
     }
     this.native.sendTo(this.h, reply, address, port);

@@ -38,7 +38,7 @@ export class QueryHandler {
     const clock = sink.clock;
     const t0 = clock !== undefined ? clock[0]! - clock[1]! : performance.now();
     const q = this.q;
-    const status = parseQuery(msg, q, len);
+    const status = parseQuery(msg, q, len, sink.words);
     if (status !== PARSE_OK) return this.reject(msg, sink, address, port, status);
     const route = this.table.match(q);
     if (!route) {
@@ -69,20 +69,22 @@ export class QueryHandler {
           let replyLen: number;
           if (at >= 0) {
             replyLen = writeReplyFromEntry(sink.slab!, at, cache, e, age, msg, q, limit, stats);
-            sink.sendWritten(replyLen);
+            // Its duration is counted by the listener when the batch's replies leave.
+            sink.sendWritten(replyLen, stats);
+            stats.answered(proto, e.rcode, PLUGIN_CACHE, replyLen);
           } else {
             reply = replyFromEntry(cache, e, age, msg, q, limit, stats);
             replyLen = reply.length;
             sink.send(reply, address, port);
+            let t1: number;
+            if (clock !== undefined) {
+              sink.stamp!();
+              t1 = clock[2]! - clock[1]!;
+            } else t1 = performance.now();
+            stats.response(proto, e.rcode, PLUGIN_CACHE, replyLen, ((t1 - t0) * 1000) | 0);
           }
           const ql = route.block.queryLog;
           if (ql !== null) ql.log({ query: msg, qnameEnd: q.qnameEnd, size: len, dnssecOk: q.dnssecOk, limit }, sink.tcp, address, port, reply ?? sink.slab!.subarray(at, at + replyLen), t0);
-          let t1: number;
-          if (clock !== undefined) {
-            sink.stamp!();
-            t1 = clock[2]! - clock[1]!;
-          } else t1 = performance.now();
-          stats.response(proto, e.rcode, PLUGIN_CACHE, replyLen, ((t1 - t0) * 1000) | 0);
           if (route.forward) {
             const refresh = refreshAfterAnswer(e, state, age, cache.config);
             if (refresh !== REFRESH_NONE) route.block.refresh(e, refresh === REFRESH_PREFETCH);

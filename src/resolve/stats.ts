@@ -55,9 +55,19 @@ export class ZoneStats extends CacheRequestStats {
    * small integer; a fractional number of seconds would be boxed on the heap for every answer.
    */
   response(proto: number, rcode: number, plugin: number, size: number, micros: number): void {
+    this.answered(proto, rcode, plugin, size);
+    this.timed(micros);
+  }
+
+  /** A response's counts but its duration, which comes later (`timed`, ReplySink.sendWritten). */
+  answered(proto: number, rcode: number, plugin: number, size: number): void {
     this.responses[(rcode < N_RCODES - 1 ? rcode : N_RCODES - 1) * PLUGIN_LABELS.length + plugin]!++;
     this.responseSize[proto * (SIZE_BUCKETS.length + 1) + bucketIndex(SIZE_BUCKETS, size)]!++;
     this.responseSizeSum[proto]! += size;
+  }
+
+  /** A request's duration in whole microseconds. */
+  timed(micros: number): void {
     this.duration[bucketIndex(DURATION_BUCKETS_MICROS, micros)]!++;
     this.durationSum += micros / 1e6;
   }

@@ -14,11 +14,14 @@ export interface ReplySink {
    * In-place replies (the batch UDP listener's send slab): where in `slab` a reply of at most
    * `max` bytes to the query being handled may be written, or -1 (no slab, no room left in this
    * batch, or a client other than the one being handled); `sendWritten` then queues the `len`
-   * bytes written there. A cache hit answered this way allocates no Buffer of its own.
+   * bytes written there. A cache hit answered this way allocates no Buffer of its own. Given
+   * `timed`, the listener counts the request's duration into it when the batch's replies leave:
+   * from the batch's receive time (`clock[0]`) to that moment, which is what each of its clients
+   * waits, and one clock read for the batch instead of one per reply.
    */
   readonly slab: Buffer | null;
   reserve(max: number, address: Peer, port: number): number;
-  sendWritten(len: number): void;
+  sendWritten(len: number, timed: ZoneStats | null): void;
   /**
    * Batch listeners: a clock read without performance.now(), whose every result is a new heap
    * number (listen/native.ts nativeClock): [0] the batch's receive time, [2] the time of the last
@@ -26,6 +29,8 @@ export interface ReplySink {
    */
   readonly clock?: Float64Array;
   stamp?(): void;
+  /** Batch listeners: the receive slab as int32, for parseQuery's word-at-a-time name reading. */
+  readonly words?: Int32Array;
 }
 
 export class Waiter implements QueryView {

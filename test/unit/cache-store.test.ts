@@ -3,7 +3,8 @@
 // and a long random run checked against a plain Map plus a recency array.
 import t from 'tap';
 import { LruStore } from '../../src/cache/store.js';
-import { ParsedQuery, PARSE_OK, hashKeyString, nameToWire, parseQuery, queryKey } from '../../src/dns/wire.js';
+import { ParsedQuery, PARSE_OK, nameToWire, parseQuery, queryKey } from '../../src/dns/wire.js';
+import { hashKeyString } from '../../src/dns/key-hash.js';
 import { buildQuery } from '../../src/dns/query.js';
 
 interface V {
