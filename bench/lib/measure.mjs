@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { cpuBusyMicros, cpuMicros, rssKiB } from './procs.mjs';
 import { SERVER_CPU } from './servers.mjs';
-import { dnsperf } from './dnsperf.mjs';
+import { CLIENT_CPU, dnsperf } from './dnsperf.mjs';
 import { tcpPeersTo } from './net.mjs';
 import { cacheCounters } from './metrics.mjs';
 
@@ -30,7 +30,15 @@ export function fixedRate(server, hitFile, latencyFile, qps = FIXED_QPS) {
 export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS } = {}) {
   const rssStartMiB = rssKiB(server.pid) / 1024; // after start-up, one name cached
   await warm(server, hitFile);
+  // The CPU each side used at full rate: on a 2-CPU box dnsperf has one CPU too, and when it is
+  // the side that runs out, the max qps measures the client as much as the server.
+  const maxCpu0 = cpuMicros(server.pid);
+  const client0 = cpuBusyMicros(CLIENT_CPU);
+  const maxWall0 = performance.now();
   const max = await dnsperf(server, hitFile, { seconds: PHASE_SECONDS, outstanding: 200 });
+  const maxWallMicros = (performance.now() - maxWall0) * 1000;
+  const maxServerCpuShare = (cpuMicros(server.pid) - maxCpu0) / maxWallMicros;
+  const maxClientCpuShare = (cpuBusyMicros(CLIENT_CPU) - client0) / maxWallMicros;
 
   await warm(server, hitFile);
   const counters0 = server.metrics ? await cacheCounters(server.metrics) : undefined;
@@ -48,6 +56,8 @@ export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS }
     cacheHitRatio: counters0 && counters1 ? ratioOf(counters1.hits - counters0.hits, counters1.misses - counters0.misses) : undefined,
     maxQps: max.qps,
     maxLost: max.lost,
+    maxServerCpuShare,
+    maxClientCpuShare,
     fixedQps: fixed.qps,
     fixedLost: fixed.lost,
     cpuPerQueryUs: (cpu1 - cpu0) / fixed.completed,
