@@ -19,8 +19,8 @@ export function machineNote(versions) {
     `- Machine: ${cpuModel()}, ${readFileSync('/proc/cpuinfo', 'utf8').split('processor\t:').length - 1} CPUs, Linux ${release()}, Node ${process.version}`,
     `- Versions: ${versions.join('; ')}`,
     '- Server pinned to CPU 0 (`taskset -c 0`), dnsperf and the harness to CPU 1. knotd (the shared',
-    '  upstream) is not pinned. The box was shared with other helpers running test suites during',
-    '  the run, so absolute figures are noisy; ratios taken in the same run are the figures to quote.',
+    '  upstream) is not pinned. The box is a shared VM whose speed moves between runs (unbound\'s own',
+    '  max qps has measured 98k-149k here), so ratios taken in the same run are the figures to quote.',
   ].join('\n');
 }
 
