@@ -142,7 +142,18 @@ export function targetsTable(results, missResults, cache, scale, nodecache, tail
   if (cache) {
     const [[, u1k, z1k], , [, u1m, z1m]] = cache.costs;
     row('cache size', 'hit cost at 1M entries ≤ 1.2× at 1k: micro-bench (cache work alone)', `${(u1m / u1k).toFixed(2)}× uniform, ${(z1m / z1k).toFixed(2)}× Zipf`, u1m / u1k <= 1.2);
-    row('cache size', 'RSS with 10k entries ≤ 64 MiB', `${cache.mem.rssMiB.toFixed(1)} MiB micro-bench process${agent ? `, ${agent.rssMiB.toFixed(1)} MiB agent with the hit set cached` : ''}`, cache.mem.rssMiB <= 64 && (!agent || agent.rssMiB <= 64));
+    // The agent holding 10,000 names: the node-cache comparison's 10k phase (node-cache's
+    // Corefile, four blocks), when it ran; the hit phases hold the zone's 9,000.
+    const tenK = nodecache && !nodecache.error ? nodecache.systems.ours.tenKMiB : undefined;
+    const agentRss = [agent ? `${agent.rssMiB.toFixed(1)} MiB agent with the 9,000-name hit set cached` : '', tenK !== undefined ? `${tenK.toFixed(1)} MiB agent with 10,000 names cached (node-cache's Corefile)` : '']
+      .filter(Boolean)
+      .join(', ');
+    row(
+      'cache size',
+      'RSS with 10k entries ≤ 64 MiB',
+      `${cache.mem.rssMiB.toFixed(1)} MiB micro-bench process${agentRss ? `, ${agentRss}` : ''}`,
+      cache.mem.rssMiB <= 64 && (!agent || agent.rssMiB <= 64) && (tenK === undefined || tenK <= 64),
+    );
   }
   if (agentMiss && unboundMiss) {
     const q = agentMiss.qps / unboundMiss.qps;
