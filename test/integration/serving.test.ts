@@ -97,7 +97,12 @@ t.test('serving against knot', { skip: missing }, async (t) => {
     t.same(replies.map((r) => r.readUInt16BE(0)).sort(), msgs.map((m) => m.readUInt16BE(0)).sort(), 'IDs match');
   });
 
-  t.test('1,000 concurrent distinct misses share at most 2 upstream connections', async (t) => {
+  // The pool fills a connection to 256 queries in flight before it opens the next, up to 4 per
+  // upstream (src/config/defaults.ts). How many of the 4 a burst opens depends on how fast knot
+  // answers while the burst is still arriving (3 on a loaded CI box, 1-2 on a quiet one), so the
+  // test holds the agent to its cap, where CoreDNS's forward opens a connection per concurrent
+  // query.
+  t.test('1,000 concurrent distinct misses share at most 4 upstream connections', async (t) => {
     const before = await metricValue(a.metricsUrl, 'coredns_proxy_conn_cache_misses_total', { to: `${knot.address}:${knot.port}` });
     const results = await Promise.all(
       Array.from({ length: 1000 }, (_, i) => queryUdp(a.host, a.port, `n${i}.burst.prod.svc.cluster.local`, 'A', { timeoutMs: 5000 })),
@@ -105,9 +110,9 @@ t.test('serving against knot', { skip: missing }, async (t) => {
     const answered = results.filter((r) => r && r.rcode === 'NXDOMAIN').length;
     t.equal(answered, 1000, 'all 1,000 answered NXDOMAIN by knot');
     const opened = (await metricValue(a.metricsUrl, 'coredns_proxy_conn_cache_misses_total', { to: `${knot.address}:${knot.port}` })) - before;
-    t.ok(opened <= 2, `connections opened for the burst: ${opened}`);
+    t.ok(opened <= 4, `connections opened for the burst: ${opened}`);
     const open = await metricValue(a.metricsUrl, 'nodelocaldns_upstream_connections', { to: `${knot.address}:${knot.port}` });
-    t.ok(open >= 1 && open <= 3, `open connections to knot: ${open}`);
+    t.ok(open >= 1 && open <= 4, `open connections to knot: ${open}`);
   });
 
   t.test('knot stopped: SERVFAIL promptly; started again: answers again', async (t) => {
