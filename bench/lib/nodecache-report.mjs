@@ -41,7 +41,7 @@ export function nodeCacheSection(r) {
     "What bounds the full-cache row now is the entries: the agent gives back the node executable's boot-time pages",
     '(its idle RSS fell from ~62 to ~41 MiB that way, under CoreDNS\'s own idle), so 80k entries at ~700 B each are most',
     'of the figure; "≤ 0.5× CoreDNS" would need ~260 B per entry, which means entries in one compact slab instead of an',
-    'object, a key string and a wire string each (bench/memory.md: where the agent\'s RSS goes, and what was tried).',
+    'object and a string each (bench/memory.md: where the agent\'s RSS goes, and what was tried).',
     '',
     `During the blackhole, queries answered of ${k(c.blackhole.sent)} sent: CoreDNS ${k(c.blackhole.completed)}, ours ${k(o.blackhole.completed)} (ours sheds misses past \`-max-pending\` with SERVFAIL at once); the ${k(o.blackhole.cachedSent)} cached names asked 5 s into it: CoreDNS answered ${k(c.blackhole.cachedAnswered)}, ours ${k(o.blackhole.cachedAnswered)} (NOERROR).`,
     '',

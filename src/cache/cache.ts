@@ -16,12 +16,13 @@ import { LruStore } from './store.js';
 
 export const MAX_SERVFAIL_TTL = 300;
 /**
- * Per-entry memory beyond the packed data and the key, for the byte budget: string headers, the
- * entry object, its boxed storedAt, and the store's slot arrays and hash table (store.ts).
- * bench/cache-bench.mjs measured 416 B per entry at 10k entries for a 69 B packed A answer under a
- * 36 B key (447 B with lru-cache, whose Map and arrays cost ~30 B more per entry).
+ * Per-entry memory beyond the packed data (the answer, then the key), for the byte budget: the
+ * string's header, the entry object, its boxed storedAt, and the store's slot arrays and hash
+ * table (store.ts). bench/cache-bench.mjs measured 383 B per entry at 10k entries for 105 B of
+ * packed data (a 69 B A answer and its 36 B key); 409 B while the key was a string of its own, and
+ * 447 B with lru-cache, whose Map and arrays cost ~30 B more per entry.
  */
-const ENTRY_OVERHEAD = 310;
+const ENTRY_OVERHEAD = 280;
 
 /**
  * Bound of the relative times (12.4 days): a small integer on every V8 build. An entry's ages
@@ -45,7 +46,6 @@ function relativeMs(d: number): number {
  * only boxed double per entry.
  */
 export class CacheEntry extends PackedAnswer {
-  readonly key: string;
   /** Seconds the entry is fresh. */
   readonly ttl: number;
   /** ms, from the cache's clock. */
@@ -64,16 +64,20 @@ export class CacheEntry extends PackedAnswer {
   failedAge = NO_FAILURE;
 
   constructor(key: string, a: PreparedAnswer, ttl: number, uniformTtl: number, storedAt: number, staleMs: number) {
-    super(a, uniformTtl);
-    this.key = key;
+    super(a, uniformTtl, key);
     this.ttl = ttl;
     this.storedAt = storedAt;
     this.staleMs = staleMs;
   }
 
+  /** The cache key, kept at the end of `data` (slow paths: a refresh, a store update, tests). */
+  get key(): string {
+    return this.data.slice(this.keyStart);
+  }
+
   /** Bytes charged to the byte budget (the store asks once per set and keeps the figure itself). */
   get size(): number {
-    return this.data.length + this.key.length + ENTRY_OVERHEAD;
+    return this.data.length + ENTRY_OVERHEAD;
   }
 
   /** The entry's age at cache time `now`, in whole ms (slow paths; the hit path computes it inline). */

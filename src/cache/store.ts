@@ -3,15 +3,26 @@
 // byte budget. Everything per entry but the value itself lives in Int32Arrays indexed by slot,
 // so a hit allocates nothing and moves no object: the hash table holds slot numbers, the recency
 // list is prev/next slot numbers. A hit is probed with the parsed query (`lookup`) and confirmed
-// against the stored key string byte by byte, so no key string is built for it.
+// against the key stored at the end of the value's string byte by byte, so no key string is built
+// for it.
 //
 // Sizing: the arrays start at MIN_SLOTS and double as entries arrive, up to the entry cap, so an
 // idle agent configured for 1M entries does not hold 1M slots (24 B each plus the table); they
 // are not shrunk again after evictions (the memory guard's `shrink` frees the values, the bulk).
 import { keyEquals, type ParsedQuery } from '../dns/wire.js';
 
+/** A value whose key is `data[keyStart, data.length)` (a cache entry keeps it after its answer). */
 export interface Keyed {
-  readonly key: string;
+  readonly data: string;
+  readonly keyStart: number;
+}
+
+function keyOf(v: Keyed): string {
+  return v.data.slice(v.keyStart);
+}
+
+function keyIs(v: Keyed, key: string): boolean {
+  return v.data.length - v.keyStart === key.length && v.data.startsWith(key, v.keyStart);
 }
 
 const NONE = -1;
@@ -58,7 +69,7 @@ export class LruStore<V extends Keyed> {
       const s = t - 1;
       if (this.hashes[s] === hash) {
         const v = this.values[s]!;
-        if (keyEquals(v.key, q)) {
+        if (keyEquals(v.data, v.keyStart, q)) {
           this.touch(s);
           return v;
         }
@@ -86,8 +97,7 @@ export class LruStore<V extends Keyed> {
    * removes what the key held (as lru-cache's maxEntrySize did); returns whether it was stored.
    */
   set(hash: number, value: V, size: number): boolean {
-    const key = value.key;
-    const i = this.indexOf(key, hash);
+    const i = this.indexOf(keyOf(value), hash);
     if (size > this.maxBytes) {
       if (i >= 0) this.remove(i);
       return false;
@@ -137,7 +147,7 @@ export class LruStore<V extends Keyed> {
   /** Keys from the most to the least recently used (tests, slow). */
   keys(): string[] {
     const out: string[] = [];
-    for (let s = this.head; s !== NONE; s = this.next[s]!) out.push(this.values[s]!.key);
+    for (let s = this.head; s !== NONE; s = this.next[s]!) out.push(keyOf(this.values[s]!));
     return out;
   }
 
@@ -153,7 +163,7 @@ export class LruStore<V extends Keyed> {
       const t = table[i]!;
       if (t === 0) return NONE;
       const s = t - 1;
-      if (this.hashes[s] === hash && this.values[s]!.key === key) return i;
+      if (this.hashes[s] === hash && keyIs(this.values[s]!, key)) return i;
     }
   }
 

@@ -1,5 +1,7 @@
 // A prepared answer packed into one latin1 string: the wire bytes, then per TTL field its offset
-// (u16 BE) and the upstream TTL (u32 BE). A string is one contiguous V8 heap object (16 B header):
+// (u16 BE) and the upstream TTL (u32 BE), then, for a cache entry, its key (the hit path confirms
+// the key there, on the lines it copies the wire from, and no second string is kept per entry).
+// A string is one contiguous V8 heap object (16 B header):
 // no ArrayBuffer, backing store or typed-array objects per entry, so a cached answer costs ~90 B
 // instead of ~700 B over four typed arrays, and a hit touches one object for all of it
 // (bench/cache-bench.mjs measures both). Copying it into a reply is a latin1 write: one byte per
@@ -23,22 +25,28 @@ export class PackedAnswer {
   readonly uniformTtl: number;
   readonly kind: AnswerKind;
   readonly rcode: number;
+  /** Where the key starts in `data` (its end when there is none). */
+  readonly keyStart: number;
 
-  constructor(a: PreparedAnswer, uniformTtl: number) {
+  /** `key`: the cache key stored at the end of `data` ('' for an answer that is not cached). */
+  constructor(a: PreparedAnswer, uniformTtl: number, key = '') {
     const wireLen = a.wire.length;
     const n = a.ttlOffsets.length;
-    const buf = Buffer.allocUnsafe(wireLen + n * TTL_SLOT);
+    const keyStart = wireLen + n * TTL_SLOT;
+    const buf = Buffer.allocUnsafe(keyStart + key.length);
     a.wire.copy(buf, 0);
     for (let i = 0, p = wireLen; i < n; i++, p += TTL_SLOT) {
       buf.writeUInt16BE(a.ttlOffsets[i]!, p);
       buf.writeUInt32BE(a.ttls[i]!, p + 2);
     }
+    buf.write(key, keyStart, 'latin1');
     this.data = buf.toString('latin1');
     this.wireLen = wireLen;
     this.ttlCount = n;
     this.uniformTtl = uniformTtl;
     this.kind = a.kind;
     this.rcode = a.rcode;
+    this.keyStart = keyStart;
   }
 
   /** Byte offset in the wire of TTL field `i`. */

@@ -66,12 +66,15 @@ export class ParsedQuery {
   }
 }
 
-/** Whether `key` is the query's key (lowerName[0, qnameLen + 5)), without building a string. */
-export function keyEquals(key: string, q: ParsedQuery): boolean {
+/**
+ * Whether `data[start, data.length)` (a cache entry's key, stored after its answer) is the query's
+ * key (lowerName[0, qnameLen + 5)), without building a string.
+ */
+export function keyEquals(data: string, start: number, q: ParsedQuery): boolean {
   const n = q.qnameLen + 5;
-  if (key.length !== n) return false;
+  if (data.length - start !== n) return false;
   const b = q.lowerName;
-  for (let i = 0; i < n; i++) if (key.charCodeAt(i) !== b[i]) return false;
+  for (let i = 0; i < n; i++) if (data.charCodeAt(start + i) !== b[i]) return false;
   return true;
 }
 
