@@ -15,6 +15,15 @@ import { joinHostPort } from '../config/flags.js';
  * 200 ms sweep that is within 1.2 s of the first unanswered query.
  */
 export const SILENT_MS = 1_000;
+/**
+ * A connection still in its handshake with queries waiting this long is silent too. To a pod
+ * the handshake takes well under a millisecond, and a lost SYN is sent again only after 1 s
+ * (RFC 6298 §2.1's initial RTO): at 300 ms the endpoint behind the Service IP is quiet. Each new
+ * connection is a fresh pick of kube-proxy's random DNAT, so against a Service with a quiet
+ * replica of two, three picks that land on it cost 0.9-1.5 s of waiting instead of 3-3.6 s (the
+ * replica e2e test lost lookups to 2 s client timeouts that way on a loaded box).
+ */
+export const HANDSHAKE_SILENT_MS = 300;
 export const SWEEP_MS = 200;
 /**
  * Queries on one connection that a copy sent on another connection beat, with no answer on
@@ -145,7 +154,7 @@ export class TcpPool implements ConnectionEvents {
     let rotated = false;
     for (const c of this.conns) {
       const oldest = c.oldestSentAt();
-      if (oldest > 0 && now - Math.max(oldest, c.lastAnswerAt) > SILENT_MS) {
+      if (oldest > 0 && now - Math.max(oldest, c.lastAnswerAt) > (c.isConnected ? SILENT_MS : HANDSHAKE_SILENT_MS)) {
         this.judgeSilent(c, now);
         continue;
       }
