@@ -12,7 +12,7 @@ import {
 import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
 import { hashKeyString } from '../dns/key-hash.js';
 import { keyQname, wireNameToString, type ParsedQuery } from '../dns/wire.js';
-import { LruStore } from './store.js';
+import { LruStore, keyOf } from './store.js';
 
 export const MAX_SERVFAIL_TTL = 300;
 /**
@@ -72,7 +72,7 @@ export class CacheEntry extends PackedAnswer {
 
   /** The cache key, kept at the end of `data` (slow paths: a refresh, a store update, tests). */
   get key(): string {
-    return this.data.slice(this.keyStart);
+    return keyOf(this);
   }
 
   /** Bytes charged to the byte budget (the store asks once per set and keeps the figure itself). */

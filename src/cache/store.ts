@@ -17,7 +17,8 @@ export interface Keyed {
   readonly keyStart: number;
 }
 
-function keyOf(v: Keyed): string {
+/** The value's key as a string of its own (slow paths: an update, a refresh, tests). */
+export function keyOf(v: Keyed): string {
   return v.data.slice(v.keyStart);
 }
 
