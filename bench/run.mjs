@@ -27,8 +27,9 @@ const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodeloc
 const USAGE = `Usage: node bench/run.mjs [--name=value ...]   (npm run bench -- [--name=value ...])
 
 Our agent against unbound, dnsdist and dnsmasq, all forwarding cluster.local to one knotd,
-measured with dnsperf; writes the results to --out. A full run takes 6-7 minutes and wants
-root on a 2-core machine with knot, unbound, dnsdist, dnsmasq and dnsperf (bench/README.md).
+measured with dnsperf; writes the results to --out. A full run takes 13-15 minutes with
+--zipf-seconds=60 (21-23 with the default) and wants root on a 2-core machine with knot,
+unbound, dnsdist, dnsmasq, dnsperf and gcc (bench/README.md).
 
   --names=N          names in the cache-hit set (default 9000: fits the agent's 9984-entry cache)
   --miss-names=N     unique names for the miss path (default 600000)
