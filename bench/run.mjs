@@ -142,7 +142,6 @@ async function main() {
         again = await startFn();
         log(`${name} started again (pid ${again.pid}): max qps with the batching client`);
         hits.batchMax = await measureBatchMax(again, hitFile, batch.path);
-        hits.commands.batchMax = hits.batchMax.command;
       } catch (e) {
         log(`${name}: batching client phase failed: ${e.message}`);
       } finally {
@@ -322,7 +321,7 @@ async function main() {
       '',
       commandList(servers),
       ...results.filter((r) => r.hits).slice(0, 1).map((r) => `- dnsperf, max qps (${r.name}): \`${r.hits.commands.max}\``),
-      ...results.filter((r) => r.hits?.commands.batchMax).slice(0, 1).map((r) => `- batching client, max qps (${r.name}): \`${r.hits.commands.batchMax}\``),
+      ...results.filter((r) => r.hits?.batchMax).slice(0, 1).map((r) => `- batching client, max qps (${r.name}): \`${r.hits.batchMax.command}\``),
       ...results.filter((r) => r.hits).slice(0, 1).map((r) => `- dnsperf, fixed rate (${r.name}): \`${r.hits.commands.fixed}\``),
       ...missResults.filter((r) => r.misses).map((r) => `- dnsperf, miss path (${r.name}): \`${r.misses.command}\``),
       '',

@@ -28,6 +28,7 @@
 #define BURST 64
 #define QMAX 300
 #define TIMEOUT_NS 2000000000LL
+#define SWEEP_NS 1000000000LL
 
 typedef struct {
   uint8_t wire[QMAX];
@@ -146,6 +147,17 @@ static int send_burst(sock_t *k, int want, int64_t t) {
   return sent;
 }
 
+// Fill `k`'s window up to `per` queries in flight; returns how many were sent.
+static uint64_t top_up(sock_t *k, int per, int64_t t) {
+  uint64_t sent = 0;
+  while (k->inflight < per) {
+    int r = send_burst(k, per - k->inflight, t);
+    if (r <= 0) break;
+    sent += (uint64_t)r;
+  }
+  return sent;
+}
+
 int main(int argc, char **argv) {
   if (argc != 7) {
     fprintf(stderr, "usage: %s SERVER PORT QUERYFILE SECONDS OUTSTANDING SOCKETS\n", argv[0]);
@@ -183,22 +195,19 @@ int main(int argc, char **argv) {
   struct pollfd pfd[MAX_SOCKETS];
   for (int i = 0; i < nsock; i++) {
     int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, salen) < 0) return perror("socket/connect"), 2;
     int rcv = 4 << 20;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, salen) < 0) return perror("socket/connect"), 2;
-    socks[i] = (sock_t){.fd = fd, .inflight = 0, .next_id = (uint16_t)(i * 7919), .sent_at = calloc(65536, sizeof(int64_t))};
+    int64_t *sent_at = calloc(65536, sizeof(int64_t));
+    if (!sent_at) return perror("calloc"), 2;
+    socks[i] = (sock_t){.fd = fd, .inflight = 0, .next_id = (uint16_t)(i * 7919), .sent_at = sent_at};
     pfd[i] = (struct pollfd){.fd = fd, .events = POLLIN};
   }
   int per = outstanding / nsock;
 
   uint64_t sent = 0, completed = 0, lost = 0;
   int64_t start = now_ns(), end = start + (int64_t)(seconds * 1e9), last_sweep = start;
-  for (int i = 0; i < nsock; i++)
-    while (socks[i].inflight < per) {
-      int r = send_burst(&socks[i], per - socks[i].inflight, start);
-      if (r <= 0) break;
-      sent += (uint64_t)r;
-    }
+  for (int i = 0; i < nsock; i++) sent += top_up(&socks[i], per, start);
 
   static struct mmsghdr rm[BURST];
   static struct iovec riov[BURST];
@@ -233,10 +242,11 @@ int main(int argc, char **argv) {
         }
         if (n < BURST) break;
       }
-      if (t < end && k->inflight < per) sent += (uint64_t)send_burst(k, per - k->inflight, t);
+      if (t < end) sent += top_up(k, per, t);
     }
-    if (t - last_sweep >= 100000000LL) {
-      // Queries unanswered for 2 s are lost; their slots go back to the window.
+    if (t - last_sweep >= SWEEP_NS) {
+      // Queries unanswered for 2 s are lost; their slots go back to the window. Once a second:
+      // each sweep reads every socket's 65536 send times, CPU this client is meant to leave spare.
       last_sweep = t;
       for (int i = 0; i < nsock; i++)
         for (int id = 0; id < 65536; id++)
@@ -245,8 +255,7 @@ int main(int argc, char **argv) {
             socks[i].inflight--;
             lost++;
           }
-      for (int i = 0; i < nsock; i++)
-        if (socks[i].inflight < per) sent += (uint64_t)send_burst(&socks[i], per - socks[i].inflight, t);
+      for (int i = 0; i < nsock; i++) sent += top_up(&socks[i], per, t);
     }
   }
   // Queries still in flight at the end are neither completed nor lost (dnsperf waits for them;

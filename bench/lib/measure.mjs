@@ -33,13 +33,9 @@ export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS }
   await warm(server, hitFile);
   // The CPU each side used at full rate: on a 2-CPU box dnsperf has one CPU too, and when it is
   // the side that runs out, the max qps measures the client as much as the server.
-  const maxCpu0 = cpuMicros(server.pid);
-  const client0 = cpuBusyMicros(CLIENT_CPU);
-  const maxWall0 = performance.now();
-  const max = await dnsperf(server, hitFile, { seconds: PHASE_SECONDS, outstanding: 200 });
-  const maxWallMicros = (performance.now() - maxWall0) * 1000;
-  const maxServerCpuShare = (cpuMicros(server.pid) - maxCpu0) / maxWallMicros;
-  const maxClientCpuShare = (cpuBusyMicros(CLIENT_CPU) - client0) / maxWallMicros;
+  const { r: max, serverCpuShare: maxServerCpuShare, clientCpuShare: maxClientCpuShare } = await withCpuShares(server, () =>
+    dnsperf(server, hitFile, { seconds: PHASE_SECONDS, outstanding: 200 }),
+  );
 
   await warm(server, hitFile);
   const counters0 = server.metrics ? await cacheCounters(server.metrics) : undefined;
@@ -83,18 +79,18 @@ export async function measureHits(server, hitFile, dir, { fixedQps = FIXED_QPS }
  */
 export async function measureBatchMax(server, hitFile, path) {
   await warm(server, hitFile);
+  const { r, serverCpuShare, clientCpuShare } = await withCpuShares(server, () => batchClient(path, server, hitFile, { seconds: PHASE_SECONDS }));
+  return { qps: r.qps, lost: r.lost, serverCpuShare, clientCpuShare, command: r.command };
+}
+
+/** `run()`'s result and the share of the wall time the server's process tree and the client's CPU were busy. */
+async function withCpuShares(server, run) {
   const cpu0 = cpuMicros(server.pid);
   const client0 = cpuBusyMicros(CLIENT_CPU);
   const wall0 = performance.now();
-  const r = await batchClient(path, server, hitFile, { seconds: PHASE_SECONDS });
+  const r = await run();
   const wallMicros = (performance.now() - wall0) * 1000;
-  return {
-    qps: r.qps,
-    lost: r.lost,
-    serverCpuShare: (cpuMicros(server.pid) - cpu0) / wallMicros,
-    clientCpuShare: (cpuBusyMicros(CLIENT_CPU) - client0) / wallMicros,
-    command: r.command,
-  };
+  return { r, serverCpuShare: (cpuMicros(server.pid) - cpu0) / wallMicros, clientCpuShare: (cpuBusyMicros(CLIENT_CPU) - client0) / wallMicros };
 }
 
 function ratioOf(hits, misses) {
