@@ -8,6 +8,13 @@ import { cacheCounters } from './metrics.mjs';
 import { batchClient } from './batch-client.mjs';
 
 export const PHASE_SECONDS = 10;
+
+/** The median of rounds' figures (the mean of the middle two for an even count). */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 export const FIXED_QPS = 40_000;
 
 // Each name asked once, so every later query of the hit set is a cache hit. Done before every

@@ -6,15 +6,10 @@
 // bursts, not the servers (dnsdist's p99 at 40k qps measured 0.17 ms in one run and 4.2 ms minutes
 // later on the same box). Medians over interleaved rounds compare like with like.
 import { join } from 'node:path';
-import { fixedRate, warm } from './measure.mjs';
+import { fixedRate, median, warm } from './measure.mjs';
 import { cpuMicros } from './procs.mjs';
 
 export const TAIL_ROUNDS = 3;
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * `servers`: [{ name, server }], already started. Returns per server the rounds (p99, p99.9 in
