@@ -296,9 +296,9 @@ async function main() {
       ...(maxRounds
         ? [
             `The same batching client in ${MAX_ROUNDS} alternating rounds (bench/lib/max-rounds.mjs): each round starts every server below afresh in turn,`,
-            'the order rotated each round, warms it and runs one 10 s phase; a ratio is taken within a round, between phases seconds apart.',
-            'One phase each compares two draws of the shared box\'s noise (back-to-back pairs have read 1.12× to 1.38×); the max-qps target reads',
-            'the median of these ratios.',
+            `the order rotated each round, warms it and runs one ${PHASE_SECONDS} s phase; a ratio is taken within a round, between phases seconds apart.`,
+            'One phase each compares two draws of the shared box\'s noise (bench/hot-path.md has pairs a quarter apart); the max-qps target',
+            'reads the median of these ratios.',
             '',
             maxRoundsTable(maxRounds),
             '',

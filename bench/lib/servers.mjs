@@ -4,7 +4,7 @@ import { cacheCounters } from './metrics.mjs';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { start } from './procs.mjs';
+import { start, stop } from './procs.mjs';
 import { freePort, randomLoopback, waitForAnswer } from './net.mjs';
 import { HIT_SUFFIX } from './zone.mjs';
 import { GC_TRACE_FLAGS, watchGc } from './gc-trace.mjs';
@@ -14,7 +14,13 @@ export const SERVER_CPU = 0;
 async function launch(name, argv, ip, port, opts = {}) {
   // `config`: the generated file, quoted in RESULTS.md; `env`: extra environment.
   const child = start(argv, { cpu: SERVER_CPU, name, env: opts.env ? { ...process.env, ...opts.env } : undefined });
-  await waitForAnswer(ip, port, `n0.${HIT_SUFFIX}`, { timeoutMs: 20_000, child });
+  try {
+    await waitForAnswer(ip, port, `n0.${HIT_SUFFIX}`, { timeoutMs: 20_000, child });
+  } catch (e) {
+    // A server that never answered leaves CPU 0 now, not at the end of the run.
+    await stop(child);
+    throw e;
+  }
   return { name, ip, port, child, pid: child.pid, argv, config: opts.config };
 }
 
@@ -154,7 +160,12 @@ export async function startAgent(knot, repoRoot, { udpIo = 'batch', name = 'node
   // The agent loads its metrics library at the first scrape, as Prometheus scrapes within seconds
   // of a pod's start: scrape once now, so that load (a few MiB of heap, and whatever collection follows)
   // happens before any phase instead of inside the first one that scrapes.
-  await cacheCounters(metrics);
+  try {
+    await cacheCounters(metrics);
+  } catch (e) {
+    await stop(s.child);
+    throw e;
+  }
   if (traceGc) s.gc = watchGc(s.child);
   return s;
 }
