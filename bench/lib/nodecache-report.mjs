@@ -24,6 +24,18 @@ export function nodeCacheSection(r) {
       `| ${n} | ${k(s.hits.maxQps)} | ${f2(s.hits.cpuPerQueryUs)} | ${f2(s.hits.avgLatencyMs)} | ${f2(s.hits.p99LatencyMs)} | ${k(s.misses.qps)} | ${s.misses.upstreamConnections} |`,
     ),
     '',
+    ...(r.tail
+      ? [
+          `Both again at ${NODECACHE_FIXED_QPS / 1000}k qps in ${r.tail.ours.rounds.length} alternating rounds, both up at once (bench/lib/tail-rounds.mjs); the p99 and CPU targets read these medians:`,
+          '',
+          '| | p99 ms (median) | p99.9 ms (median) | CPU µs/hit (median) | p99 ms by round | CPU µs/hit by round |',
+          '|---|---:|---:|---:|---:|---:|',
+          ...[['coredns (node-cache data path)', r.tail.coredns], ['nodelocaldns-ts', r.tail.ours]].map(([n, t]) =>
+            `| ${n} | ${f2(t.p99)} | ${f2(t.p999)} | ${f2(t.cpuUs)} | ${t.rounds.map((x) => f2(x.p99)).join(' / ')} | ${t.rounds.map((x) => f2(x.cpuUs)).join(' / ')} |`,
+          ),
+          '',
+        ]
+      : []),
     `Memory (MiB). Idle: after start, one query answered. 10k: 10,000 names cached in cluster.local. Full: every cache full,`,
     `4 blocks × (${NODECACHE_CAPACITY.toLocaleString('en-US')} success + ${NODECACHE_CAPACITY.toLocaleString('en-US')} denial, NXDOMAIN and NODATA) asked once. Blackhole: the cluster zones' upstream accepts TCP and never`,
     `answers while ${BLACKHOLE_QPS.toLocaleString('en-US')} qps of distinct names arrive for ${BLACKHOLE_SECONDS} s. Zipf: ${r.zipfSeconds} s at 5,000 qps over 200,000 names (steady state).`,
@@ -63,11 +75,19 @@ export function nodeCacheTargets(r, row) {
   row('beside node-cache', 'RSS, 10k names cached ≤ 1.2× CoreDNS', `${f2(tenK)}× (${f1(o.tenKMiB)} vs ${f1(c.tenKMiB)} MiB)`, tenK <= 1.2);
   const hole = ratio(o.blackhole.peakMiB, c.blackhole.peakMiB);
   row('beside node-cache', 'peak RSS, blackholed upstream ≤ 0.5× CoreDNS, and bounded (-max-pending)', `${f2(hole)}× (${f1(o.blackhole.peakMiB)} vs ${f1(c.blackhole.peakMiB)} MiB)`, hole <= 0.5);
+  // CPU per hit and p99: graded on the alternating rounds' medians when they ran, the single phases then context.
+  const t = r.tail;
   const cpu = ratio(o.hits.cpuPerQueryUs, c.hits.cpuPerQueryUs);
-  row('beside node-cache', 'CPU per hit ≤ 0.6× CoreDNS', `${f2(cpu)}×`, cpu <= 0.6);
+  if (t) {
+    const tCpu = ratio(t.ours.cpuUs, t.coredns.cpuUs);
+    row('beside node-cache', 'CPU per hit ≤ 0.6× CoreDNS (median of alternating rounds)', `${f2(tCpu)}×`, tCpu <= 0.6);
+  }
+  row('beside node-cache', `${t ? '(context) ' : ''}CPU per hit ≤ 0.6× CoreDNS${t ? ' (one phase each)' : ''}`, `${f2(cpu)}×`, t ? undefined : cpu <= 0.6);
   const qps = ratio(o.hits.maxQps, c.hits.maxQps);
   row('beside node-cache', 'max qps ≥ 1.5× CoreDNS', `${f2(qps)}×`, qps >= 1.5);
-  row('beside node-cache', `p99 at ${NODECACHE_FIXED_QPS / 1000}k qps ≤ CoreDNS`, `${f2(o.hits.p99LatencyMs)} vs ${f2(c.hits.p99LatencyMs)} ms`, o.hits.p99LatencyMs <= c.hits.p99LatencyMs);
+  const p99 = `p99 at ${NODECACHE_FIXED_QPS / 1000}k qps ≤ CoreDNS`;
+  if (t) row('beside node-cache', `${p99} (median of alternating rounds)`, `${f2(t.ours.p99)} vs ${f2(t.coredns.p99)} ms`, t.ours.p99 <= t.coredns.p99);
+  row('beside node-cache', `${t ? '(context) ' : ''}${p99}${t ? ' (one phase each)' : ''}`, `${f2(o.hits.p99LatencyMs)} vs ${f2(c.hits.p99LatencyMs)} ms`, t ? undefined : o.hits.p99LatencyMs <= c.hits.p99LatencyMs);
   const miss = ratio(o.misses.qps, c.misses.qps);
   row('beside node-cache', 'miss qps (force_tcp) ≥ 1.2× CoreDNS', `${f2(miss)}× on ${o.misses.upstreamConnections} vs ${c.misses.upstreamConnections} connections`, miss >= 1.2);
 }

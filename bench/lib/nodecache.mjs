@@ -15,6 +15,7 @@ import { agentNodeFlags, SERVER_CPU } from './servers.mjs';
 import { coreDnsBinary, nodeCacheCorefile, COREDNS_VERSION } from './coredns.mjs';
 import { MISS_SUFFIX } from './zone.mjs';
 import { zipfStream } from './zipf.mjs';
+import { measureTailRounds } from './tail-rounds.mjs';
 
 /** Entries per cache in node-cache's Corefile: `success 9984`/`denial 9984`, and `cache 30`'s 10,000 sharded to 9,984. */
 export const NODECACHE_CAPACITY = 9_984;
@@ -106,7 +107,12 @@ async function launchSystem(system, dir, repoRoot, bin, cluster, upstream) {
       '-setupinterface=false', '-setupiptables=false', '-health-port', String(agentHealth), '-metrics-listen-address', `${ip}:${nodeCacheMetrics}`];
   const child = start(argv, { cpu: SERVER_CPU, name: system, env: system === 'coredns' ? process.env : { ...process.env, NODELOCALDNS_UDP_IO: 'batch' } });
   // A "." name: the cluster zones' upstream may be the blackhole.
-  await waitForAnswer(ip, port, 'ready.ok.bench.example', { timeoutMs: 30_000, child });
+  try {
+    await waitForAnswer(ip, port, 'ready.ok.bench.example', { timeoutMs: 30_000, child });
+  } catch (e) {
+    await stop(child);
+    throw e;
+  }
   return { name: system, ip, port, child, pid: child.pid, argv, metrics: `${ip}:${metricsPort}`, config: corefile };
 }
 
@@ -185,7 +191,21 @@ export async function measureNodeCache(dir, knot, repoRoot, hitFile, { log = () 
     }
     systems[system] = figures;
   }
-  return { version: COREDNS_VERSION, systems, zipfSeconds };
+  // p99 and CPU per hit again in alternating rounds, both up at once (lib/tail-rounds.mjs): the
+  // phases above run minutes apart, and one phase's p99 on this box has read 0.25 against 15.30 ms
+  // in one run and 4.16 against 1.47 in the next. The targets read these medians.
+  const up = [];
+  let tail;
+  try {
+    for (const system of ['coredns', 'ours']) up.push({ name: system, server: await launchSystem(system, dir, repoRoot, built.path, cluster, cluster) });
+    log(`node-cache comparison: alternating rounds at ${NODECACHE_FIXED_QPS} qps`);
+    tail = Object.fromEntries((await measureTailRounds(up, hitFile, dir, { qps: NODECACHE_FIXED_QPS, log })).map((t) => [t.name, t]));
+  } catch (e) {
+    log(`node-cache comparison: alternating rounds failed: ${e.message}`);
+  } finally {
+    for (const u of up) await stop(u.server.child);
+  }
+  return { version: COREDNS_VERSION, systems, zipfSeconds, tail };
 }
 
 async function cacheEntries(address) {

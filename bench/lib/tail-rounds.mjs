@@ -6,7 +6,7 @@
 // bursts, not the servers (dnsdist's p99 at 40k qps measured 0.17 ms in one run and 4.2 ms minutes
 // later on the same box). Medians over interleaved rounds compare like with like.
 import { join } from 'node:path';
-import { fixedRate, median, warm } from './measure.mjs';
+import { FIXED_QPS, fixedRate, median, warm } from './measure.mjs';
 import { cpuMicros } from './procs.mjs';
 
 export const TAIL_ROUNDS = 3;
@@ -15,7 +15,7 @@ export const TAIL_ROUNDS = 3;
  * `servers`: [{ name, server }], already started. Returns per server the rounds (p99, p99.9 in
  * ms, CPU µs per query, qps, lost) and their medians.
  */
-export async function measureTailRounds(servers, hitFile, dir, { rounds = TAIL_ROUNDS, log = () => {} } = {}) {
+export async function measureTailRounds(servers, hitFile, dir, { rounds = TAIL_ROUNDS, qps = FIXED_QPS, log = () => {} } = {}) {
   const per = new Map(servers.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < servers.length; i++) {
@@ -23,10 +23,10 @@ export async function measureTailRounds(servers, hitFile, dir, { rounds = TAIL_R
       // The agent caps TTLs at 30 s (node-cache's template): warm right before each phase.
       await warm(server, hitFile);
       const cpu0 = cpuMicros(server.pid);
-      const fixed = await fixedRate(server, hitFile, join(dir, `tail-${server.port}.txt`));
+      const fixed = await fixedRate(server, hitFile, join(dir, `tail-${server.port}.txt`), qps);
       const cpu1 = cpuMicros(server.pid);
       per.get(name).push({ p99: fixed.p99 * 1000, p999: fixed.p999 * 1000, cpuUs: (cpu1 - cpu0) / fixed.completed, qps: fixed.qps, lost: fixed.lost });
-      log(`tail round ${r + 1}/${rounds}, ${name}: p99 ${(fixed.p99 * 1000).toFixed(3)} ms`);
+      log(`tail round ${r + 1}/${rounds} at ${qps} qps, ${name}: p99 ${(fixed.p99 * 1000).toFixed(3)} ms`);
     }
   }
   return [...per].map(([name, rs]) => ({
