@@ -28,8 +28,8 @@ const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodeloc
 const USAGE = `Usage: node bench/run.mjs [--name=value ...]   (npm run bench -- [--name=value ...])
 
 Our agent against unbound, dnsdist and dnsmasq, all forwarding cluster.local to one knotd,
-measured with dnsperf; writes the results to --out. A full run takes 13-15 minutes with
---zipf-seconds=60 (21-23 with the default) and wants root on a 2-core machine with knot,
+measured with dnsperf; writes the results to --out. A full run takes 16-17 minutes with
+--zipf-seconds=60 (24-25 with the default) and wants root on a 2-core machine with knot,
 unbound, dnsdist, dnsmasq, dnsperf and gcc (bench/README.md).
 
   --names=N          names in the cache-hit set (default 9000: fits the agent's 9984-entry cache)
