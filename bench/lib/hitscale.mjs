@@ -5,10 +5,10 @@
 // order at a fixed rate and the agent's utime+stime per answered query is read from /proc.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpuMicros, rssKiB, start } from './procs.mjs';
-import { freePort, randomLoopback, waitForAnswer } from './net.mjs';
+import { cpuMicros, rssKiB } from './procs.mjs';
+import { freePort, randomLoopback } from './net.mjs';
 import { dnsperf } from './dnsperf.mjs';
-import { agentNodeFlags, SERVER_CPU } from './servers.mjs';
+import { agentNodeFlags, startServing } from './servers.mjs';
 import { MISS_SUFFIX } from './zone.mjs';
 import { seededRandom } from './zipf.mjs';
 
@@ -50,8 +50,7 @@ async function startScaleAgent(dir, knot, repoRoot) {
     ].join('\n'),
   );
   const argv = [process.execPath, ...agentNodeFlags(repoRoot), join(repoRoot, 'dist', 'cli.js'), '-conf', conf, '-basecorefile', join(dir, 'none'), '-setupinterface=false', '-setupiptables=false'];
-  const child = start(argv, { cpu: SERVER_CPU, name: 'nodelocaldns-ts (hitscale)' });
-  await waitForAnswer(ip, port, nameOf(0), { timeoutMs: 20_000, child });
+  const child = await startServing(argv, { name: 'nodelocaldns-ts (hitscale)', ip, port, qname: nameOf(0), timeoutMs: 20_000 });
   return { name: 'nodelocaldns-ts (hitscale)', ip, port, child, pid: child.pid, argv, config: conf, metrics };
 }
 

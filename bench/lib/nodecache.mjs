@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { connect, createServer } from 'node:net';
 import { dnsperf } from './dnsperf.mjs';
 import { measureHits, measureMisses } from './measure.mjs';
-import { freePort, randomLoopback, waitForAnswer } from './net.mjs';
-import { rssAnonKiB, rssKiB, start, stop } from './procs.mjs';
-import { agentNodeFlags, SERVER_CPU } from './servers.mjs';
+import { freePort, randomLoopback } from './net.mjs';
+import { rssAnonKiB, rssKiB, stop } from './procs.mjs';
+import { agentNodeFlags, startServing } from './servers.mjs';
 import { coreDnsBinary, nodeCacheCorefile, COREDNS_VERSION } from './coredns.mjs';
 import { MISS_SUFFIX } from './zone.mjs';
 import { zipfStream } from './zipf.mjs';
@@ -105,14 +105,9 @@ async function launchSystem(system, dir, repoRoot, bin, cluster, upstream) {
     ? [bin, '-conf', corefile]
     : [process.execPath, ...agentNodeFlags(repoRoot), join(repoRoot, 'dist', 'cli.js'), '-conf', corefile, '-localip', ip, '-dns.port', String(port),
       '-setupinterface=false', '-setupiptables=false', '-health-port', String(agentHealth), '-metrics-listen-address', `${ip}:${nodeCacheMetrics}`];
-  const child = start(argv, { cpu: SERVER_CPU, name: system, env: system === 'coredns' ? process.env : { ...process.env, NODELOCALDNS_UDP_IO: 'batch' } });
+  const env = system === 'coredns' ? process.env : { ...process.env, NODELOCALDNS_UDP_IO: 'batch' };
   // A "." name: the cluster zones' upstream may be the blackhole.
-  try {
-    await waitForAnswer(ip, port, 'ready.ok.bench.example', { timeoutMs: 30_000, child });
-  } catch (e) {
-    await stop(child);
-    throw e;
-  }
+  const child = await startServing(argv, { name: system, env, ip, port, qname: 'ready.ok.bench.example', timeoutMs: 30_000 });
   return { name: system, ip, port, child, pid: child.pid, argv, metrics: `${ip}:${metricsPort}`, config: corefile };
 }
 

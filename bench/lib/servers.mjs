@@ -11,16 +11,25 @@ import { GC_TRACE_FLAGS, watchGc } from './gc-trace.mjs';
 
 export const SERVER_CPU = 0;
 
-async function launch(name, argv, ip, port, opts = {}) {
-  // `config`: the generated file, quoted in RESULTS.md; `env`: extra environment.
-  const child = start(argv, { cpu: SERVER_CPU, name, env: opts.env ? { ...process.env, ...opts.env } : undefined });
+/**
+ * `argv` started pinned to the server CPU, once it answers `qname` at ip:port. A server that
+ * never does is stopped at once rather than left on CPU 0 until the end of the run.
+ */
+export async function startServing(argv, { name, env, ip, port, qname, timeoutMs }) {
+  const child = start(argv, { cpu: SERVER_CPU, name, env });
   try {
-    await waitForAnswer(ip, port, `n0.${HIT_SUFFIX}`, { timeoutMs: 20_000, child });
+    await waitForAnswer(ip, port, qname, { timeoutMs, child });
   } catch (e) {
-    // A server that never answered leaves CPU 0 now, not at the end of the run.
     await stop(child);
     throw e;
   }
+  return child;
+}
+
+async function launch(name, argv, ip, port, opts = {}) {
+  // `config`: the generated file, quoted in RESULTS.md; `env`: extra environment.
+  const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+  const child = await startServing(argv, { name, env, ip, port, qname: `n0.${HIT_SUFFIX}`, timeoutMs: 20_000 });
   return { name, ip, port, child, pid: child.pid, argv, config: opts.config };
 }
 
