@@ -40,3 +40,78 @@ t.test('the self-probe counts answers and failures, and never loads undici', asy
   t.equal(out.failures, 1, 'the 503 counted as a failure');
   t.equal(out.undici, false, 'fetch\'s undici was not compiled');
 });
+
+t.test('a reply ends where its framing says', async (t) => {
+  const { replyEnd, replyStatus } = await import('../../src/observe/self-probe.js');
+  const head = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n';
+  const fixed = `${head}Content-Length: 2\r\n\r\nOK`;
+  t.equal(replyEnd(fixed), fixed.length, 'Content-Length');
+  t.equal(replyEnd(fixed.slice(0, -1)), -1, 'a body still arriving');
+  t.equal(replyEnd(head), -1, 'headers still arriving');
+  const chunked = `${head}Transfer-Encoding: chunked\r\n\r\n1\r\nO\r\n1\r\nK\r\n0\r\n\r\n`;
+  t.equal(replyEnd(chunked), chunked.length, 'chunked');
+  t.equal(replyEnd(chunked.slice(0, -2)), -1, 'chunked, the last CRLF still to come');
+  t.equal(replyEnd(`${head}\r\nOK`), -2, 'no framing: only a close ends it, which the probe takes as a failure');
+  t.equal(replyEnd('x'.repeat(20_000)), -2, 'no header end in 16 KiB');
+  t.equal(replyStatus(fixed), 200);
+  t.equal(replyStatus('HTTP/1.0 503 Service Unavailable\r\n'), 503);
+  t.equal(replyStatus('SSH-2.0-OpenSSH\r\n'), 0, 'not HTTP');
+});
+
+t.test('probes share one kept-alive connection; a closed one is replaced without a failure', async (t) => {
+  const { createServer } = await import('node:http');
+  const { HealthProbe, HealthStats } = await import('../../src/observe/self-probe.js');
+  let connections = 0;
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    // The third reply is chunked and closes its connection: the next probe opens another.
+    if (requests === 3) {
+      res.setHeader('Connection', 'close');
+      res.write('O');
+      res.end('K');
+    } else res.end('OK');
+  });
+  server.on('connection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const stats = new HealthStats();
+  const port = (server.address() as { port: number }).port;
+  const probe = new HealthProbe(`http://127.0.0.1:${port}/health`, stats);
+  t.teardown(() => {
+    probe.stop();
+    server.closeAllConnections();
+    server.close();
+  });
+  probe.start();
+  const count = (): number => stats.duration.reduce((a, b) => a + b, 0);
+  const deadline = Date.now() + 10_000;
+  while (count() < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.equal(count(), 5, 'five probes timed');
+  t.equal(stats.failures, 0, 'none failed');
+  t.equal(connections, 2, 'one connection for the first three, a second after the close');
+});
+
+t.test('a probe that gets no answer fails, and the next one gets a fresh connection', async (t) => {
+  const { createServer } = await import('node:net');
+  const { HealthProbe, HealthStats } = await import('../../src/observe/self-probe.js');
+  let connections = 0;
+  // Accepts, reads, never answers; then its connection is reset.
+  const server = createServer((s) => {
+    connections++;
+    s.on('error', () => {});
+    s.once('data', () => setTimeout(() => s.resetAndDestroy(), 200));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const stats = new HealthStats();
+  const port = (server.address() as { port: number }).port;
+  const probe = new HealthProbe(`http://127.0.0.1:${port}/health`, stats);
+  t.teardown(() => {
+    probe.stop();
+    server.close();
+  });
+  probe.start();
+  const deadline = Date.now() + 10_000;
+  while (stats.failures < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.equal(stats.failures, 2, 'both probes failed');
+  t.equal(connections, 2, 'each on its own connection');
+});
