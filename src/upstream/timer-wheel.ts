@@ -1,8 +1,14 @@
 // A coarse hashed timer wheel for the per-query timeouts of the miss path (try timeouts, UDP
 // silence, client deadlines). Arming is two field writes and an array push, cancelling is one
-// field write, and a single Node interval ticks only while entries are queued. A setTimeout per
-// query and per try (a Timeout object, a timer-list insert, a clearTimeout) was a measurable
-// share of each forwarded query's CPU and garbage. Timers fire up to one tick late, never early.
+// field write. A setTimeout per query and per try (a Timeout object, a timer-list insert, a
+// clearTimeout) was a measurable share of each forwarded query's CPU and garbage. Timers fire up
+// to one tick late, never early.
+//
+// One Node timer wakes the wheel at the next tick whose slot holds a live entry, not every tick:
+// most entries are cancelled (the query was answered) long before they are due, and a wheel that
+// ticked every 10 ms while any entry was queued woke the agent 100 times a second for the 2-5 s
+// after every miss. Under a few misses a second, the load of a quiet node, that was most of the
+// agent's CPU (each wake-up of a sleeping VM costs ~100 µs).
 
 export interface WheelTimer {
   /** Clock ms at which onTimer runs; 0 = not armed. Written by the wheel (and `disarm`). */
@@ -17,13 +23,15 @@ export class TimerWheel {
   private spare: WheelTimer[] = [];
   /** The first tick not yet processed. */
   private nextTick = 0;
-  /** Queued array entries, live or stale; the interval runs while there are any. */
+  /** Queued array entries, live or stale. */
   private entries = 0;
   /** Disarms and re-arms since the last compaction: each left a stale entry queued. */
   private staleSince = 0;
   /** Inside advance(): a slot being read is detached, so no compaction then. */
   private advancing = false;
-  private interval: NodeJS.Timeout | null = null;
+  /** The Node timer that wakes the wheel, and the tick it is set for. */
+  private timer: NodeJS.Timeout | null = null;
+  private wakeTick = 0;
 
   constructor(
     readonly tickMs = 10,
@@ -39,14 +47,18 @@ export class TimerWheel {
 
   /** Run `t.onTimer` at `due` (clock ms), replacing any earlier arming of `t`. */
   arm(t: WheelTimer, due: number): void {
-    if (this.interval === null) {
-      this.nextTick = Math.floor(this.clock() / this.tickMs);
-      this.interval = setInterval(advance, this.tickMs, this);
-      this.interval.unref();
-    }
+    // Nothing queued: the ticks slept through hold nothing to process.
+    if (this.entries === 0 && !this.advancing) this.nextTick = Math.floor(this.clock() / this.tickMs);
     if (t.wheelDue !== 0) this.noteStale();
     t.wheelDue = due > 0 ? due : 1;
-    this.place(t);
+    const tick = this.place(t);
+    // Inside advance() the wake is set once the pass is over.
+    if (!this.advancing && (this.timer === null || tick < this.wakeTick)) this.wakeAt(tick);
+  }
+
+  /** Clock ms of the wake set, or 0 when the wheel sleeps until the next `arm` (tests). */
+  get wakeDue(): number {
+    return this.timer === null ? 0 : this.wakeTick * this.tickMs;
   }
 
   /** Cancel `t`; its queued entry is dropped when its slot comes round or at the next compaction. */
@@ -79,15 +91,16 @@ export class TimerWheel {
     this.entries = kept;
   }
 
-  private place(t: WheelTimer): void {
+  private place(t: WheelTimer): number {
     let tick = Math.ceil(t.wheelDue / this.tickMs);
     if (tick < this.nextTick) tick = this.nextTick;
     t.wheelTick = tick;
     this.slots[tick % this.slotCount]!.push(t);
     this.entries++;
+    return tick;
   }
 
-  /** Process every tick up to the clock's now (the interval calls this; tests may too). */
+  /** Process every tick up to the clock's now, then set the next wake (the timer calls this; tests may too). */
   advance(): void {
     const now = this.clock();
     const n = this.slotCount;
@@ -97,10 +110,53 @@ export class TimerWheel {
     } finally {
       this.advancing = false;
     }
-    if (this.entries === 0 && this.interval !== null) {
-      clearInterval(this.interval);
-      this.interval = null;
+    this.wakeForNext();
+  }
+
+  /** The Node timer fired. */
+  wake(): void {
+    this.timer = null;
+    this.advance();
+  }
+
+  /**
+   * Set the wake for the first tick from `nextTick` whose slot holds a live entry, dropping the
+   * stale entries of the slots looked at on the way (each is dropped once: amortised O(1) per
+   * disarm). Every slot comes up once in a round of ticks, so one round is enough; a live entry
+   * due in a later round is found early, and that wake looks again.
+   */
+  private wakeForNext(): void {
+    const n = this.slotCount;
+    for (let k = 0; k < n && this.entries > 0; k++) {
+      const tick = this.nextTick + k;
+      const i = tick % n;
+      const slot = this.slots[i]!;
+      if (slot.length === 0) continue;
+      let w = 0;
+      for (let j = 0; j < slot.length; j++) {
+        const t = slot[j]!;
+        if (t.wheelDue !== 0 && t.wheelTick % n === i) slot[w++] = t;
+      }
+      this.entries -= slot.length - w;
+      slot.length = w;
+      if (w > 0) {
+        this.wakeAt(tick);
+        return;
+      }
     }
+    // Everything queued was stale, and is gone: sleep until the next arm.
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private wakeAt(tick: number): void {
+    if (this.timer !== null) {
+      if (this.wakeTick === tick) return;
+      clearTimeout(this.timer);
+    }
+    this.wakeTick = tick;
+    this.timer = setTimeout(wake, Math.max(1, Math.ceil(tick * this.tickMs - this.clock())), this);
+    this.timer.unref();
   }
 
   private advanceTo(now: number, n: number): void {
@@ -134,16 +190,16 @@ export class TimerWheel {
     for (const s of this.slots) s.length = 0;
     this.entries = 0;
     this.staleSince = 0;
-    if (this.interval !== null) clearInterval(this.interval);
-    this.interval = null;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
   }
 }
 
 /** Fewer stale entries than this are left for their slots to drop. */
 const COMPACT_MIN = 1024;
 
-function advance(w: TimerWheel): void {
-  w.advance();
+function wake(w: TimerWheel): void {
+  w.wake();
 }
 
 /** The wheel every forwarder's races and tries share: 10 ms ticks, 5.12 s per round. */

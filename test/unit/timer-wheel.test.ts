@@ -115,3 +115,62 @@ t.test('disarmed timers are let go before their slot comes round; live ones stil
   t.same(new Set(live.map((p) => p.fired.length)), new Set([1]), 'every live timer fired exactly once');
   t.equal(wheel.queued, 0, 'nothing left queued');
 });
+
+t.test('the wheel wakes for its next live entry, not every tick', async (t) => {
+  const { wheel, clock } = setup(t, 10, 512);
+  const start = clock.now;
+  const far = new Probe();
+  const near = new Probe();
+  t.equal(wheel.wakeDue, 0, 'nothing armed, no wake');
+  wheel.arm(far, start + 300);
+  t.equal(wheel.wakeDue, start + 300, 'wake set for the only entry');
+  wheel.arm(near, start + 45);
+  t.equal(wheel.wakeDue, start + 50, 'an earlier entry brings the wake forward (to its tick)');
+  wheel.disarm(near);
+  clock.now = start + 50;
+  wheel.advance();
+  t.same(near.fired, [], 'the cancelled entry did not fire');
+  t.equal(wheel.wakeDue, start + 300, 'the next wake skips the ticks between');
+  t.equal(wheel.queued, 1, 'the stale entry was dropped on the way');
+  wheel.disarm(far);
+  wheel.advance();
+  t.equal(wheel.wakeDue, 0, 'only stale entries left: they are dropped and the wheel sleeps');
+  t.equal(wheel.queued, 0);
+});
+
+t.test('a timer rounds ahead is found in its slot and fires in its round', async (t) => {
+  const { wheel, clock } = setup(t, 10, 8); // 80 ms per round
+  const start = clock.now;
+  const far = new Probe();
+  wheel.arm(far, start + 250);
+  let wakes = 0;
+  while (far.fired.length === 0 && wakes < 20) {
+    clock.now = Math.max(clock.now, wheel.wakeDue);
+    wheel.advance();
+    wakes++;
+  }
+  t.equal(far.fired.length, 1, 'fired');
+  t.ok(far.fired[0]! >= start + 250, 'not early');
+  t.ok(wakes <= 4, `woke once a round at most (${wakes} wakes for 25 ticks)`);
+});
+
+t.test('on the real clock: one wake for a lone timer, never early', async (t) => {
+  const wheel = new TimerWheel(10, 512);
+  t.teardown(() => wheel.clear());
+  let wakes = 0;
+  const wake = wheel.wake.bind(wheel);
+  wheel.wake = () => {
+    wakes++;
+    wake();
+  };
+  const p = new Probe();
+  const due = Date.now() + 150;
+  wheel.arm(p, due);
+  const deadline = Date.now() + 3000;
+  while (p.fired.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(p.fired.length, 1, 'fired');
+  t.ok(p.fired[0]! >= due, 'not before its due time');
+  // A wheel ticking every 10 ms would have woken 15 times or more by now.
+  t.ok(wakes >= 1 && wakes <= 3, `${wakes} wake(s)`);
+  t.equal(wheel.wakeDue, 0, 'asleep again');
+});
