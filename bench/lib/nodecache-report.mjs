@@ -1,6 +1,6 @@
 // The node-cache comparison as Markdown: its tables and its rows of the targets table, each a
 // ratio of ours to CoreDNS (node-cache's data path) in the same run.
-import { BLACKHOLE_QPS, BLACKHOLE_SECONDS, NODECACHE_CAPACITY, NODECACHE_FIXED_QPS } from './nodecache.mjs';
+import { BLACKHOLE_QPS, BLACKHOLE_SECONDS, NODECACHE_CAPACITY, NODECACHE_FIXED_QPS, QUIET_MISS_QPS, QUIET_SECONDS } from './nodecache.mjs';
 
 const f1 = (v) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(1));
 const f2 = (v) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(2));
@@ -33,6 +33,19 @@ export function nodeCacheSection(r) {
           ...[['coredns (node-cache data path)', r.tail.coredns], ['nodelocaldns-ts', r.tail.ours]].map(([n, t]) =>
             `| ${n} | ${f2(t.p99)} | ${f2(t.p999)} | ${f2(t.cpuUs)} | ${t.rounds.map((x) => f2(x.p99)).join(' / ')} | ${t.rounds.map((x) => f2(x.cpuUs)).join(' / ')} |`,
           ),
+          '',
+        ]
+      : []),
+    ...(c.quiet && o.quiet
+      ? [
+          `CPU when quiet, ms of CPU per second over every thread (schedstat), each system scraped once first as Prometheus would:`,
+          `idle for ${QUIET_SECONDS} s, then ${QUIET_SECONDS} s of ${QUIET_MISS_QPS} names a second not cached, each forwarded to knot over TCP. Most nodes spend most of their`,
+          'time like this, so this is what periodic work (timers, probes, monitors) costs on every node of a cluster:',
+          '',
+          `| | idle | ${QUIET_MISS_QPS} misses a second |`,
+          '|---|---:|---:|',
+          `| coredns (node-cache data path) | ${f2(c.quiet.idleMsPerS)} | ${f2(c.quiet.missesMsPerS)} |`,
+          `| nodelocaldns-ts | ${f2(o.quiet.idleMsPerS)} (${f2(o.quiet.idleMsPerS / c.quiet.idleMsPerS)}×) | ${f2(o.quiet.missesMsPerS)} (${f2(o.quiet.missesMsPerS / c.quiet.missesMsPerS)}×) |`,
           '',
         ]
       : []),
@@ -88,6 +101,14 @@ export function nodeCacheTargets(r, row) {
   const p99 = `p99 at ${NODECACHE_FIXED_QPS / 1000}k qps ≤ CoreDNS`;
   if (t) row('beside node-cache', `${p99} (median of alternating rounds)`, `${f2(t.ours.p99)} vs ${f2(t.coredns.p99)} ms`, t.ours.p99 <= t.coredns.p99);
   row('beside node-cache', `${t ? '(context) ' : ''}${p99}${t ? ' (one phase each)' : ''}`, `${f2(o.hits.p99LatencyMs)} vs ${f2(c.hits.p99LatencyMs)} ms`, t ? undefined : o.hits.p99LatencyMs <= c.hits.p99LatencyMs);
+  if (c.quiet && o.quiet) {
+    row(
+      'beside node-cache',
+      `(context) CPU when quiet: idle, and ${QUIET_MISS_QPS} misses a second`,
+      `${f2(o.quiet.idleMsPerS)} vs ${f2(c.quiet.idleMsPerS)} ms/s idle (${f2(o.quiet.idleMsPerS / c.quiet.idleMsPerS)}×), ${f2(o.quiet.missesMsPerS)} vs ${f2(c.quiet.missesMsPerS)} ms/s (${f2(o.quiet.missesMsPerS / c.quiet.missesMsPerS)}×)`,
+      undefined,
+    );
+  }
   const miss = ratio(o.misses.qps, c.misses.qps);
   row('beside node-cache', 'miss qps (force_tcp) ≥ 1.2× CoreDNS', `${f2(miss)}× on ${o.misses.upstreamConnections} vs ${c.misses.upstreamConnections} connections`, miss >= 1.2);
 }

@@ -1,21 +1,23 @@
 // Beside node-cache: CoreDNS (the node-cache data path) and our agent run the identical Corefile,
 // node-cache's own (coredns.mjs), against one knot serving all four of its zones. Per system, a
 // fresh process for each phase: cache hits (max qps, CPU per hit, latency), the miss path over
-// TCP, and memory: idle, 10k cached names, every cache full, a blackholed upstream under 2,000
-// qps of distinct names, and a Zipf workload over 200k names. RSS is the whole process tree,
-// sampled every 100 ms; peak and final are reported.
+// TCP, CPU when quiet (idle, and a few misses a second: what most nodes see most of the time),
+// and memory: idle, 10k cached names, every cache full, a blackholed upstream under 2,000 qps of
+// distinct names, and a Zipf workload over 200k names. RSS is the whole process tree, sampled
+// every 100 ms; peak and final are reported.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer } from 'node:net';
 import { dnsperf } from './dnsperf.mjs';
 import { measureHits, measureMisses } from './measure.mjs';
 import { freePort, randomLoopback } from './net.mjs';
-import { rssAnonKiB, rssKiB, stop } from './procs.mjs';
+import { cpuSchedMicros, rssAnonKiB, rssKiB, stop } from './procs.mjs';
 import { agentNodeFlags, startServing } from './servers.mjs';
 import { coreDnsBinary, nodeCacheCorefile, COREDNS_VERSION } from './coredns.mjs';
 import { MISS_SUFFIX } from './zone.mjs';
 import { zipfStream } from './zipf.mjs';
 import { measureTailRounds } from './tail-rounds.mjs';
+import { cacheCounters } from './metrics.mjs';
 
 /** Entries per cache in node-cache's Corefile: `success 9984`/`denial 9984`, and `cache 30`'s 10,000 sharded to 9,984. */
 export const NODECACHE_CAPACITY = 9_984;
@@ -23,6 +25,9 @@ export const BLACKHOLE_QPS = 2_000;
 export const BLACKHOLE_SECONDS = 30;
 /** CPU per hit and latency at a rate CoreDNS sustains on one core here (its max is ~20-30k qps). */
 export const NODECACHE_FIXED_QPS = 10_000;
+/** The quiet phases: this long idle, then this long at QUIET_MISS_QPS of names not cached. */
+export const QUIET_SECONDS = 20;
+export const QUIET_MISS_QPS = 5;
 const ZIPF_NAMES = 200_000;
 const ZIPF_QPS = 5_000;
 
@@ -111,6 +116,35 @@ async function launchSystem(system, dir, repoRoot, bin, cluster, upstream) {
   return { name: system, ip, port, child, pid: child.pid, argv, metrics: `${ip}:${metricsPort}`, config: corefile };
 }
 
+/**
+ * CPU in ms per second when there is little to do: idle, then a few distinct names a second, each
+ * forwarded. Most nodes spend most of their time like this, and a DaemonSet pays it on every one;
+ * it is what periodic work costs (timers, probes, monitors: each wake-up of a sleeping vCPU costs
+ * ~0.1 ms here), not what a query costs. Both systems are scraped once first, as Prometheus
+ * scrapes a pod within seconds of its start: metrics code that runs from then on is counted.
+ */
+async function measureQuiet(server, dir, system) {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  await cacheCounters(server.metrics);
+  await sleep(2_000);
+  const idle0 = cpuSchedMicros(server.pid);
+  await sleep(QUIET_SECONDS * 1000);
+  const idle1 = cpuSchedMicros(server.pid);
+  const file = join(dir, `nodecache-quiet-${system}.txt`);
+  writeFileSync(file, Array.from({ length: QUIET_MISS_QPS * QUIET_SECONDS + 100 }, (_, i) => `q${i}-${system}.${MISS_SUFFIX} A`).join('\n') + '\n');
+  const miss0 = cpuSchedMicros(server.pid);
+  const wall0 = performance.now();
+  const r = await dnsperf(server, file, { seconds: QUIET_SECONDS, qps: QUIET_MISS_QPS, outstanding: 10, clients: 1 });
+  const miss1 = cpuSchedMicros(server.pid);
+  const wallSeconds = (performance.now() - wall0) / 1000;
+  return {
+    idleMsPerS: (idle1 - idle0) / 1000 / QUIET_SECONDS,
+    missesMsPerS: (miss1 - miss0) / 1000 / wallSeconds,
+    missesSent: r.sent,
+    missesAnswered: r.completed,
+  };
+}
+
 async function fillAndMeasure(server, file, qps) {
   await dnsperf(server, file, { once: true, seconds: 60, qps, outstanding: 500 });
   return [rssKiB(server.pid) / 1024, rssAnonKiB(server.pid) / 1024];
@@ -143,6 +177,7 @@ export async function measureNodeCache(dir, knot, repoRoot, hitFile, { log = () 
       log(`node-cache comparison, ${system}: idle, hits, 10k names, full caches`);
       figures.idleMiB = rssKiB(s.pid) / 1024;
       figures.idleAnonMiB = rssAnonKiB(s.pid) / 1024;
+      figures.quiet = await measureQuiet(s, dir, system);
       figures.hits = await measureHits(s, hitFile, dir, { fixedQps: NODECACHE_FIXED_QPS });
       [figures.tenKMiB, figures.tenKAnonMiB] = await fillAndMeasure(s, tenK, 10_000);
       [figures.fullMiB, figures.fullAnonMiB] = await fillAndMeasure(s, full, 10_000);
