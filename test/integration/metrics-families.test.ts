@@ -113,3 +113,16 @@ t.test('scrape cost with every series present (information)', async (t) => {
   t.ok(series > 1000, `every series present (${series} samples)`);
   t.comment(`scrape of ${series} samples: median ${median.toFixed(2)} ms, max ${times.at(-1)!.toFixed(2)} ms (target < 5 ms)`);
 });
+
+t.test('the event-loop lag sampler runs while the loop is busy, not while it idles', async (t) => {
+  const { loopLag } = await import('../../src/observe/loop-lag.js');
+  const lag = loopLag();
+  lag.start();
+  // Idle for two watch periods: the sampler stops (or never starts).
+  await sleep(2200);
+  t.equal(lag.active, false, 'idle: not sampling');
+  await hogLoop(2500);
+  t.equal(lag.active, true, 'busy: sampling');
+  await sleep(2200);
+  t.equal(lag.active, false, 'idle again: stopped');
+});
