@@ -2,7 +2,7 @@
 // the Upstreams that use it, swept by one timer. A reload builds its new forwarders before the
 // old ones close, so the new ones acquire the pools the old ones still hold: connections survive.
 import type { Logger } from '../observe/log.js';
-import { SWEEP_MS, TcpPool, type PoolSettings } from './pool.js';
+import { IDLE_SWEEP_MS, SWEEP_MS, TcpPool, type PoolSettings } from './pool.js';
 
 interface Orphan {
   pool: TcpPool;
@@ -16,6 +16,9 @@ export class PoolRegistry {
   /** Released by every user but still draining in-flight queries. */
   private readonly orphans: Orphan[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** The sweep's period: SWEEP_MS, or IDLE_SWEEP_MS while nothing is in flight. */
+  private pace = 0;
+  private readonly quicken = (): void => this.arm(SWEEP_MS);
 
   constructor(private readonly log: Logger) {}
 
@@ -29,7 +32,7 @@ export class PoolRegistry {
       this.keys.set(pool, key);
     }
     pool.refs++;
-    this.arm();
+    this.arm(SWEEP_MS);
     return pool;
   }
 
@@ -67,6 +70,12 @@ export class PoolRegistry {
       o.onGone?.();
     }
     this.disarmIfIdle();
+    if (this.timer !== null) this.arm(this.all().some((p) => p.busy) ? SWEEP_MS : IDLE_SWEEP_MS);
+  }
+
+  /** The sweep's period now, 0 when it is not running (tests). */
+  get sweepMs(): number {
+    return this.timer === null ? 0 : this.pace;
   }
 
   close(): void {
@@ -77,10 +86,15 @@ export class PoolRegistry {
     this.disarmIfIdle();
   }
 
-  private arm(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
+  private arm(ms: number): void {
+    if (this.timer !== null && this.pace === ms) return;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = setInterval(() => this.sweep(Date.now()), ms);
     this.timer.unref();
+    this.pace = ms;
+    // At the idle pace the first query sent anywhere brings the quick one back.
+    const onBusy = ms === SWEEP_MS ? null : this.quicken;
+    for (const p of this.all()) p.onBusy = onBusy;
   }
 
   private disarmIfIdle(): void {

@@ -1,0 +1,54 @@
+// The upstream pools' sweep slows to once a second while nothing is in flight (an idle agent
+// wakes less) and is back at 200 ms from the first query sent, so a blackholed upstream is still
+// found within SILENT_MS plus one quick sweep. Real sockets: a TCP server that accepts, reads and
+// never answers (the IPVS blackhole, seen from the node).
+import t from 'tap';
+import { createServer, type Socket } from 'node:net';
+import { buildQuery } from '../../src/dns/query.js';
+import { nameToWire } from '../../src/dns/wire.js';
+import { silentLogger } from '../../src/observe/log.js';
+import { IDLE_SWEEP_MS, SILENT_MS, SWEEP_MS } from '../../src/upstream/pool.js';
+import { PoolRegistry } from '../../src/upstream/pool-registry.js';
+import type { Exchange } from '../../src/upstream/tcp-connection.js';
+import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
+
+t.test('idle pace between queries, quick pace from the first query, silence found as before', async (t) => {
+  const host = randomLoopback();
+  const port = randomPort();
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.resume(); // read everything, answer nothing
+  });
+  await new Promise<void>((r) => server.listen(port, host, r));
+  const registry = new PoolRegistry(silentLogger);
+  t.teardown(() => {
+    registry.close();
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  const pool = registry.acquire(host, port, { expireMs: 10_000, maxConnsPerUpstream: 2, maxInflightPerConn: 100, attemptTimeoutMs: 2_000 });
+  t.equal(registry.sweepMs, SWEEP_MS, 'a new pool is swept at the quick pace');
+  t.ok(await until(() => registry.sweepMs === IDLE_SWEEP_MS, 2_000, 20), 'nothing in flight: the idle pace after one sweep');
+
+  let silent = 0;
+  const qname = nameToWire('blackholed.example.test.');
+  const ex: Exchange = {
+    id: 0,
+    query: buildQuery(qname, 1, 1),
+    qname,
+    qtype: 1,
+    qclass: 1,
+    sentAt: Date.now(),
+    resolve: () => t.fail('no answer expected'),
+    reject: () => {},
+    silent: () => silent++,
+  };
+  pool.sendTcp(ex);
+  t.equal(registry.sweepMs, SWEEP_MS, 'the query brought the quick pace back at once');
+  await sleep(SILENT_MS / 2);
+  t.equal(registry.sweepMs, SWEEP_MS, 'and kept it while the query is in flight');
+  t.ok(await until(() => silent > 0, 5_000, 20), 'the silent connection was found');
+  t.equal(pool.counters.blackholes, 1, 'counted as a blackhole');
+});
