@@ -25,6 +25,8 @@ export class TimerWheel {
   private nextTick = 0;
   /** Queued array entries, live or stale. */
   private entries = 0;
+  /** Timers armed and not yet fired or cancelled. */
+  private live = 0;
   /** Disarms and re-arms since the last compaction: each left a stale entry queued. */
   private staleSince = 0;
   /** Inside advance(): a slot being read is detached, so no compaction then. */
@@ -45,11 +47,17 @@ export class TimerWheel {
     return this.entries;
   }
 
+  /** Timers armed and not yet fired or cancelled (tests). */
+  get armed(): number {
+    return this.live;
+  }
+
   /** Run `t.onTimer` at `due` (clock ms), replacing any earlier arming of `t`. */
   arm(t: WheelTimer, due: number): void {
-    // Nothing queued: the ticks slept through hold nothing to process.
-    if (this.entries === 0 && !this.advancing) this.nextTick = Math.floor(this.clock() / this.tickMs);
+    // Nothing live, so nothing queued: the ticks slept through hold nothing to fire.
+    if (this.live === 0 && !this.advancing) this.nextTick = Math.floor(this.clock() / this.tickMs);
     if (t.wheelDue !== 0) this.noteStale();
+    else this.live++;
     t.wheelDue = due > 0 ? due : 1;
     const tick = this.place(t);
     // Inside advance() the wake is set once the pass is over.
@@ -66,6 +74,18 @@ export class TimerWheel {
     if (t.wheelDue === 0) return;
     t.wheelDue = 0;
     this.noteStale();
+    // The last live timer cancelled (a miss answered before any of its timeouts): no wake-up for
+    // the stale entries it leaves, and nothing kept reachable through them.
+    if (--this.live === 0 && !this.advancing) this.sleep();
+  }
+
+  /** Nothing live: forget the stale entries (512 slot lengths) and stop the Node timer. */
+  private sleep(): void {
+    if (this.entries > 0) for (const slot of this.slots) slot.length = 0;
+    this.entries = 0;
+    this.staleSince = 0;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /**
@@ -127,7 +147,7 @@ export class TimerWheel {
    */
   private wakeForNext(): void {
     const n = this.slotCount;
-    for (let k = 0; k < n && this.entries > 0; k++) {
+    for (let k = 0; k < n && this.live > 0; k++) {
       const tick = this.nextTick + k;
       const i = tick % n;
       const slot = this.slots[i]!;
@@ -144,9 +164,8 @@ export class TimerWheel {
         return;
       }
     }
-    // Everything queued was stale, and is gone: sleep until the next arm.
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    // Nothing live: sleep until the next arm.
+    this.sleep();
   }
 
   private wakeAt(tick: number): void {
@@ -173,6 +192,7 @@ export class TimerWheel {
         if (t.wheelDue === 0) continue;
         if (t.wheelTick === tick) {
           t.wheelDue = 0;
+          this.live--;
           t.onTimer(now);
         } else if (t.wheelTick > tick && (t.wheelTick - tick) % n === 0) {
           // Armed for a later round of this slot (or a stale duplicate of one: fires once).
@@ -189,6 +209,7 @@ export class TimerWheel {
   clear(): void {
     for (const s of this.slots) s.length = 0;
     this.entries = 0;
+    this.live = 0;
     this.staleSince = 0;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;

@@ -174,3 +174,39 @@ t.test('on the real clock: one wake for a lone timer, never early', async (t) =>
   t.ok(wakes >= 1 && wakes <= 3, `${wakes} wake(s)`);
   t.equal(wheel.wakeDue, 0, 'asleep again');
 });
+
+t.test('the last live timer cancelled: no wake-up for the stale entries it leaves', async (t) => {
+  const { wheel, clock } = setup(t, 10, 512);
+  const a = new Probe();
+  const b = new Probe();
+  wheel.arm(a, clock.now + 100);
+  wheel.arm(b, clock.now + 2000);
+  wheel.arm(a, clock.now + 150); // re-armed: still one live timer for a
+  t.equal(wheel.armed, 2);
+  wheel.disarm(a);
+  t.equal(wheel.wakeDue, clock.now + 100, 'a live timer left: the wake stays (it finds a stale slot and moves on)');
+  wheel.disarm(b);
+  t.equal(wheel.armed, 0);
+  t.equal(wheel.wakeDue, 0, 'nothing live: no wake');
+  t.equal(wheel.queued, 0, 'and the stale entries are let go at once');
+  // Much later a new timer: the ticks slept through are not walked, the stale entries do not fire.
+  clock.now += 3_600_000;
+  const c = new Probe();
+  wheel.arm(c, clock.now + 30);
+  t.equal(wheel.wakeDue, clock.now + 30);
+  clock.now += 30;
+  wheel.advance();
+  t.equal(c.fired.length, 1, 'the new timer fired');
+  t.same([a.fired, b.fired], [[], []], 'the cancelled ones never did');
+  t.equal(wheel.armed, 0);
+  // A timer that re-arms itself from onTimer stays counted.
+  const again: WheelTimer & { n: number } = { wheelDue: 0, wheelTick: 0, n: 0, onTimer: (now) => { if (++again.n < 3) wheel.arm(again, now + 10); } };
+  wheel.arm(again, clock.now + 10);
+  for (let i = 0; i < 5; i++) {
+    clock.now += 10;
+    wheel.advance();
+  }
+  t.equal(again.n, 3, 'fired three times');
+  t.equal(wheel.armed, 0);
+  t.equal(wheel.wakeDue, 0);
+});
