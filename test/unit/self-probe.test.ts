@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
+import type { Server as NetServer } from 'node:net';
+import t, { type Test } from 'tap';
 
 const probe = fileURLToPath(new URL('../../dist/observe/self-probe.js', import.meta.url));
 if (!existsSync(probe)) t.plan(0, 'dist/ not built (npx tsc -p tsconfig.json)');
@@ -41,6 +42,27 @@ t.test('the self-probe counts answers and failures, and never loads undici', asy
   t.equal(out.undici, false, 'fetch\'s undici was not compiled');
 });
 
+/** Listen on an ephemeral port of 127.0.0.1 and probe it every second; stopped and closed at teardown. */
+async function probing(t: Test, server: NetServer): Promise<InstanceType<typeof import('../../src/observe/self-probe.js').HealthStats>> {
+  const { HealthProbe, HealthStats } = await import('../../src/observe/self-probe.js');
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const stats = new HealthStats();
+  const port = (server.address() as { port: number }).port;
+  const probe = new HealthProbe(`http://127.0.0.1:${port}/health`, stats);
+  t.teardown(() => {
+    probe.stop();
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+    server.close();
+  });
+  probe.start();
+  return stats;
+}
+
+async function waitFor(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
 t.test('a reply ends where its framing says', async (t) => {
   const { replyEnd, replyStatus } = await import('../../src/observe/self-probe.js');
   const head = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n';
@@ -60,7 +82,6 @@ t.test('a reply ends where its framing says', async (t) => {
 
 t.test('probes share one kept-alive connection; a closed one is replaced without a failure', async (t) => {
   const { createServer } = await import('node:http');
-  const { HealthProbe, HealthStats } = await import('../../src/observe/self-probe.js');
   let connections = 0;
   let requests = 0;
   const server = createServer((req, res) => {
@@ -73,19 +94,9 @@ t.test('probes share one kept-alive connection; a closed one is replaced without
     } else res.end('OK');
   });
   server.on('connection', () => connections++);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const stats = new HealthStats();
-  const port = (server.address() as { port: number }).port;
-  const probe = new HealthProbe(`http://127.0.0.1:${port}/health`, stats);
-  t.teardown(() => {
-    probe.stop();
-    server.closeAllConnections();
-    server.close();
-  });
-  probe.start();
+  const stats = await probing(t, server);
   const count = (): number => stats.duration.reduce((a, b) => a + b, 0);
-  const deadline = Date.now() + 10_000;
-  while (count() < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => count() >= 5);
   t.equal(count(), 5, 'five probes timed');
   t.equal(stats.failures, 0, 'none failed');
   t.equal(connections, 2, 'one connection for the first three, a second after the close');
@@ -93,7 +104,6 @@ t.test('probes share one kept-alive connection; a closed one is replaced without
 
 t.test('a probe that gets no answer fails, and the next one gets a fresh connection', async (t) => {
   const { createServer } = await import('node:net');
-  const { HealthProbe, HealthStats } = await import('../../src/observe/self-probe.js');
   let connections = 0;
   // Accepts, reads, never answers; then its connection is reset.
   const server = createServer((s) => {
@@ -101,17 +111,8 @@ t.test('a probe that gets no answer fails, and the next one gets a fresh connect
     s.on('error', () => {});
     s.once('data', () => setTimeout(() => s.resetAndDestroy(), 200));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const stats = new HealthStats();
-  const port = (server.address() as { port: number }).port;
-  const probe = new HealthProbe(`http://127.0.0.1:${port}/health`, stats);
-  t.teardown(() => {
-    probe.stop();
-    server.close();
-  });
-  probe.start();
-  const deadline = Date.now() + 10_000;
-  while (stats.failures < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const stats = await probing(t, server);
+  await waitFor(() => stats.failures >= 2);
   t.equal(stats.failures, 2, 'both probes failed');
   t.equal(connections, 2, 'each on its own connection');
 });
