@@ -58,12 +58,6 @@ export class LoopLag {
     this.watch.unref();
   }
 
-  stop(): void {
-    if (this.watch !== null) clearInterval(this.watch);
-    this.watch = null;
-    this.setSampling(false);
-  }
-
   /** Whether the 20 ms sampler is running (tests). */
   get active(): boolean {
     return this.sampling;

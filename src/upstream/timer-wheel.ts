@@ -97,18 +97,20 @@ export class TimerWheel {
   private noteStale(): void {
     if (++this.staleSince < COMPACT_MIN || this.staleSince * 2 < this.entries || this.advancing) return;
     this.staleSince = 0;
-    let kept = 0;
-    for (let i = 0; i < this.slotCount; i++) {
-      const slot = this.slots[i]!;
-      let w = 0;
-      for (let k = 0; k < slot.length; k++) {
-        const t = slot[k]!;
-        if (t.wheelDue !== 0 && t.wheelTick % this.slotCount === i) slot[w++] = t;
-      }
-      slot.length = w;
-      kept += w;
+    for (let i = 0; i < this.slotCount; i++) this.dropStale(i);
+  }
+
+  /** Drop slot `i`'s stale entries in place; returns the entries it keeps. */
+  private dropStale(i: number): number {
+    const slot = this.slots[i]!;
+    let w = 0;
+    for (let k = 0; k < slot.length; k++) {
+      const t = slot[k]!;
+      if (t.wheelDue !== 0 && t.wheelTick % this.slotCount === i) slot[w++] = t;
     }
-    this.entries = kept;
+    this.entries -= slot.length - w;
+    slot.length = w;
+    return w;
   }
 
   private place(t: WheelTimer): number {
@@ -147,21 +149,13 @@ export class TimerWheel {
    */
   private wakeForNext(): void {
     const n = this.slotCount;
-    for (let k = 0; k < n && this.live > 0; k++) {
-      const tick = this.nextTick + k;
-      const i = tick % n;
-      const slot = this.slots[i]!;
-      if (slot.length === 0) continue;
-      let w = 0;
-      for (let j = 0; j < slot.length; j++) {
-        const t = slot[j]!;
-        if (t.wheelDue !== 0 && t.wheelTick % n === i) slot[w++] = t;
-      }
-      this.entries -= slot.length - w;
-      slot.length = w;
-      if (w > 0) {
-        this.wakeAt(tick);
-        return;
+    if (this.live > 0) {
+      for (let k = 0; k < n; k++) {
+        const tick = this.nextTick + k;
+        if (this.slots[tick % n]!.length > 0 && this.dropStale(tick % n) > 0) {
+          this.wakeAt(tick);
+          return;
+        }
       }
     }
     // Nothing live: sleep until the next arm.
