@@ -84,8 +84,10 @@ export function keyEquals(data: string, start: number, q: ParsedQuery): boolean 
  * listener hand over a long-lived view of its receive slot instead of a view per datagram.
  * `words`, when given, views `msg.buffer` from its start as int32 (a batch listener's receive
  * slab); the name is then read from it a word at a time when `msg` starts on a word boundary.
+ * `at`, when given, is where `msg` starts in that slab (the listener knows it: reading the
+ * Buffer's byteOffset getter was a generic property load, a call per query).
  */
-export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length, words?: Int32Array): ParseStatus {
+export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length, words?: Int32Array, at = -1): ParseStatus {
   q.length = len;
   q.answerable = false;
   q.hasEdns = false;
@@ -103,7 +105,7 @@ export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length, words?
   if ((flags & OPCODE_MASK) !== 0) return RCODE_NOTIMP;
   const qdcount = (msg[4]! << 8) | msg[5]!;
   if (qdcount !== 1) return RCODE_FORMERR;
-  const qnameEnd = readQname(msg, HEADER_LEN, len, q, words);
+  const qnameEnd = readQname(msg, HEADER_LEN, len, q, words, at);
   if (qnameEnd < 0 || qnameEnd + 4 > len) return RCODE_FORMERR;
   q.qnameEnd = qnameEnd;
   q.qtype = (msg[qnameEnd]! << 8) | msg[qnameEnd + 1]!;
@@ -125,7 +127,7 @@ export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length, words?
  * Check the qname's labels (no compression allowed in a question), then copy it lowercased into
  * q.lowerName and hash it. Returns the offset after the name, or -1.
  */
-function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery, words: Int32Array | undefined): number {
+function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery, words: Int32Array | undefined, msgAt: number): number {
   let pos = start;
   let n = 0;
   let labels = 0;
@@ -148,7 +150,7 @@ function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery, word
   const whole = n >> 2;
   const rest = n & 3;
   let h = HASH_SEED;
-  const at = msg.byteOffset + start;
+  const at = (msgAt >= 0 || words === undefined ? msgAt : msg.byteOffset) + start;
   if (words !== undefined && LITTLE_ENDIAN && (at & 3) === 0) {
     // The slab's slots start and end on word boundaries, so the word holding the name's last
     // byte lies inside it; the bytes past the name are masked off.

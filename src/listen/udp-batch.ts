@@ -36,6 +36,8 @@ export class BatchUdpListener implements ReplySink {
   private readonly timed: (ZoneStats | null)[];
   private timedCount = 0;
   readonly words: Int32Array;
+  /** Where in the receive slab (`words`) the datagram being handled starts. */
+  wordsAt = 0;
 
   constructor(
     readonly host: string,
@@ -83,6 +85,7 @@ export class BatchUdpListener implements ReplySink {
       const port = meta[m + 1]!;
       const address = this.family ? this.metaBytes.toString('latin1', m * 4 + 16, m * 4 + 16 + meta[m + 3]!) : meta[m + 2]! >>> 0;
       this.slot = i;
+      this.wordsAt = i * this.native.SLOT;
       this.slotAddress = address;
       this.slotPort = port;
       try {

@@ -38,7 +38,7 @@ export class QueryHandler {
     const clock = sink.clock;
     const t0 = clock !== undefined ? clock[0]! - clock[1]! : performance.now();
     const q = this.q;
-    const status = parseQuery(msg, q, len, sink.words);
+    const status = parseQuery(msg, q, len, sink.words, sink.wordsAt);
     if (status !== PARSE_OK) return this.reject(msg, sink, address, port, status);
     const route = this.table.match(q);
     if (!route) {

@@ -31,6 +31,12 @@ export interface ReplySink {
   stamp?(): void;
   /** Batch listeners: the receive slab as int32, for parseQuery's word-at-a-time name reading. */
   readonly words?: Int32Array;
+  /**
+   * Batch listeners: the byte offset in that slab of the query being handled. The query's
+   * Buffer knows it too, but `byteOffset` is a getter V8 left to its generic inline cache in the
+   * hit path's profile (Builtins_LoadIC), a call per query.
+   */
+  readonly wordsAt?: number;
 }
 
 export class Waiter implements QueryView {
