@@ -17,12 +17,12 @@ import { LruStore, keyOf } from './store.js';
 export const MAX_SERVFAIL_TTL = 300;
 /**
  * Per-entry memory beyond the packed data (the answer, then the key), for the byte budget: the
- * string's header, the entry object, its boxed storedAt, and the store's slot arrays and hash
- * table (store.ts). bench/cache-bench.mjs measured 383 B per entry at 10k entries for 105 B of
- * packed data (a 69 B A answer and its 36 B key); 409 B while the key was a string of its own, and
- * 447 B with lru-cache, whose Map and arrays cost ~30 B more per entry.
+ * string's header, the entry object, its boxed storedAt, and the store's slot arrays, hash table
+ * and copy of the key in words (store.ts). bench/cache-bench.mjs measured 411 B per entry at 10k
+ * entries for 105 B of packed data (a 69 B A answer and its 36 B key): 341 B before the store
+ * kept the key's words (68 B a slot).
  */
-const ENTRY_OVERHEAD = 280;
+const ENTRY_OVERHEAD = 306;
 
 /**
  * Bound of the relative times (12.4 days): a small integer on every V8 build. An entry's ages

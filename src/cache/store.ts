@@ -6,6 +6,12 @@
 // against the key stored at the end of the value's string byte by byte, so no key string is built
 // for it.
 //
+// A candidate's key is confirmed against a copy of the key in the store's own words (KEY_WORDS
+// per slot), compared a word at a time with the parsed query's lowercased key: at full rate the
+// byte-by-byte compare against the entry's string (charCodeAt, ~3 ns a character) was the
+// largest JS frame after the handler itself (bench/hot-path.md). A key too long for a slot's
+// words (rare: a name over 59 bytes) is compared against the string.
+//
 // Sizing: the arrays start at MIN_SLOTS and double as entries arrive, up to the entry cap, so an
 // idle agent configured for 1M entries does not hold 1M slots (24 B each plus the table); they
 // are not shrunk again after evictions (the memory guard's `shrink` frees the values, the bulk).
@@ -28,6 +34,9 @@ function keyIs(v: Keyed, key: string): boolean {
 
 const NONE = -1;
 const MIN_SLOTS = 16;
+/** Words of key kept per slot: 64 bytes, a name of up to 59 wire bytes and the key's 5. */
+export const KEY_WORDS = 16;
+const KEY_BYTES = KEY_WORDS * 4;
 
 export class LruStore<V extends Keyed> {
   /** Entries held. */
@@ -36,6 +45,10 @@ export class LruStore<V extends Keyed> {
   bytes = 0;
   private readonly values: (V | undefined)[] = [];
   private hashes: Int32Array = new Int32Array(MIN_SLOTS);
+  /** Per slot, its key's length in bytes, and (when it fits) the key in KEY_WORDS words, zero-padded. */
+  private keyLens: Int32Array = new Int32Array(MIN_SLOTS);
+  private keyWords: Int32Array = new Int32Array(MIN_SLOTS * KEY_WORDS);
+  private keyBytes: Uint8Array = new Uint8Array(this.keyWords.buffer);
   private sizes: Int32Array = new Int32Array(MIN_SLOTS);
   /** Recency list: prev is towards the most recently used (head), next towards the least (tail). */
   private prev: Int32Array = new Int32Array(MIN_SLOTS);
@@ -64,18 +77,28 @@ export class LruStore<V extends Keyed> {
     const table = this.table;
     const mask = this.mask;
     const hash = q.hash;
+    const len = q.qnameLen + 5;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const t = table[i]!;
       if (t === 0) return undefined;
       const s = t - 1;
-      if (this.hashes[s] === hash) {
+      if (this.hashes[s] === hash && this.keyLens[s] === len) {
         const v = this.values[s]!;
-        if (keyEquals(v.data, v.keyStart, q)) {
+        if (len <= KEY_BYTES ? this.keyWordsEqual(s, q.lowerWords, len) : keyEquals(v.data, v.keyStart, q)) {
           this.touch(s);
           return v;
         }
       }
     }
+  }
+
+  /** Whether slot `s` holds the key whose `len` bytes `words` holds, zero past its end (wire.ts keySuffix). */
+  private keyWordsEqual(s: number, words: Int32Array, len: number): boolean {
+    const kw = this.keyWords;
+    const base = s * KEY_WORDS;
+    const n = (len + 3) >> 2;
+    for (let i = 0; i < n; i++) if (kw[base + i] !== words[i]) return false;
+    return true;
   }
 
   /** The entry for `key` (whose hash is `hash`), made most recently used. */
@@ -98,7 +121,8 @@ export class LruStore<V extends Keyed> {
    * removes what the key held (as lru-cache's maxEntrySize did); returns whether it was stored.
    */
   set(hash: number, value: V, size: number): boolean {
-    const i = this.indexOf(keyOf(value), hash);
+    const key = keyOf(value);
+    const i = this.indexOf(key, hash);
     if (size > this.maxBytes) {
       if (i >= 0) this.remove(i);
       return false;
@@ -117,6 +141,7 @@ export class LruStore<V extends Keyed> {
     if ((this.count + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
     const s = this.allocSlot();
     this.hashes[s] = hash;
+    this.storeKey(s, key);
     this.sizes[s] = size;
     this.values[s] = value;
     this.bytes += size;
@@ -201,6 +226,17 @@ export class LruStore<V extends Keyed> {
     this.free = s;
   }
 
+  /** The key's length, and its bytes in the slot's words when they fit, zero-padded (byte order as the query's words). */
+  private storeKey(s: number, key: string): void {
+    const n = key.length;
+    this.keyLens[s] = n;
+    if (n > KEY_BYTES) return;
+    const b = this.keyBytes;
+    const base = s * KEY_BYTES;
+    for (let i = 0; i < n; i++) b[base + i] = key.charCodeAt(i);
+    for (let i = n; (i & 3) !== 0; i++) b[base + i] = 0;
+  }
+
   private allocSlot(): number {
     if (this.free !== NONE) {
       const s = this.free;
@@ -212,6 +248,9 @@ export class LruStore<V extends Keyed> {
     if (s === this.hashes.length) {
       const n = Math.min(this.hashes.length * 2, Math.max(this.maxEntries, MIN_SLOTS));
       this.hashes = grown(this.hashes, n);
+      this.keyLens = grown(this.keyLens, n);
+      this.keyWords = grown(this.keyWords, n * KEY_WORDS);
+      this.keyBytes = new Uint8Array(this.keyWords.buffer);
       this.sizes = grown(this.sizes, n);
       this.prev = grown(this.prev, n);
       this.next = grown(this.next, n);

@@ -238,6 +238,9 @@ function keySuffix(q: ParsedQuery): void {
   b[n + 2] = q.qclass >> 8;
   b[n + 3] = q.qclass & 0xff;
   b[n + 4] = flags;
+  // Zero up to the next word boundary: the key then compares a whole word at a time against the
+  // words a cache store keeps of it (cache/store.ts), with no mask for its last word.
+  for (let i = n + 5; (i & 3) !== 0; i++) b[i] = 0;
   // The key's bytes n..n+3 as a little-endian word, then the flags byte (as hashKeyString).
   const w = (q.qtype >> 8) | ((q.qtype & 0xff) << 8) | ((q.qclass >> 8) << 16) | ((q.qclass & 0xff) << 24);
   q.hash = hashFinish(hashWord(hashWord(q.hash, w), flags));

@@ -101,6 +101,42 @@ t.test('lookup with a parsed query matches get with its key string', async (t) =
   t.equal(s.lookup(q2), undefined);
 });
 
+t.test('keys either side of the words a slot keeps: each found by its own key only', async (t) => {
+  const { s } = store(100);
+  const q = new ParsedQuery();
+  // Keys of 55 to 75 bytes: stored in a slot's words up to 64, compared against the string past it.
+  for (let len = 55; len <= 75; len++) {
+    const label = 'x'.repeat(len - 12); // its length byte, "\x04test\x00" and the 5 key bytes make 12
+    t.equal(parseQuery(buildQuery(nameToWire(`${label}.test.`), 1, 1), q), PARSE_OK);
+    const key = queryKey(q);
+    t.equal(key.length, len);
+    // Same hash and length, one byte apart (the name's first letter): never a match.
+    const other = 'y' + key.slice(1);
+    s.set(q.hash, v(other, -len, 'answer'), 1);
+    t.equal(s.lookup(q), undefined, `${len}-byte key: another key of the same hash and length is no match`);
+    s.set(q.hash, v(key, len, 'answer'), 1);
+    t.equal(s.lookup(q)?.n, len, `${len}-byte key found`);
+    // The query's own case does not matter, its last byte (DO) does.
+    t.equal(parseQuery(buildQuery(nameToWire(`${label.toUpperCase()}.TEST.`), 1, 1), q), PARSE_OK);
+    t.equal(s.lookup(q)?.n, len, `${len}-byte key found from an uppercase query`);
+    t.equal(parseQuery(buildQuery(nameToWire(`${label}.test.`), 1, 1, { dnssecOk: true }), q), PARSE_OK);
+    const withDo = q.hash;
+    s.set(withDo, v(key, -1, 'answer'), 1); // the DO-less key stored under this query's hash
+    t.equal(s.lookup(q), undefined, `${len}-byte key: the DO bit, the key's last byte, tells them apart`);
+  }
+  // A slot freed by a longer key and reused by a shorter one: the words past the shorter key's
+  // end still hold the old key's bytes, and only the shorter key's own words are compared.
+  const { s: small } = store(1);
+  parseQuery(buildQuery(nameToWire(`${'a'.repeat(38)}.test.`), 1, 1), q);
+  small.set(q.hash, v(queryKey(q), 1), 1);
+  parseQuery(buildQuery(nameToWire('b.test.'), 1, 1), q);
+  small.set(q.hash, v(queryKey(q), 2), 1);
+  t.equal(small.count, 1, 'the longer key was evicted, its slot reused');
+  t.equal(small.lookup(q)?.n, 2, 'the short key in the reused slot');
+  parseQuery(buildQuery(nameToWire('c.test.'), 1, 1), q);
+  t.equal(small.lookup(q), undefined);
+});
+
 t.test('1e5 random sets, gets and deletes agree with a Map and a recency array', async (t) => {
   const CAP = 64;
   const { s, evicted } = store(CAP, 64 * 20);
