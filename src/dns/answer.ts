@@ -112,6 +112,9 @@ export function prepareAnswer(msg: Buffer, qname: Buffer, qtype: number, qclass:
   }
   wire[0] = 0;
   wire[1] = 0;
+  // The question as asked, lowercased: upstream may echo another case (the match above ignores
+  // case), and a reply to a lowercase query then needs no copy of the client's name (dns/reply.ts).
+  qname.copy(wire, HEADER_LEN);
   const ancount = an;
   let kind: AnswerKind;
   if (rcode === RCODE_NXDOMAIN || (rcode === RCODE_NOERROR && ancount === 0)) kind = KIND_DENIAL;

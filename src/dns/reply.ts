@@ -30,6 +30,8 @@ export interface QueryView {
   flags: number;
   qnameEnd: number;
   questionEnd: number;
+  /** The query's name has no uppercase letter (ParsedQuery.nameLowercase). */
+  nameLowercase: boolean;
   hasEdns: boolean;
   dnssecOk: boolean;
 }
@@ -105,7 +107,10 @@ export function writeReplyFromAnswer(
   out[base + 1] = query[1]!;
   writeFlags(out, base, (out[base + 2]! << 8) | out[base + 3]!, q, authoritative);
   if (kept < records) truncateCounts(out, base, kept);
-  for (let i = HEADER_LEN; i < q.qnameEnd; i++) out[base + i] = query[i]!; // the client's qname case
+  // The client's qname case (RFC 4343 §4.1: the question is echoed as sent, which 0x20-encoding
+  // resolvers check). A stored answer's question holds the lowercased name (prepareAnswer), so a
+  // lowercase query, the usual one, skips the copy: a byte loop costing ~50 ns of a ~290 ns hit.
+  if (!q.nameLowercase) for (let i = HEADER_LEN; i < q.qnameEnd; i++) out[base + i] = query[i]!;
   // One TTL for every record (CoreDNS), unless the answer keeps each record's own (OWN_TTLS).
   const uniform = fixedTtl >= 0 ? fixedTtl : a.uniformTtl >= 0 ? Math.max(a.uniformTtl - elapsedSec, 0) : OWN_TTLS;
   for (let i = 0; i < kept; i++) {

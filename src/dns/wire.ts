@@ -45,6 +45,11 @@ export class ParsedQuery {
   readonly lowerName: Buffer;
   readonly lowerWords: Int32Array;
   qnameLen = 0;
+  /**
+   * The client's qname has no uppercase letter: it equals `lowerName`, and a reply from a stored
+   * answer (whose question holds the lowercased name) needs no copy of the client's case.
+   */
+  nameLowercase = true;
   /** Start offsets of each label inside lowerName (for zone suffix matching). */
   readonly labelStarts = new Uint8Array(128);
   labelCount = 0;
@@ -94,6 +99,7 @@ export function parseQuery(msg: Buffer, q: ParsedQuery, len = msg.length, words?
   q.dnssecOk = false;
   q.udpPayload = MIN_UDP_PAYLOAD;
   q.qnameLen = 0;
+  q.nameLowercase = true;
   q.questionEnd = 0;
   q.keyString = '';
   if (len < HEADER_LEN) return PARSE_DROP;
@@ -150,19 +156,25 @@ function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery, word
   const whole = n >> 2;
   const rest = n & 3;
   let h = HASH_SEED;
+  let upper = 0; // non-zero when the client's name has an uppercase letter
   const at = (msgAt >= 0 || words === undefined ? msgAt : msg.byteOffset) + start;
   if (words !== undefined && LITTLE_ENDIAN && (at & 3) === 0) {
     // The slab's slots start and end on word boundaries, so the word holding the name's last
     // byte lies inside it; the bytes past the name are masked off.
     const w0 = at >> 2;
     for (let i = 0; i < whole; i++) {
-      const w = lowerWord(words[w0 + i]!);
+      const raw = words[w0 + i]!;
+      const w = lowerWord(raw);
       out[i] = w;
+      upper |= w ^ raw;
       h = hashWord(h, w);
     }
     if (rest !== 0) {
-      const w = lowerWord(words[w0 + whole]!) & ((1 << (8 * rest)) - 1);
+      const mask = (1 << (8 * rest)) - 1;
+      const raw = words[w0 + whole]! & mask;
+      const w = lowerWord(raw) & mask;
       out[whole] = w;
+      upper |= w ^ raw;
       h = hashWord(h, w);
     }
   } else {
@@ -173,6 +185,7 @@ function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery, word
       const c = msg[start + i]!;
       const lc = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
       b[i] = lc;
+      upper |= lc ^ c;
       w |= lc << (8 * (i & 3));
       if ((i & 3) === 3) {
         h = hashWord(h, w);
@@ -182,6 +195,7 @@ function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery, word
     if (rest !== 0) h = hashWord(h, w);
   }
   q.hash = h; // the suffix's five bytes are hashed in by keySuffix
+  q.nameLowercase = upper === 0;
   return pos + 1;
 }
 

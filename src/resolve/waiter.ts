@@ -44,6 +44,7 @@ export class Waiter implements QueryView {
   readonly flags: number;
   readonly qnameEnd: number;
   readonly questionEnd: number;
+  readonly nameLowercase: boolean;
   readonly hasEdns: boolean;
   readonly dnssecOk: boolean;
   readonly limit: number;
@@ -64,6 +65,7 @@ export class Waiter implements QueryView {
     this.flags = q.flags;
     this.qnameEnd = q.qnameEnd;
     this.questionEnd = q.questionEnd;
+    this.nameLowercase = q.nameLowercase;
     this.hasEdns = q.hasEdns;
     this.dnssecOk = q.dnssecOk;
     this.limit = sink.tcp ? 0xffff : q.udpPayload;

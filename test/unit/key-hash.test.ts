@@ -49,16 +49,25 @@ t.test('lowerWord lowercases exactly A-Z in every byte', async (t) => {
   t.equal(wrong, 0);
 });
 
-t.test('word path, byte path and the key string give the same key and hash', async (t) => {
+/** The key's bytes in lowerName are followed by zeros up to a word boundary (the store compares whole words). */
+function paddedWithZeros(q: ParsedQuery): boolean {
+  const end = q.qnameLen + 5;
+  for (let i = end; (i & 3) !== 0; i++) if (q.lowerName[i] !== 0) return false;
+  return true;
+}
+
+t.test('word path, byte path and the key string give the same key, hash and case flag', async (t) => {
   const SLOT = 512;
   const slab = new ArrayBuffer(SLOT * 4);
   const words = new Int32Array(slab);
   let mismatches = 0;
   let wordPathRuns = 0;
+  // Reused as the listeners reuse theirs: the bytes a longer name left past a key must not count.
+  const plain = new ParsedQuery();
+  const q = new ParsedQuery();
   for (let i = 0; i < 3000; i++) {
     const name = randomName();
     const query = buildQuery(name, 1 + rand(300), 1, { dnssecOk: rand(2) === 1, cd: rand(2) === 1 });
-    const plain = new ParsedQuery();
     if (parseQuery(query, plain) !== PARSE_OK) {
       mismatches++;
       continue;
@@ -69,14 +78,21 @@ t.test('word path, byte path and the key string give the same key and hash', asy
       const slot = Buffer.from(slab, (i % 3) * SLOT + shift, SLOT - shift);
       slot.fill(0xc5); // junk after the query: the name's last word must be masked
       query.copy(slot);
-      const q = new ParsedQuery();
       if (parseQuery(slot, q, query.length, words) !== PARSE_OK) {
         mismatches++;
         continue;
       }
       if (shift === 0) wordPathRuns++;
-      if (q.hash !== plain.hash || queryKey(q) !== queryKey(plain)) mismatches++;
+      if (q.hash !== plain.hash || queryKey(q) !== queryKey(plain) || q.nameLowercase !== plain.nameLowercase) mismatches++;
+      if (!paddedWithZeros(q)) mismatches++;
+      if (shift === 0) {
+        // The batch listener passes the slot's offset in the slab instead of the Buffer's byteOffset.
+        const at = new ParsedQuery();
+        if (parseQuery(slot, at, query.length, words, (i % 3) * SLOT) !== PARSE_OK || at.hash !== q.hash || queryKey(at) !== queryKey(q)) mismatches++;
+      }
     }
+    const hasUpper = name.some((c) => c >= 0x41 && c <= 0x5a);
+    if (plain.nameLowercase === hasUpper || !paddedWithZeros(plain)) mismatches++;
     const key = queryKey(plain);
     if (plain.hash !== hashKeyString(key)) mismatches++;
     const lower = Buffer.from(name.map((c) => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c)));

@@ -108,6 +108,26 @@ t.test('prepared answers: TTL offsets, OPT stripped, ID cleared; reply ages TTLs
   t.ok(((re.additionals![0] as { flags?: number }).flags ?? 0) & packet.DNSSEC_OK, 'with its DO bit');
 });
 
+t.test('the reply\'s question is the client\'s, whatever case upstream echoed', async (t) => {
+  // Upstream may answer in another case than asked (the answer is matched without case): the
+  // stored question is the lowercased name, and each reply carries the client's own bytes.
+  const asked = new ParsedQuery();
+  parseQuery(encodeQuery('www.example.com', 'A'), asked);
+  const a = prepareAnswer(upstreamAnswer('WwW.ExAmPlE.CoM', [60]), keyQname(queryKey(asked)), 1, 1)!;
+  t.ok(a, 'a question in another case still answers the query');
+  t.equal(packet.decode(a.wire).questions![0]!.name, 'www.example.com', 'stored lowercased');
+  const packed = new PackedAnswer(a, 30);
+  for (const name of ['www.example.com', 'WWW.EXAMPLE.COM', 'wWw.eXample.cOm', 'www.example.coM']) {
+    const q = new ParsedQuery();
+    const query = encodeQuery(name, 'A', { id: 7 });
+    parseQuery(query, q);
+    t.equal(q.nameLowercase, name === name.toLowerCase(), `${name}: case flag`);
+    const reply = replyFromAnswer(packed, query, q, 0, 512, true);
+    t.equal(packet.decode(reply).questions![0]!.name, name, `${name}: echoed as sent`);
+    t.same(reply.subarray(12, q.questionEnd), query.subarray(12, q.questionEnd), `${name}: question bytes identical`);
+  }
+});
+
 t.test('packed answers: bytes ≥ 0x80 survive, TTL caps, stale TTL, truncation', async (t) => {
   const q = new ParsedQuery();
   const query = encodeQuery('Big.example.com', 'A', { id: 4321 });
