@@ -80,13 +80,19 @@ async function startBlackhole(knot) {
   const port = await freePort(ip);
   const sockets = new Set();
   let silent = false;
+  const upstreams = new Set();
+  const track = (s, set) => {
+    set.add(s);
+    s.on('error', () => {});
+    s.on('close', () => set.delete(s));
+  };
   const server = createServer((client) => {
+    track(client, sockets);
+    // Once silent, a connection is only accepted and read: a socket to knot per connection would
+    // double what this process holds while CoreDNS opens thousands (EMFILE at a 20k limit).
+    if (silent) return client.resume();
     const upstream = connect(knot.port, knot.ip);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => sockets.delete(s));
-    }
+    track(upstream, upstreams);
     client.on('data', (d) => silent || upstream.write(d));
     upstream.on('data', (d) => silent || client.write(d));
   });
@@ -94,8 +100,11 @@ async function startBlackhole(knot) {
   return {
     ip,
     port,
-    silence: () => (silent = true),
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }),
+    silence: () => {
+      silent = true;
+      for (const s of upstreams) s.destroy();
+    },
+    close: () => new Promise((r) => { for (const s of [...sockets, ...upstreams]) s.destroy(); server.close(r); }),
   };
 }
 
