@@ -61,6 +61,7 @@ typedef struct {
   size_t out_len;
   int32_t *meta;
   struct mmsghdr rm[BATCH];
+  int received;  // what the last recvmmsg returned: the headers whose address length it rewrote
   struct iovec riov[BATCH];
   struct sockaddr_in6 ra[BATCH];
   struct mmsghdr sm[BATCH];
@@ -119,16 +120,11 @@ static void on_readable(uv_poll_t *p, int status, int events) {
     uv_poll_start(&k->poll, UV_READABLE, on_readable);
     return;
   }
-  for (int i = 0; i < BATCH; i++) {
-    k->riov[i].iov_base = k->in + (size_t)i * SLOT;
-    k->riov[i].iov_len = SLOT;
-    memset(&k->rm[i].msg_hdr, 0, sizeof(struct msghdr));
-    k->rm[i].msg_hdr.msg_iov = &k->riov[i];
-    k->rm[i].msg_hdr.msg_iovlen = 1;
-    k->rm[i].msg_hdr.msg_name = &k->ra[i];
-    k->rm[i].msg_hdr.msg_namelen = sizeof(k->ra[i]);
-  }
+  // The headers were set up at open; the kernel writes back only each received message's
+  // address length (and its flags and length, read below), so that is all there is to reset.
+  for (int i = 0; i < k->received; i++) k->rm[i].msg_hdr.msg_namelen = sizeof(k->ra[i]);
   int n = recvmmsg(k->fd, k->rm, BATCH, MSG_DONTWAIT, NULL);
+  k->received = n > 0 ? n : 0;
   if (n <= 0) return;  // EAGAIN (another reader was faster) or a transient error: wait for the next event
   for (int i = 0; i < n; i++) {
     int32_t *m = k->meta + i * META_STRIDE;
@@ -253,6 +249,14 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   k->out = out;
   k->out_len = out_len;
   k->meta = meta;
+  for (int i = 0; i < BATCH; i++) {
+    k->riov[i].iov_base = k->in + (size_t)i * SLOT;
+    k->riov[i].iov_len = SLOT;
+    k->rm[i].msg_hdr.msg_iov = &k->riov[i];
+    k->rm[i].msg_hdr.msg_iovlen = 1;
+    k->rm[i].msg_hdr.msg_name = &k->ra[i];
+    k->rm[i].msg_hdr.msg_namelen = sizeof(k->ra[i]);
+  }
   uv_handle_set_data((uv_handle_t *)&k->poll, k);
   napi_value name;
   CHECK(napi_create_reference(env, a[0], 1, &k->self));
