@@ -2,15 +2,12 @@
 // (dns/wire.ts hashes the key bytes while parsing), a true-LRU recency list, an entry cap and a
 // byte budget. Everything per entry but the value itself lives in Int32Arrays indexed by slot,
 // so a hit allocates nothing and moves no object: the hash table holds slot numbers, the recency
-// list is prev/next slot numbers. A hit is probed with the parsed query (`lookup`) and confirmed
-// against the key stored at the end of the value's string byte by byte, so no key string is built
-// for it.
-//
-// A candidate's key is confirmed against a copy of the key in the store's own words (KEY_WORDS
-// per slot), compared a word at a time with the parsed query's lowercased key: at full rate the
-// byte-by-byte compare against the entry's string (charCodeAt, ~3 ns a character) was the
-// largest JS frame after the handler itself (bench/hot-path.md). A key too long for a slot's
-// words (rare: a name over 59 bytes) is compared against the string.
+// list is prev/next slot numbers. A hit is probed with the parsed query (`lookup`), so no key
+// string is built for it, and its candidate confirmed against a copy of the key in the store's own
+// words (KEY_WORDS per slot), a word at a time with the parsed query's lowercased key: at full rate
+// the byte-by-byte compare against the key at the end of the entry's string (charCodeAt, ~3 ns a
+// character) was the largest JS frame after the handler itself (bench/hot-path.md). A key too
+// long for a slot's words (a name over 59 bytes) is compared against that string.
 //
 // Sizing: the arrays start at MIN_SLOTS and double as entries arrive, up to the entry cap, so an
 // idle agent configured for 1M entries does not hold 1M slots (24 B each plus the table); they

@@ -1,6 +1,6 @@
 // A prepared answer packed into one latin1 string: the wire bytes, then per TTL field its offset
-// (u16 BE) and the upstream TTL (u32 BE), then, for a cache entry, its key (the hit path confirms
-// the key there, on the lines it copies the wire from, and no second string is kept per entry).
+// (u16 BE) and the upstream TTL (u32 BE), then, for a cache entry, its key (the slow paths read it
+// there, and a key too long for the store's words is confirmed there; no second string per entry).
 // A string is one contiguous V8 heap object (16 B header):
 // no ArrayBuffer, backing store or typed-array objects per entry, so a cached answer costs ~90 B
 // instead of ~700 B over four typed arrays, and a hit touches one object for all of it
