@@ -11,7 +11,8 @@ import {
 } from '../dns/answer.js';
 import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
 import { hashKeyString } from '../dns/key-hash.js';
-import { keyQname, wireNameToString, type ParsedQuery } from '../dns/wire.js';
+import { keyQname } from '../dns/key.js';
+import { wireNameToString, type ParsedQuery } from '../dns/wire.js';
 import { LruStore, keyOf } from './store.js';
 
 export const MAX_SERVFAIL_TTL = 300;

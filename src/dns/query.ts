@@ -3,7 +3,7 @@
 // Buffers come from Node's pool (allocUnsafe, every byte written): Buffer.alloc made a fresh
 // zero-filled ArrayBuffer per miss, a visible share of the miss path's garbage.
 import { CLASS_IN, EDNS_DO, FLAG_CD, FLAG_RD, OUR_UDP_PAYLOAD, TYPE_OPT } from './constants.js';
-import { keyCheckingDisabled, keyDnssecOk, keyQclass, keyQtype } from './wire.js';
+import { keyCheckingDisabled, keyDnssecOk, keyQclass, keyQtype } from './key.js';
 
 export function buildQuery(
   qname: Buffer,

@@ -266,23 +266,6 @@ export function queryKey(q: ParsedQuery): string {
   return q.keyString;
 }
 
-/** The key's parts back, for building the upstream query of a miss. */
-export function keyQname(key: string): Buffer {
-  return Buffer.from(key.slice(0, key.length - 5), 'latin1');
-}
-export function keyQtype(key: string): number {
-  return (key.charCodeAt(key.length - 5) << 8) | key.charCodeAt(key.length - 4);
-}
-export function keyQclass(key: string): number {
-  return (key.charCodeAt(key.length - 3) << 8) | key.charCodeAt(key.length - 2);
-}
-export function keyDnssecOk(key: string): boolean {
-  return (key.charCodeAt(key.length - 1) & 1) !== 0;
-}
-export function keyCheckingDisabled(key: string): boolean {
-  return (key.charCodeAt(key.length - 1) & 2) !== 0;
-}
-
 /** Presentation form of a wire name (for logs and metrics labels only; slow path). */
 export function wireNameToString(buf: Buffer, start = 0): string {
   const labels: string[] = [];

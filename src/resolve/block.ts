@@ -11,7 +11,7 @@ import { RCODE_REFUSED, RCODE_SERVFAIL } from '../dns/constants.js';
 import { buildQueryFromKey } from '../dns/query.js';
 import { OWN_TTLS, PackedAnswer } from '../dns/packed.js';
 import { errorReply, replyFromAnswer } from '../dns/reply.js';
-import { keyQclass, keyQname, keyQtype } from '../dns/wire.js';
+import { keyQclass, keyQname, keyQtype } from '../dns/key.js';
 import { NoNextPluginError, OverloadError } from '../errors.js';
 import { dnsTypeName } from '../dns/names.js';
 import { ErrorReporter } from '../observe/error-log.js';

@@ -1,7 +1,8 @@
 // Query parsing, cache keys, reply building (TTL aging, truncation) on raw bytes.
 import t from 'tap';
 import * as packet from 'dns-packet';
-import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery, keyQname, keyQtype, keyDnssecOk, queryKey } from '../../src/dns/wire.js';
+import { PARSE_DROP, PARSE_OK, ParsedQuery, parseQuery, queryKey } from '../../src/dns/wire.js';
+import { keyDnssecOk, keyQname, keyQtype } from '../../src/dns/key.js';
 import { prepareAnswer } from '../../src/dns/answer.js';
 import { buildQuery, buildQueryFromKey } from '../../src/dns/query.js';
 import { OWN_TTLS, PackedAnswer } from '../../src/dns/packed.js';
