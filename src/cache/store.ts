@@ -32,7 +32,7 @@ function keyIs(v: Keyed, key: string): boolean {
 const NONE = -1;
 const MIN_SLOTS = 16;
 /** Words of key kept per slot: 64 bytes, a name of up to 59 wire bytes and the key's 5. */
-export const KEY_WORDS = 16;
+const KEY_WORDS = 16;
 const KEY_BYTES = KEY_WORDS * 4;
 
 export class LruStore<V extends Keyed> {

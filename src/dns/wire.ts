@@ -157,7 +157,7 @@ function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery, word
   const rest = n & 3;
   let h = HASH_SEED;
   let upper = 0; // non-zero when the client's name has an uppercase letter
-  const at = (msgAt >= 0 || words === undefined ? msgAt : msg.byteOffset) + start;
+  const at = words === undefined ? -1 : (msgAt >= 0 ? msgAt : msg.byteOffset) + start;
   if (words !== undefined && LITTLE_ENDIAN && (at & 3) === 0) {
     // The slab's slots start and end on word boundaries, so the word holding the name's last
     // byte lies inside it; the bytes past the name are masked off.
@@ -170,9 +170,8 @@ function readQname(msg: Buffer, start: number, end: number, q: ParsedQuery, word
       h = hashWord(h, w);
     }
     if (rest !== 0) {
-      const mask = (1 << (8 * rest)) - 1;
-      const raw = words[w0 + whole]! & mask;
-      const w = lowerWord(raw) & mask;
+      const raw = words[w0 + whole]! & ((1 << (8 * rest)) - 1);
+      const w = lowerWord(raw); // the masked-off bytes are zero, and lowercasing leaves zero alone
       out[whole] = w;
       upper |= w ^ raw;
       h = hashWord(h, w);
