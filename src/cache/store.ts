@@ -1,16 +1,16 @@
 // The storage of one cache partition: an open-addressing hash table over the key's 32-bit hash
 // (dns/wire.ts hashes the key bytes while parsing), a true-LRU recency list, an entry cap and a
-// byte budget. Everything per entry but the value itself lives in Int32Arrays indexed by slot,
-// so a hit allocates nothing and moves no object: the hash table holds slot numbers, the recency
-// list is prev/next slot numbers. A hit is probed with the parsed query (`lookup`), so no key
-// string is built for it, and its candidate confirmed against a copy of the key in the store's own
-// words (KEY_WORDS per slot), a word at a time with the parsed query's lowercased key: at full rate
-// the byte-by-byte compare against the key at the end of the entry's string (charCodeAt, ~3 ns a
-// character) was the largest JS frame after the handler itself (bench/hot-path.md). A key too
-// long for a slot's words (a name over 59 bytes) is compared against that string.
+// byte budget. Everything per entry but the value itself lives in typed arrays indexed by slot,
+// so a hit allocates nothing and moves no object. A hit is probed with the parsed query, no key
+// string built, and confirmed against the key's copy in its slot a word at a time (the byte loop
+// over the entry's string, ~3 ns a character, was the largest JS frame after the handler at full
+// rate, bench/hot-path.md); a key too long for a slot (a name over 59 bytes) uses that string.
+// What a hit reads and writes of a slot (hash, key length, recency links, key words) is one record
+// of REC words: one or two cache lines of the slot instead of one in each of five arrays, each a
+// miss once the cache is larger than the CPU's.
 //
 // Sizing: the arrays start at MIN_SLOTS and double as entries arrive, up to the entry cap, so an
-// idle agent configured for 1M entries does not hold 1M slots (24 B each plus the table); they
+// idle agent configured for 1M entries does not hold 1M slots (84 B each plus the table); they
 // are not shrunk again after evictions (the memory guard's `shrink` frees the values, the bulk).
 import { keyEquals, type ParsedQuery } from '../dns/wire.js';
 
@@ -34,6 +34,10 @@ const MIN_SLOTS = 16;
 /** Words of key kept per slot: 64 bytes, a name of up to 59 wire bytes and the key's 5. */
 const KEY_WORDS = 16;
 const KEY_BYTES = KEY_WORDS * 4;
+// A slot's record: the key's hash and length in bytes, the recency links (prev towards the most
+// recently used, next towards the least, and the free list), then the key when it fits, zero-padded.
+const [R_HASH, R_LEN, R_PREV, R_NEXT, R_KEY] = [0, 1, 2, 3, 4] as const;
+const REC = R_KEY + KEY_WORDS;
 
 export class LruStore<V extends Keyed> {
   /** Entries held. */
@@ -41,15 +45,11 @@ export class LruStore<V extends Keyed> {
   /** Sum of the entries' sizes as given to `set`. */
   bytes = 0;
   private readonly values: (V | undefined)[] = [];
-  private hashes: Int32Array = new Int32Array(MIN_SLOTS);
-  /** Per slot, its key's length in bytes, and (when it fits) the key in KEY_WORDS words, zero-padded. */
-  private keyLens: Int32Array = new Int32Array(MIN_SLOTS);
-  private keyWords: Int32Array = new Int32Array(MIN_SLOTS * KEY_WORDS);
-  private keyBytes: Uint8Array = new Uint8Array(this.keyWords.buffer);
+  /** REC words a slot (R_HASH .. R_KEY), and the same memory as bytes for writing keys. */
+  private recs: Int32Array = new Int32Array(MIN_SLOTS * REC);
+  private recBytes: Uint8Array = new Uint8Array(this.recs.buffer);
+  /** Per slot, the size `set` was given (read only when the entry is replaced or leaves). */
   private sizes: Int32Array = new Int32Array(MIN_SLOTS);
-  /** Recency list: prev is towards the most recently used (head), next towards the least (tail). */
-  private prev: Int32Array = new Int32Array(MIN_SLOTS);
-  private next: Int32Array = new Int32Array(MIN_SLOTS);
   /** Open addressing with linear probing: slot + 1, 0 for empty; load kept at or under 1/2. */
   private table: Int32Array = new Int32Array(MIN_SLOTS * 2);
   private mask = MIN_SLOTS * 2 - 1;
@@ -73,29 +73,22 @@ export class LruStore<V extends Keyed> {
   lookup(q: ParsedQuery): V | undefined {
     const table = this.table;
     const mask = this.mask;
+    const recs = this.recs;
     const hash = q.hash;
     const len = q.qnameLen + 5;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const t = table[i]!;
       if (t === 0) return undefined;
       const s = t - 1;
-      if (this.hashes[s] === hash && this.keyLens[s] === len) {
+      const r = s * REC;
+      if (recs[r + R_HASH] === hash && recs[r + R_LEN] === len) {
         const v = this.values[s]!;
-        if (len <= KEY_BYTES ? this.keyWordsEqual(s, q.lowerWords, len) : keyEquals(v.data, v.keyStart, q)) {
+        if (len <= KEY_BYTES ? keyWordsEqual(recs, r + R_KEY, q.lowerWords, len) : keyEquals(v.data, v.keyStart, q)) {
           this.touch(s);
           return v;
         }
       }
     }
-  }
-
-  /** Whether slot `s` holds the key whose `len` bytes `words` holds, zero past its end (wire.ts keySuffix). */
-  private keyWordsEqual(s: number, words: Int32Array, len: number): boolean {
-    const kw = this.keyWords;
-    const base = s * KEY_WORDS;
-    const n = (len + 3) >> 2;
-    for (let i = 0; i < n; i++) if (kw[base + i] !== words[i]) return false;
-    return true;
   }
 
   /** The entry for `key` (whose hash is `hash`), made most recently used. */
@@ -137,7 +130,7 @@ export class LruStore<V extends Keyed> {
     while (this.count > 0 && this.bytes + size > this.maxBytes) this.evictTail();
     if ((this.count + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
     const s = this.allocSlot();
-    this.hashes[s] = hash;
+    this.recs[s * REC + R_HASH] = hash;
     this.storeKey(s, key);
     this.sizes[s] = size;
     this.values[s] = value;
@@ -170,13 +163,13 @@ export class LruStore<V extends Keyed> {
   /** Keys from the most to the least recently used (tests, slow). */
   keys(): string[] {
     const out: string[] = [];
-    for (let s = this.head; s !== NONE; s = this.next[s]!) out.push(keyOf(this.values[s]!));
+    for (let s = this.head; s !== NONE; s = this.recs[s * REC + R_NEXT]!) out.push(keyOf(this.values[s]!));
     return out;
   }
 
   /** Slots the arrays have room for, and the hash table's length (tests: growth). */
   capacity(): { slots: number; table: number } {
-    return { slots: this.hashes.length, table: this.table.length };
+    return { slots: this.sizes.length, table: this.table.length };
   }
 
   private indexOf(key: string, hash: number): number {
@@ -186,7 +179,7 @@ export class LruStore<V extends Keyed> {
       const t = table[i]!;
       if (t === 0) return NONE;
       const s = t - 1;
-      if (this.hashes[s] === hash && keyIs(this.values[s]!, key)) return i;
+      if (this.recs[s * REC + R_HASH] === hash && keyIs(this.values[s]!, key)) return i;
     }
   }
 
@@ -194,7 +187,7 @@ export class LruStore<V extends Keyed> {
     const s = this.tail;
     const table = this.table;
     const mask = this.mask;
-    let i = this.hashes[s]! & mask;
+    let i = this.recs[s * REC + R_HASH]! & mask;
     while (table[i] !== s + 1) i = (i + 1) & mask;
     this.remove(i);
     this.evictions[this.evictSlot]!++;
@@ -207,7 +200,7 @@ export class LruStore<V extends Keyed> {
     const s = table[i]! - 1;
     let hole = i;
     for (let j = (i + 1) & mask; table[j] !== 0; j = (j + 1) & mask) {
-      const home = this.hashes[table[j]! - 1]! & mask;
+      const home = this.recs[(table[j]! - 1) * REC + R_HASH]! & mask;
       // The entry at j may move back into the hole unless its home lies after the hole.
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         table[hole] = table[j]!;
@@ -219,17 +212,17 @@ export class LruStore<V extends Keyed> {
     this.values[s] = undefined;
     this.bytes -= this.sizes[s]!;
     this.count--;
-    this.next[s] = this.free;
+    this.recs[s * REC + R_NEXT] = this.free;
     this.free = s;
   }
 
   /** The key's length, and its bytes in the slot's words when they fit, zero-padded (byte order as the query's words). */
   private storeKey(s: number, key: string): void {
     const n = key.length;
-    this.keyLens[s] = n;
+    this.recs[s * REC + R_LEN] = n;
     if (n > KEY_BYTES) return;
-    const b = this.keyBytes;
-    const base = s * KEY_BYTES;
+    const b = this.recBytes;
+    const base = (s * REC + R_KEY) * 4;
     for (let i = 0; i < n; i++) b[base + i] = key.charCodeAt(i);
     for (let i = n; (i & 3) !== 0; i++) b[base + i] = 0;
   }
@@ -237,20 +230,16 @@ export class LruStore<V extends Keyed> {
   private allocSlot(): number {
     if (this.free !== NONE) {
       const s = this.free;
-      this.free = this.next[s]!;
+      this.free = this.recs[s * REC + R_NEXT]!;
       return s;
     }
     const s = this.values.length;
     this.values.push(undefined);
-    if (s === this.hashes.length) {
-      const n = Math.min(this.hashes.length * 2, Math.max(this.maxEntries, MIN_SLOTS));
-      this.hashes = grown(this.hashes, n);
-      this.keyLens = grown(this.keyLens, n);
-      this.keyWords = grown(this.keyWords, n * KEY_WORDS);
-      this.keyBytes = new Uint8Array(this.keyWords.buffer);
+    if (s === this.sizes.length) {
+      const n = Math.min(this.sizes.length * 2, Math.max(this.maxEntries, MIN_SLOTS));
+      this.recs = grown(this.recs, n * REC);
+      this.recBytes = new Uint8Array(this.recs.buffer);
       this.sizes = grown(this.sizes, n);
-      this.prev = grown(this.prev, n);
-      this.next = grown(this.next, n);
     }
     return s;
   }
@@ -258,8 +247,9 @@ export class LruStore<V extends Keyed> {
   private rehash(length: number): void {
     const table = new Int32Array(length);
     const mask = length - 1;
-    for (let s = this.head; s !== NONE; s = this.next[s]!) {
-      let j = this.hashes[s]! & mask;
+    const recs = this.recs;
+    for (let s = this.head; s !== NONE; s = recs[s * REC + R_NEXT]!) {
+      let j = recs[s * REC + R_HASH]! & mask;
       while (table[j] !== 0) j = (j + 1) & mask;
       table[j] = s + 1;
     }
@@ -274,21 +264,31 @@ export class LruStore<V extends Keyed> {
   }
 
   private unlink(s: number): void {
-    const p = this.prev[s]!;
-    const n = this.next[s]!;
-    if (p !== NONE) this.next[p] = n;
+    const recs = this.recs;
+    const p = recs[s * REC + R_PREV]!;
+    const n = recs[s * REC + R_NEXT]!;
+    if (p !== NONE) recs[p * REC + R_NEXT] = n;
     else this.head = n;
-    if (n !== NONE) this.prev[n] = p;
+    if (n !== NONE) recs[n * REC + R_PREV] = p;
     else this.tail = p;
   }
 
   private pushFront(s: number): void {
-    this.prev[s] = NONE;
-    this.next[s] = this.head;
-    if (this.head !== NONE) this.prev[this.head] = s;
+    const recs = this.recs;
+    const h = this.head;
+    recs[s * REC + R_PREV] = NONE;
+    recs[s * REC + R_NEXT] = h;
+    if (h !== NONE) recs[h * REC + R_PREV] = s;
     else this.tail = s;
     this.head = s;
   }
+}
+
+/** Whether the key words at `recs[at]` equal the `len` bytes `words` holds, zero past its end (wire.ts keySuffix). */
+function keyWordsEqual(recs: Int32Array, at: number, words: Int32Array, len: number): boolean {
+  const n = (len + 3) >> 2;
+  for (let i = 0; i < n; i++) if (recs[at + i] !== words[i]) return false;
+  return true;
 }
 
 function grown(a: Int32Array, length: number): Int32Array {
