@@ -32,6 +32,11 @@ export class HttpEndpoint {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
+    // Date is required on these replies (RFC 9110 §6.6.1) and written here, not by node:http: its
+    // cached Date string is reset by a timer due at the next whole second after every reply, so
+    // the once-a-second self-probe woke an idle agent a second time each second (4.3 wake-ups a
+    // second with the others, 3.3 without it; second-tick.ts).
+    res.setHeader('Date', new Date().toUTCString());
     try {
       if (path === '/metrics' && this.routes.registry) {
         const body = await this.routes.registry.metrics();
