@@ -4,18 +4,18 @@
 // prom-client's sampler is a timer that fires every 20 ms for the life of the process: 50
 // wake-ups a second of an idle agent, 5.0 ms of CPU a second on this VM (each wake-up of a
 // sleeping vCPU costs ~0.1 ms), four times all of CoreDNS's idle CPU on node-cache's Corefile
-// (bench/RESULTS.md, "CPU when quiet"). Here a 1 s watch reads the loop's utilisation and runs
-// the 20 ms sampler only while the loop was more than 1 % busy: a loop that idle has no lag to
-// report, and an interval with no sample reads as on time (every figure the sampling interval,
-// the standard deviation 0). A stalled loop is busy, so the sampler is on from the watch's next
-// tick and records the stalls after the first.
-import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+// (bench/RESULTS.md, "CPU when quiet"). Here a watch on the agent's once-a-second tick
+// (second-tick.ts) reads the loop's utilisation and runs the 20 ms sampler only while the loop
+// was more than 1 % busy: a loop that idle has no lag to report, and an interval with no sample
+// reads as on time (every figure the sampling interval, the standard deviation 0). A stalled loop
+// is busy, so the sampler is on from the watch's next tick and records the stalls after the first.
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { family, type Family } from './exposition.js';
+import { secondTick } from './second-tick.js';
 
 export const LAG_RESOLUTION_MS = 20;
 /** Share of a second the loop must be busy for the sampler to run. */
 export const SAMPLE_WHEN_BUSY = 0.01;
-const WATCH_MS = 1000;
 const RESOLUTION_S = LAG_RESOLUTION_MS / 1000;
 
 /** The names of prom-client's families this replaces. */
@@ -40,11 +40,23 @@ interface Snapshot {
   p99: number;
 }
 
+/** A reader of the event loop's utilization since its previous call (0..1), from perf_hooks. */
+export function loopShare(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const share = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return share;
+  };
+}
+
 export class LoopLag {
   private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   private sampling = false;
-  private watch: NodeJS.Timeout | null = null;
-  private elu: EventLoopUtilization = performance.eventLoopUtilization();
+  private watching = false;
+  private readonly onTick = (): void => this.check();
+  private share = loopShare();
   /** The setImmediate wait measured at the previous scrape, seconds. */
   private immediate = 0;
   /** The histogram read (and reset) at the current scrape. */
@@ -52,10 +64,10 @@ export class LoopLag {
 
   /** Begin watching (at the first scrape, as prom-client's collectors begin then). */
   start(): void {
-    if (this.watch !== null) return;
-    this.elu = performance.eventLoopUtilization();
-    this.watch = setInterval(watch, WATCH_MS, this);
-    this.watch.unref();
+    if (this.watching) return;
+    this.watching = true;
+    this.share = loopShare();
+    secondTick.join(this.onTick);
   }
 
   /** Whether the 20 ms sampler is running (tests). */
@@ -65,10 +77,7 @@ export class LoopLag {
 
   /** The watch: sample while the last second was busy, not while it was idle. */
   check(): void {
-    const now = performance.eventLoopUtilization();
-    const busy = performance.eventLoopUtilization(now, this.elu).utilization;
-    this.elu = now;
-    this.setSampling(busy > SAMPLE_WHEN_BUSY);
+    this.setSampling(this.share() > SAMPLE_WHEN_BUSY);
   }
 
   private setSampling(on: boolean): void {
@@ -113,10 +122,6 @@ export class LoopLag {
 
 function onTime(): Snapshot {
   return { min: RESOLUTION_S, max: RESOLUTION_S, mean: RESOLUTION_S, stddev: 0, p50: RESOLUTION_S, p90: RESOLUTION_S, p99: RESOLUTION_S };
-}
-
-function watch(l: LoopLag): void {
-  l.check();
 }
 
 /** One per process: there is one event loop. */

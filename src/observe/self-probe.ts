@@ -12,8 +12,8 @@
 // one second after the start (bench/incidents, the rollout scenario's first second).
 import { connect, type Socket } from 'node:net';
 import { bucketIndex, HEALTH_BUCKETS } from './buckets.js';
+import { secondTick } from './second-tick.js';
 
-const PERIOD_MS = 1000;
 const TIMEOUT_MS = 3000; // CoreDNS: 3 s client timeout
 /** A /health reply is ~150 bytes; one that has not ended by this many is not one. */
 const MAX_REPLY = 16 * 1024;
@@ -72,7 +72,8 @@ export function replyStatus(text: string): number {
 
 /** Probes `url` every second until stopped; failures (error, timeout, non-200) are counted. */
 export class HealthProbe {
-  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private readonly onTick = (): void => this.probe();
   private readonly host: string;
   private readonly port: number;
   private readonly request: Buffer;
@@ -94,9 +95,9 @@ export class HealthProbe {
   }
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(probe, PERIOD_MS, this);
-    this.timer.unref();
+    if (this.running) return;
+    this.running = true;
+    secondTick.join(this.onTick);
   }
 
   /** One probe, unless the previous one is still waiting: it will count itself. */
@@ -149,7 +150,7 @@ export class HealthProbe {
     this.reply = '';
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = null;
-    if (!this.timer) return; // stopped meanwhile: a probe cut short by shutdown is not a failure
+    if (!this.running) return; // stopped meanwhile: a probe cut short by shutdown is not a failure
     this.stats.observe(seconds);
     if (status !== 200) {
       this.stats.failures++;
@@ -170,17 +171,13 @@ export class HealthProbe {
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.running = false;
+    secondTick.leave(this.onTick);
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = null;
     this.started = Number.NaN;
     if (this.socket) this.drop(this.socket);
   }
-}
-
-function probe(p: HealthProbe): void {
-  p.probe();
 }
 
 function expire(p: HealthProbe): void {

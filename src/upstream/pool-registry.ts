@@ -1,7 +1,8 @@
 // One TcpPool per upstream address (and pool settings) for the whole agent, reference counted by
-// the Upstreams that use it, swept by one timer. A reload builds its new forwarders before the
+// the Upstreams that use it, swept together. A reload builds its new forwarders before the
 // old ones close, so the new ones acquire the pools the old ones still hold: connections survive.
 import type { Logger } from '../observe/log.js';
+import { secondTick } from '../observe/second-tick.js';
 import { IDLE_SWEEP_MS, SWEEP_MS, TcpPool, type PoolSettings } from './pool.js';
 
 interface Orphan {
@@ -15,10 +16,12 @@ export class PoolRegistry {
   private readonly keys = new Map<TcpPool, string>();
   /** Released by every user but still draining in-flight queries. */
   private readonly orphans: Orphan[] = [];
+  /** The sweep's own timer, at SWEEP_MS while a query is in flight or a connection drains. */
   private timer: NodeJS.Timeout | null = null;
-  /** The sweep's period: SWEEP_MS, or IDLE_SWEEP_MS while nothing is in flight. */
+  /** The sweep's period: SWEEP_MS, or IDLE_SWEEP_MS (on the agent's once-a-second tick) while nothing is in flight; 0 while it is not running. */
   private pace = 0;
   private readonly quicken = (): void => this.arm(SWEEP_MS);
+  private readonly onTick = (): void => this.sweep(Date.now());
 
   constructor(private readonly log: Logger) {}
 
@@ -70,12 +73,12 @@ export class PoolRegistry {
       o.onGone?.();
     }
     this.disarmIfIdle();
-    if (this.timer !== null) this.arm(this.all().some((p) => p.busy) ? SWEEP_MS : IDLE_SWEEP_MS);
+    if (this.pace !== 0) this.arm(this.all().some((p) => p.busy) ? SWEEP_MS : IDLE_SWEEP_MS);
   }
 
   /** The sweep's period now, 0 when it is not running (tests). */
   get sweepMs(): number {
-    return this.timer === null ? 0 : this.pace;
+    return this.pace;
   }
 
   close(): void {
@@ -87,10 +90,13 @@ export class PoolRegistry {
   }
 
   private arm(ms: number): void {
-    if (this.timer !== null && this.pace === ms) return;
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = setInterval(() => this.sweep(Date.now()), ms);
-    this.timer.unref();
+    if (this.pace === ms) return;
+    this.stopSweep();
+    if (ms === IDLE_SWEEP_MS) secondTick.join(this.onTick);
+    else {
+      this.timer = setInterval(this.onTick, ms);
+      this.timer.unref();
+    }
     this.pace = ms;
     // At the idle pace the first query sent anywhere brings the quick one back.
     const onBusy = ms === SWEEP_MS ? null : this.quicken;
@@ -98,8 +104,14 @@ export class PoolRegistry {
   }
 
   private disarmIfIdle(): void {
-    if (!this.timer || this.pools.size > 0 || this.orphans.length > 0) return;
-    clearInterval(this.timer);
+    if (this.pace === 0 || this.pools.size > 0 || this.orphans.length > 0) return;
+    this.stopSweep();
+  }
+
+  private stopSweep(): void {
+    if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    secondTick.leave(this.onTick);
+    this.pace = 0;
   }
 }
