@@ -1,7 +1,8 @@
 // Keeps the agent's RSS under its memory budget (config/memory-limit.ts) so the kernel's OOM
 // killer never has to: past the budget the process dies and, without the supervisor, every pod on
 // the node loses DNS. RSS is sampled every 250 ms (one read of /proc/self/stat by libuv, ~2 µs)
-// and at every metrics scrape. Three levels:
+// while the event loop has work, once a second on the agent's shared tick while it is quiet, at
+// every metrics scrape and every 128 queries added upstream. Three levels:
 //   ok        RSS under 85 % of the budget: nothing to do.
 //   pressure  RSS at 85 % or more: the caches stop taking new keys and the bound on queries
 //             pending upstream drops to an eighth (misses past it are answered SERVFAIL at once,
@@ -27,10 +28,22 @@ import { formatBytes, type MemoryBudget } from '../config/memory-limit.js';
 import type { DnsCache } from '../cache/cache.js';
 import type { Family } from '../observe/exposition.js';
 import type { Logger } from '../observe/log.js';
+import { secondTick } from '../observe/second-tick.js';
+import { loopShare } from '../observe/loop-lag.js';
 import { processHooks } from './memory-trim.js';
 import type { PendingBudget } from '../resolve/pending-budget.js';
 
 export const SAMPLE_INTERVAL_MS = 250;
+/**
+ * Below this share of the event loop busy since the last sample, at the ok level, samples come
+ * once a second on the agent's shared tick (observe/second-tick.ts) instead: an agent that idle
+ * grows by nothing in a second, and four wake-ups a second of its own cost an idle agent under a
+ * memory limit (the manifests set one) ~0.3 ms of CPU a second on a VM. A flood makes the loop
+ * busy and brings the 250 ms pace back at the next second; a flood of misses is sampled at once
+ * anyway, every 128 queries added upstream.
+ */
+export const QUIET_SHARE = 0.01;
+export const QUIET_SAMPLE_INTERVAL_MS = 1_000;
 export const PRESSURE_SHARE = 0.85;
 export const RELIEF_SHARE = 0.8;
 export const RELIEF_HOLD_MS = 2_000;
@@ -68,6 +81,8 @@ export interface GuardHooks {
   /** V8 heap in use and its limit, bytes. */
   heap(): { used: number; limit: number };
   now(): number;
+  /** Share of the time since the previous call the event loop was busy (0..1). */
+  loopShare(): number;
   /** A full collection, or null when the runtime has none exposed (node without --expose-gc). */
   gc: (() => void) | null;
   /** malloc_trim(0), or null without the batch addon. */
@@ -85,6 +100,7 @@ export function processGuardHooks(): GuardHooks {
       return { used: s.used_heap_size, limit: s.heap_size_limit };
     },
     now: () => performance.now(),
+    loopShare: loopShare(),
     gc: h.gc,
     trim: h.trim,
     release: h.release,
@@ -102,7 +118,11 @@ export class MemoryGuard {
   collections = 0;
   /** Times the agent went from ok to pressure or over. */
   episodes = 0;
+  /** The 250 ms timer; at the quiet pace the shared tick calls onTick instead. */
   private timer: NodeJS.Timeout | null = null;
+  /** SAMPLE_INTERVAL_MS or QUIET_SAMPLE_INTERVAL_MS; 0 while stopped. */
+  private pace = 0;
+  private readonly onTick = (): void => this.tick();
   private lastGc = Number.NEGATIVE_INFINITY;
   /** Since when RSS has been under the relief line (NaN while it is not). */
   private reliefSince = Number.NaN;
@@ -122,17 +142,41 @@ export class MemoryGuard {
   }
 
   start(): void {
-    if (!this.enabled || this.timer !== null) return;
-    this.timer = setInterval(tick, SAMPLE_INTERVAL_MS, this);
-    this.timer.unref();
+    if (!this.enabled || this.pace !== 0) return;
+    this.hooks.loopShare();
+    this.setPace(SAMPLE_INTERVAL_MS);
     this.pending.onGrowth = () => this.sample();
     this.sample();
   }
 
   stop(): void {
+    this.setPace(0);
+    this.pending.onGrowth = null;
+  }
+
+  /** The sampling period now, 0 when stopped (tests). */
+  get sampleMs(): number {
+    return this.pace;
+  }
+
+  /** The timer's sample, which also sets the pace of the next one. */
+  tick(): void {
+    this.sample();
+    const quiet = this.hooks.loopShare() < QUIET_SHARE;
+    this.setPace(quiet && this.level === LEVEL_OK ? QUIET_SAMPLE_INTERVAL_MS : SAMPLE_INTERVAL_MS);
+  }
+
+  private setPace(ms: number): void {
+    if (ms === this.pace) return;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.pending.onGrowth = null;
+    secondTick.leave(this.onTick);
+    if (ms === QUIET_SAMPLE_INTERVAL_MS) secondTick.join(this.onTick);
+    else if (ms === SAMPLE_INTERVAL_MS) {
+      this.timer = setInterval(this.onTick, ms);
+      this.timer.unref();
+    }
+    this.pace = ms;
   }
 
   /** One sample and whatever it calls for; the timer's and a scrape's. */
@@ -244,8 +288,4 @@ export class MemoryGuard {
   get levelName(): string {
     return LEVEL_NAMES[this.level]!;
   }
-}
-
-function tick(g: MemoryGuard): void {
-  g.sample();
 }

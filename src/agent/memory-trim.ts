@@ -12,8 +12,8 @@
 // and mostly never again; the ones the agent uses fault back in from the page cache. Only then,
 // and under memory pressure (memory-guard.ts): released every 10 s, the pages in use kept faulting
 // back and the bench's hit path lost 15 % of its max qps and doubled its p99 (2026-12-02).
-import { performance } from 'node:perf_hooks';
 import { nativeUdp } from '../listen/native.js';
+import { loopShare } from '../observe/loop-lag.js';
 
 /** Often enough that memory is back within 30 s of a burst's end. */
 export const TRIM_INTERVAL_MS = 10_000;
@@ -53,26 +53,16 @@ export interface TrimHooks {
  */
 export const BUSY_UTILIZATION = 0.25;
 
-/** Event-loop utilization since the previous call, from perf_hooks. */
-function loopBusy(): () => boolean {
-  let last = performance.eventLoopUtilization();
-  return () => {
-    const now = performance.eventLoopUtilization();
-    const d = performance.eventLoopUtilization(now, last);
-    last = now;
-    return d.utilization > BUSY_UTILIZATION;
-  };
-}
-
 export function processHooks(): TrimHooks {
   const mod = nativeUdp().mod;
   const gc = (globalThis as { gc?: () => void }).gc;
+  const share = loopShare();
   return {
     heapTotal: () => process.memoryUsage().heapTotal,
     gc: typeof gc === 'function' ? () => gc() : null,
     trim: mod !== null && typeof mod.trim === 'function' ? () => mod.trim() : null,
     release: mod !== null && typeof mod.releaseExecutablePages === 'function' ? () => mod.releaseExecutablePages() : null,
-    busy: loopBusy(),
+    busy: () => share() > BUSY_UTILIZATION,
   };
 }
 

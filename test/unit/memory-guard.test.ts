@@ -7,7 +7,8 @@ import { DnsCache } from '../../src/cache/cache.js';
 import { defaultCacheConfig } from '../../src/config/defaults.js';
 import { prepareAnswer } from '../../src/dns/answer.js';
 import { createLogger } from '../../src/observe/log.js';
-import { CACHE_RESERVE, LEVEL_OK, LEVEL_OVER, LEVEL_PRESSURE, MemoryGuard, type GuardHooks } from '../../src/agent/memory-guard.js';
+import { CACHE_RESERVE, LEVEL_OK, LEVEL_OVER, LEVEL_PRESSURE, MemoryGuard, QUIET_SAMPLE_INTERVAL_MS, SAMPLE_INTERVAL_MS, type GuardHooks } from '../../src/agent/memory-guard.js';
+import { secondTick } from '../../src/observe/second-tick.js';
 import { PendingBudget } from '../../src/resolve/pending-budget.js';
 import { ParsedQuery, PARSE_OK, nameToWire, parseQuery, queryKey } from '../../src/dns/wire.js';
 import { encodeQuery } from '../support/dnsclient.js';
@@ -31,11 +32,12 @@ function setup(rssAfterGc: (rss: number) => number, budget = BUDGET, names = 100
     cache.insert(keyOf(`n${i}.example`), a);
   }
   const pending = new PendingBudget(4096);
-  const h = { rssNow: 0, heapUsed: 0, t: 0, gcs: 0, ended: 0 };
+  const h = { rssNow: 0, heapUsed: 0, t: 0, gcs: 0, ended: 0, loop: 0 };
   const hooks: GuardHooks = {
     rss: () => h.rssNow,
     heap: () => ({ used: h.heapUsed, limit: 100 * Mi }),
     now: () => h.t,
+    loopShare: () => h.loop,
     gc: () => {
       h.gcs++;
       h.rssNow = rssAfterGc(h.rssNow);
@@ -160,8 +162,32 @@ t.test('over the budget: queries pending past the lowered bound are ended and co
 
 t.test('no limit: the guard does nothing', async (t) => {
   const { h } = setup((r) => r);
-  const g = new MemoryGuard({ limit: 0, source: 'none', budget: 0, percent: 75 }, () => [], new PendingBudget(), createLogger('error'), () => 0, { rss: () => 1e12, heap: () => ({ used: 1e12, limit: 1 }), now: () => 0, gc: () => h.gcs++, trim: null, release: null });
+  const g = new MemoryGuard({ limit: 0, source: 'none', budget: 0, percent: 75 }, () => [], new PendingBudget(), createLogger('error'), () => 0, { rss: () => 1e12, heap: () => ({ used: 1e12, limit: 1 }), now: () => 0, loopShare: () => 0, gc: () => h.gcs++, trim: null, release: null });
   g.sample();
   t.equal(g.level, LEVEL_OK);
   t.equal(h.gcs, 0);
+});
+
+t.test('the sampling pace: 250 ms while the loop works or memory is tight, the shared second while quiet', async (t) => {
+  const { h, g } = setup((r) => r);
+  t.teardown(() => g.stop());
+  h.rssNow = 50 * Mi;
+  g.start();
+  t.equal(g.sampleMs, SAMPLE_INTERVAL_MS, 'starts at the quick pace');
+  h.loop = 0.001;
+  g.tick();
+  t.equal(g.sampleMs, QUIET_SAMPLE_INTERVAL_MS, 'a quiet loop: once a second');
+  const joined = secondTick.size;
+  t.ok(secondTick.armed && joined >= 1, 'on the shared tick');
+  h.loop = 0.2;
+  g.tick();
+  t.equal(g.sampleMs, SAMPLE_INTERVAL_MS, 'a busy loop: back to 250 ms');
+  t.equal(secondTick.size, joined - 1, 'off the shared tick');
+  h.loop = 0.001;
+  h.rssNow = 90 * Mi;
+  g.tick();
+  t.equal(g.level, LEVEL_PRESSURE);
+  t.equal(g.sampleMs, SAMPLE_INTERVAL_MS, 'under pressure the quick pace stays, however quiet the loop');
+  g.stop();
+  t.equal(g.sampleMs, 0, 'stopped');
 });
