@@ -28,8 +28,10 @@ export const SWEEP_MS = 200;
 /**
  * The sweep's pace while no pool has a query in flight or a connection draining: what is left to
  * do (close an idle connection, rotate an old one, both after `expire`) can be a second late, and
- * five wake-ups a second of an idle agent cost ~0.5 ms of CPU a second on a VM. The first query
- * sent brings the 200 ms pace back at once, so silence is found as soon as before.
+ * five wake-ups a second of an idle agent cost ~0.5 ms of CPU a second on a VM. An idle sweep
+ * that finds a query in flight brings the 200 ms pace back, within a second of its sending and so
+ * before it could be judged silent (SILENT_MS); a query that opens a connection brings it back at
+ * once (TcpPool.onBusy). Silence is found as soon as before.
  */
 export const IDLE_SWEEP_MS = 1_000;
 /**
@@ -72,7 +74,15 @@ export class TcpPool implements ConnectionEvents {
   private readonly draining = new Set<TcpConnection>();
   private readonly listeners = new Set<PoolListener>();
   private closed = false;
-  /** Set by the registry while it sweeps at the idle pace: called on every query sent. */
+  /**
+   * Set by the registry while it sweeps at the idle pace: called when a query opens a connection,
+   * whose handshake is judged silent after HANDSHAKE_SILENT_MS, sooner than the idle pace looks.
+   * A query on an open connection cannot be judged before SILENT_MS, and the idle sweep, once a
+   * second, finds it in flight and brings the quick pace back in time for that. Quickening on
+   * every query set a 200 ms timer per miss that its answer, a millisecond later, could not
+   * undo: a cleared Node timer still wakes the loop when it was due (Node reschedules its one
+   * libuv timer only for an earlier expiry), one wake-up per miss under a few misses a second.
+   */
   onBusy: (() => void) | null = null;
 
   constructor(
@@ -116,15 +126,17 @@ export class TcpPool implements ConnectionEvents {
       if (!least || c.size < least.size) least = c;
     }
     if (!best && this.poolSize() >= this.cfg.maxConnsPerUpstream) best = least ?? this.conns[0] ?? null;
+    let opened = false;
     if (!best) {
       best = new TcpConnection(this.host, this.port, this, this.cfg.attemptTimeoutMs);
       this.conns.push(best);
       this.counters.connMisses++;
+      opened = true;
     } else {
       this.counters.connHits++;
     }
     if (!best.send(ex)) throw new UpstreamError(`${this.name}: no free query ID on connection`);
-    if (this.onBusy !== null) this.onBusy();
+    if (opened && this.onBusy !== null) this.onBusy();
     return best;
   }
 
