@@ -21,6 +21,8 @@ import type { Forwarder } from '../upstream/forwarder.js';
 import { detectLoop } from '../upstream/loop.js';
 import { upstreamMetrics } from '../upstream/metrics.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
+import { queryTimers } from '../upstream/timer-wheel.js';
+import { nativeUdp, nativeWakeTimer } from '../listen/native.js';
 import type { TcpPool } from '../upstream/pool.js';
 import { HttpEndpoints } from './http-endpoints.js';
 import { ListenerSet } from './listeners.js';
@@ -65,6 +67,7 @@ export class Agent {
   readonly memory: MemoryGuard;
 
   constructor(private readonly opts: AgentOptions = {}) {
+    wakeWheelNatively();
     this.log = opts.log ?? createLogger();
     this.listeners = new ListenerSet(opts.udpIo ?? 'auto');
     this.pools = new PoolRegistry(this.log);
@@ -226,4 +229,16 @@ function serversOf(b: BlockRuntime): string[] {
 /** CoreDNS's `zones` label of a cache: its ZONES, else the block's, joined by ",". */
 function cacheZonesLabel(cfg: ServerBlockConfig): string {
   return (cfg.cache && cfg.cache.zones.length > 0 ? cfg.cache.zones : cfg.zones).join(',');
+}
+
+let wheelWaker = false;
+/**
+ * The miss path's timer wheel wakes through the batch addon's timer where it is built: a cleared
+ * Node timer still wakes the loop when it was due, once per miss answered before its hedge delay.
+ */
+function wakeWheelNatively(): void {
+  const { mod } = nativeUdp();
+  if (wheelWaker || mod === null) return;
+  wheelWaker = true;
+  queryTimers.useWaker((onWake) => nativeWakeTimer(mod, onWake));
 }

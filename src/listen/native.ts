@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { WakeTimer } from '../upstream/timer-wheel.js';
 
 export interface NativeUdp {
   readonly BATCH: number;
@@ -30,6 +31,10 @@ export interface NativeUdp {
   ): unknown;
   sendTo(handle: unknown, reply: Buffer, address: string | number, port: number): number;
   close(handle: unknown): void;
+  /** A one-shot libuv timer, unreferenced, that timerStop truly cancels (see nativeWakeTimer). */
+  timerCreate(onWake: () => void): unknown;
+  timerStart(timer: unknown, ms: number): void;
+  timerStop(timer: unknown): void;
   /** malloc_trim(0): 1 if pages went back to the kernel, 0 if none, -1 without glibc. */
   trim(): number;
   /** Unmap the node executable's clean pages from the resident set; bytes of the mappings, -1 if unreadable. */
@@ -70,6 +75,19 @@ export function nativeClock(mod: NativeUdp): Float64Array {
     clock[0] = clock[2] = performance.now() + clock[1];
   }
   return clock;
+}
+
+/**
+ * A wake timer for the miss path's timer wheel on a libuv timer of the addon's own: stopping it
+ * takes it out of the loop's timer heap, where a cleared Node timer still wakes the loop when it
+ * was due (upstream/timer-wheel.ts).
+ */
+export function nativeWakeTimer(mod: NativeUdp, onWake: () => void): WakeTimer {
+  const timer = mod.timerCreate(onWake);
+  return {
+    start: (ms: number): void => mod.timerStart(timer, ms),
+    stop: (): void => mod.timerStop(timer),
+  };
 }
 
 /** The addon, or null and why not (not built, wrong platform, failed to load). Loaded once. */

@@ -452,6 +452,86 @@ static napi_value ReleaseExecutablePages(napi_env env, napi_callback_info info) 
   return ret;
 }
 
+// A one-shot timer JS can truly cancel. A Node timer that is cleared still wakes the loop when it
+// was due: Node keeps one libuv timer for all of its own and moves it only to an earlier expiry,
+// so a timeout armed per query and cleared by the answer a millisecond later (the miss path's
+// hedge delay, ~100 ms) woke an idle agent once per miss (bench/hot-path.md). uv_timer_stop takes
+// this one out of libuv's heap, and the poll that follows sleeps until the next real deadline.
+// Unreferenced: it never keeps the process alive. Held for the life of the process.
+typedef struct {
+  uv_timer_t t;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context actx;
+} wake_timer_t;
+
+static void on_wake(uv_timer_t *h) {
+  wake_timer_t *w = uv_handle_get_data((uv_handle_t *)h);
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, ret;
+  if (napi_get_reference_value(env, w->cb, &cb) == napi_ok && napi_get_global(env, &recv) == napi_ok &&
+      napi_make_callback(env, w->actx, recv, cb, 0, NULL, &ret) != napi_ok) {
+    bool pending = false;
+    napi_value err;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &err) == napi_ok)
+      napi_fatal_exception(env, err);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+// timerCreate(callback) -> handle
+static napi_value TimerCreate(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1], name, ext;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  uv_loop_t *loop = NULL;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  wake_timer_t *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, "ENOMEM", "udp_batch.timerCreate: out of memory");
+    return NULL;
+  }
+  w->env = env;
+  uv_timer_init(loop, &w->t);
+  uv_handle_set_data((uv_handle_t *)&w->t, w);
+  uv_unref((uv_handle_t *)&w->t);
+  CHECK(napi_create_reference(env, a[0], 1, &w->cb));
+  CHECK(napi_create_string_utf8(env, "nodelocaldns.wakeTimer", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &w->actx));
+  CHECK(napi_create_external(env, w, NULL, NULL, &ext));
+  return ext;
+}
+
+// timerStart(handle, ms): (re)arm, replacing any earlier arming.
+static napi_value TimerStart(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2];
+  void *p;
+  double ms;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CHECK(napi_get_value_external(env, a[0], &p));
+  CHECK(napi_get_value_double(env, a[1], &ms));
+  wake_timer_t *w = p;
+  // libuv counts from the loop's time, read at the start of this turn: without a fresh reading a
+  // timer armed late in a long turn fires that much early.
+  uv_update_time(w->t.loop);
+  uv_timer_start(&w->t, on_wake, ms > 0 ? (uint64_t)ms : 0, 0);
+  return NULL;
+}
+
+// timerStop(handle)
+static napi_value TimerStop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  void *p;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CHECK(napi_get_value_external(env, a[0], &p));
+  uv_timer_stop(&((wake_timer_t *)p)->t);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn, num;
   napi_create_function(env, "open", NAPI_AUTO_LENGTH, Open, NULL, &fn);
@@ -480,5 +560,11 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "stamp", fn);
   napi_create_function(env, "hrtimeMs", NAPI_AUTO_LENGTH, HrtimeMs, NULL, &fn);
   napi_set_named_property(env, exports, "hrtimeMs", fn);
+  napi_create_function(env, "timerCreate", NAPI_AUTO_LENGTH, TimerCreate, NULL, &fn);
+  napi_set_named_property(env, exports, "timerCreate", fn);
+  napi_create_function(env, "timerStart", NAPI_AUTO_LENGTH, TimerStart, NULL, &fn);
+  napi_set_named_property(env, exports, "timerStart", fn);
+  napi_create_function(env, "timerStop", NAPI_AUTO_LENGTH, TimerStop, NULL, &fn);
+  napi_set_named_property(env, exports, "timerStop", fn);
   return exports;
 }

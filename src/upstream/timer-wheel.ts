@@ -4,7 +4,7 @@
 // clearTimeout) was a measurable share of each forwarded query's CPU and garbage. Timers fire up
 // to one tick late, never early.
 //
-// One Node timer wakes the wheel at the next tick whose slot holds a live entry, not every tick:
+// One timer wakes the wheel at the next tick whose slot holds a live entry, not every tick:
 // most entries are cancelled (the query was answered) long before they are due, and a wheel that
 // ticked every 10 ms while any entry was queued woke the agent 100 times a second for the 2-5 s
 // after every miss. Under a few misses a second, the load of a quiet node, that was most of the
@@ -16,6 +16,33 @@ export interface WheelTimer {
   /** Tick of the live entry; queued entries of an earlier arming are recognised and skipped. */
   wheelTick: number;
   onTimer(now: number): void;
+}
+
+/** What wakes the wheel: a one-shot timer that `start` re-arms and `stop` cancels. */
+export interface WakeTimer {
+  start(ms: number): void;
+  stop(): void;
+}
+
+/**
+ * Node's setTimeout. A cleared one still wakes the event loop when it was due (Node moves its one
+ * libuv timer only to an earlier expiry), so the agent gives the shared wheel the batch addon's
+ * timer instead where it is built (agent.ts): otherwise every miss answered before its hedge
+ * delay costs a wake-up ~100 ms later.
+ */
+export function nodeWakeTimer(onWake: () => void): WakeTimer {
+  let t: NodeJS.Timeout | null = null;
+  return {
+    start(ms: number): void {
+      if (t !== null) clearTimeout(t);
+      t = setTimeout(onWake, ms);
+      t.unref();
+    },
+    stop(): void {
+      if (t !== null) clearTimeout(t);
+      t = null;
+    },
+  };
 }
 
 export class TimerWheel {
@@ -31,9 +58,11 @@ export class TimerWheel {
   private staleSince = 0;
   /** Inside advance(): a slot being read is detached, so no compaction then. */
   private advancing = false;
-  /** The Node timer that wakes the wheel, and the tick it is set for. */
-  private timer: NodeJS.Timeout | null = null;
+  /** What wakes the wheel, whether it is set, and the tick it is set for. */
+  private waker: WakeTimer;
+  private waking = false;
   private wakeTick = 0;
+  private readonly onWake = (): void => this.wake();
 
   constructor(
     readonly tickMs = 10,
@@ -41,6 +70,14 @@ export class TimerWheel {
     private readonly clock: () => number = Date.now,
   ) {
     this.slots = Array.from({ length: slotCount }, () => []);
+    this.waker = nodeWakeTimer(this.onWake);
+  }
+
+  /** Wake through timers `make` builds from now on (a wake already set moves to the new one). */
+  useWaker(make: (onWake: () => void) => WakeTimer): void {
+    this.waker.stop();
+    this.waker = make(this.onWake);
+    if (this.waking) this.waker.start(Math.max(1, Math.ceil(this.wakeTick * this.tickMs - this.clock())));
   }
 
   get queued(): number {
@@ -61,12 +98,12 @@ export class TimerWheel {
     t.wheelDue = due > 0 ? due : 1;
     const tick = this.place(t);
     // Inside advance() the wake is set once the pass is over.
-    if (!this.advancing && (this.timer === null || tick < this.wakeTick)) this.wakeAt(tick);
+    if (!this.advancing && (!this.waking || tick < this.wakeTick)) this.wakeAt(tick);
   }
 
   /** Clock ms of the wake set, or 0 when the wheel sleeps until the next `arm` (tests). */
   get wakeDue(): number {
-    return this.timer === null ? 0 : this.wakeTick * this.tickMs;
+    return this.waking ? this.wakeTick * this.tickMs : 0;
   }
 
   /** Cancel `t`; its queued entry is dropped when its slot comes round or at the next compaction. */
@@ -84,8 +121,8 @@ export class TimerWheel {
     if (this.entries > 0) for (const slot of this.slots) slot.length = 0;
     this.entries = 0;
     this.staleSince = 0;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.waker.stop();
+    this.waking = false;
   }
 
   /**
@@ -135,9 +172,9 @@ export class TimerWheel {
     this.wakeForNext();
   }
 
-  /** The Node timer fired. */
+  /** The wake timer fired. */
   wake(): void {
-    this.timer = null;
+    this.waking = false;
     this.advance();
   }
 
@@ -163,13 +200,10 @@ export class TimerWheel {
   }
 
   private wakeAt(tick: number): void {
-    if (this.timer !== null) {
-      if (this.wakeTick === tick) return;
-      clearTimeout(this.timer);
-    }
+    if (this.waking && this.wakeTick === tick) return;
     this.wakeTick = tick;
-    this.timer = setTimeout(wake, Math.max(1, Math.ceil(tick * this.tickMs - this.clock())), this);
-    this.timer.unref();
+    this.waking = true;
+    this.waker.start(Math.max(1, Math.ceil(tick * this.tickMs - this.clock())));
   }
 
   private advanceTo(now: number, n: number): void {
@@ -205,17 +239,14 @@ export class TimerWheel {
     this.entries = 0;
     this.live = 0;
     this.staleSince = 0;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.waker.stop();
+    this.waking = false;
   }
 }
 
 /** Fewer stale entries than this are left for their slots to drop. */
 const COMPACT_MIN = 1024;
 
-function wake(w: TimerWheel): void {
-  w.wake();
-}
 
 /** The wheel every forwarder's races and tries share: 10 ms ticks, 5.12 s per round. */
 export const queryTimers = new TimerWheel();
