@@ -98,7 +98,7 @@ export class PoolRegistry {
       this.timer.unref();
     }
     this.pace = ms;
-    // At the idle pace the first query sent anywhere brings the quick one back.
+    // At the idle pace a query that opens a connection anywhere brings the quick one back.
     const onBusy = ms === SWEEP_MS ? null : this.quicken;
     for (const p of this.all()) p.onBusy = onBusy;
   }
