@@ -3,24 +3,25 @@
 // idle sweep for one on an open connection, so a blackholed upstream is still found within
 // SILENT_MS plus one quick sweep. Real sockets: a TCP server that accepts, reads and
 // never answers (the IPVS blackhole, seen from the node).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer, type Socket } from 'node:net';
 import { buildQuery } from '../../src/dns/query.js';
 import { nameToWire } from '../../src/dns/wire.js';
 import { silentLogger } from '../../src/observe/log.js';
-import { IDLE_SWEEP_MS, SILENT_MS, SWEEP_MS } from '../../src/upstream/pool.js';
+import { IDLE_SWEEP_MS, SILENT_MS, SWEEP_MS, type TcpPool } from '../../src/upstream/pool.js';
 import { PoolRegistry } from '../../src/upstream/pool-registry.js';
 import type { Exchange } from '../../src/upstream/tcp-connection.js';
 import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 
-t.test('idle pace between queries, quick pace from the first query, silence found as before', async (t) => {
+/** An upstream on real sockets (`onSocket` decides what it answers) and a registry with one pool to it. */
+async function poolTo(t: Test, onSocket: (s: Socket) => void): Promise<{ registry: PoolRegistry; pool: TcpPool }> {
   const host = randomLoopback();
   const port = randomPort();
   const sockets = new Set<Socket>();
   const server = createServer((s) => {
     sockets.add(s);
     s.on('error', () => {});
-    s.resume(); // read everything, answer nothing
+    onSocket(s);
   });
   await new Promise<void>((r) => server.listen(port, host, r));
   const registry = new PoolRegistry(silentLogger);
@@ -30,6 +31,11 @@ t.test('idle pace between queries, quick pace from the first query, silence foun
     server.close();
   });
   const pool = registry.acquire(host, port, { expireMs: 10_000, maxConnsPerUpstream: 2, maxInflightPerConn: 100, attemptTimeoutMs: 2_000 });
+  return { registry, pool };
+}
+
+t.test('idle pace between queries, quick pace from the first query, silence found as before', async (t) => {
+  const { registry, pool } = await poolTo(t, (s) => s.resume()); // read everything, answer nothing
   t.equal(registry.sweepMs, SWEEP_MS, 'a new pool is swept at the quick pace');
   t.ok(await until(() => registry.sweepMs === IDLE_SWEEP_MS, 2_000, 20), 'nothing in flight: the idle pace after one sweep');
 
@@ -55,15 +61,10 @@ t.test('idle pace between queries, quick pace from the first query, silence foun
 });
 
 t.test('a query on an open connection: no quick pace until the idle sweep finds it in flight, silence found as before', async (t) => {
-  const host = randomLoopback();
-  const port = randomPort();
-  const sockets = new Set<Socket>();
   // Answers the first query (its own bytes with QR set), then reads and answers nothing.
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
+  const { registry, pool } = await poolTo(t, (s) => {
     let answered = false;
-    s.on('data', (d) => {
+    s.on('data', (d: Buffer) => {
       if (answered || d.length < 14) return;
       answered = true;
       const reply = Buffer.from(d.subarray(0, 2 + d.readUInt16BE(0)));
@@ -71,14 +72,6 @@ t.test('a query on an open connection: no quick pace until the idle sweep finds 
       s.write(reply);
     });
   });
-  await new Promise<void>((r) => server.listen(port, host, r));
-  const registry = new PoolRegistry(silentLogger);
-  t.teardown(() => {
-    registry.close();
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  const pool = registry.acquire(host, port, { expireMs: 10_000, maxConnsPerUpstream: 2, maxInflightPerConn: 100, attemptTimeoutMs: 2_000 });
   const qname = nameToWire('once.example.test.');
   let silent = 0;
   let answers = 0;
