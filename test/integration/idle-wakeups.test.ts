@@ -19,8 +19,6 @@ import { randomLoopback, randomPort, sleep, until } from '../support/net.js';
 import { scrape } from '../support/prom.js';
 
 const IDLE_SECONDS = 6;
-const MISSES = 20;
-const MISS_GAP_MS = 200;
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 /** The image's node flags (heap sizing, no memory reducer), as the DaemonSet runs the agent. */
@@ -71,18 +69,5 @@ t.test('an idle agent wakes about once a second', { skip: knotMissing() || (!exi
   // the Date cache's timer: 9 a second (4.3 without a memory limit). On one timer: 1, plus the
   // memory trimmer's and the config watch's once every 10 s.
   t.ok(perSecond < 2, `${perSecond.toFixed(1)} wake-ups a second`);
-
-  // A quiet node's misses: a few names a second, each forwarded and answered within a millisecond.
-  // Each costs the wake-up its query brings and, when the answer comes after the loop went back to
-  // sleep, the one the answer brings; not one for a sweep sped up or a hedge timer cleared.
-  const misses0 = voluntarySwitches(pid);
-  const started = performance.now();
-  for (let i = 0; i < MISSES; i++) {
-    const r = await queryUdp(host, port, `miss${i}.prod.svc.cluster.local`, 'A', { timeoutMs: 1_000 });
-    t.equal(r.rcode, 'NXDOMAIN', `miss ${i} answered`);
-    await sleep(Math.max(0, started + (i + 1) * MISS_GAP_MS - performance.now()));
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const perMiss = (voluntarySwitches(pid) - misses0 - perSecond * seconds) / MISSES;
-  t.ok(perMiss < 2.5, `${perMiss.toFixed(2)} wake-ups a miss beyond the idle ones`);
+  t.equal((await queryUdp(host, port, 'web.prod.svc.cluster.local', 'A', { timeoutMs: 1_000 })).rcode, 'NOERROR', 'still serving');
 });
