@@ -28,7 +28,7 @@ import { formatBytes, type MemoryBudget } from '../config/memory-limit.js';
 import type { DnsCache } from '../cache/cache.js';
 import type { Family } from '../observe/exposition.js';
 import type { Logger } from '../observe/log.js';
-import { secondTick } from '../observe/second-tick.js';
+import { Paced } from '../observe/second-tick.js';
 import { loopShare } from '../observe/loop-lag.js';
 import { processHooks } from './memory-trim.js';
 import type { PendingBudget } from '../resolve/pending-budget.js';
@@ -43,6 +43,7 @@ export const SAMPLE_INTERVAL_MS = 250;
  * anyway, every 128 queries added upstream.
  */
 export const QUIET_SHARE = 0.01;
+/** The shared tick's period. */
 export const QUIET_SAMPLE_INTERVAL_MS = 1_000;
 export const PRESSURE_SHARE = 0.85;
 export const RELIEF_SHARE = 0.8;
@@ -118,11 +119,8 @@ export class MemoryGuard {
   collections = 0;
   /** Times the agent went from ok to pressure or over. */
   episodes = 0;
-  /** The 250 ms timer; at the quiet pace the shared tick calls onTick instead. */
-  private timer: NodeJS.Timeout | null = null;
-  /** SAMPLE_INTERVAL_MS or QUIET_SAMPLE_INTERVAL_MS; 0 while stopped. */
-  private pace = 0;
-  private readonly onTick = (): void => this.tick();
+  /** SAMPLE_INTERVAL_MS, or QUIET_SAMPLE_INTERVAL_MS on the agent's shared second tick; 0 while stopped. */
+  private readonly pace = new Paced(() => this.tick(), SAMPLE_INTERVAL_MS);
   private lastGc = Number.NEGATIVE_INFINITY;
   /** Since when RSS has been under the relief line (NaN while it is not). */
   private reliefSince = Number.NaN;
@@ -142,41 +140,29 @@ export class MemoryGuard {
   }
 
   start(): void {
-    if (!this.enabled || this.pace !== 0) return;
+    if (!this.enabled || this.pace.ms !== 0) return;
     this.hooks.loopShare();
-    this.setPace(SAMPLE_INTERVAL_MS);
+    this.pace.quick();
     this.pending.onGrowth = () => this.sample();
     this.sample();
   }
 
   stop(): void {
-    this.setPace(0);
+    this.pace.stop();
     this.pending.onGrowth = null;
   }
 
   /** The sampling period now, 0 when stopped (tests). */
   get sampleMs(): number {
-    return this.pace;
+    return this.pace.ms;
   }
 
   /** The timer's sample, which also sets the pace of the next one. */
   tick(): void {
     this.sample();
     const quiet = this.hooks.loopShare() < QUIET_SHARE;
-    this.setPace(quiet && this.level === LEVEL_OK ? QUIET_SAMPLE_INTERVAL_MS : SAMPLE_INTERVAL_MS);
-  }
-
-  private setPace(ms: number): void {
-    if (ms === this.pace) return;
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    secondTick.leave(this.onTick);
-    if (ms === QUIET_SAMPLE_INTERVAL_MS) secondTick.join(this.onTick);
-    else if (ms === SAMPLE_INTERVAL_MS) {
-      this.timer = setInterval(this.onTick, ms);
-      this.timer.unref();
-    }
-    this.pace = ms;
+    if (quiet && this.level === LEVEL_OK) this.pace.slow();
+    else this.pace.quick();
   }
 
   /** One sample and whatever it calls for; the timer's and a scrape's. */

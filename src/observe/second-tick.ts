@@ -11,7 +11,7 @@ export class SecondTick {
   private readonly tasks = new Set<Task>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly periodMs = 1_000) {}
+  constructor(readonly periodMs = 1_000) {}
 
   /** Run `task` at every tick from now on (one under way included); joining twice is joining once. */
   join(task: Task): void {
@@ -49,3 +49,46 @@ function run(t: SecondTick): void {
 
 /** One per process: there is one event loop to wake. */
 export const secondTick = new SecondTick();
+
+/**
+ * A task with two paces: every `quickMs` on a timer of its own while there is work that cannot
+ * wait (queries in flight, memory tight), on the shared tick otherwise.
+ */
+export class Paced {
+  private timer: NodeJS.Timeout | null = null;
+  private period = 0;
+
+  constructor(
+    private readonly task: Task,
+    private readonly quickMs: number,
+    private readonly shared: SecondTick = secondTick,
+  ) {}
+
+  /** The period now: quickMs, the shared tick's, or 0 while stopped. */
+  get ms(): number {
+    return this.period;
+  }
+
+  quick(): void {
+    if (this.period === this.quickMs) return;
+    this.stop();
+    this.timer = setInterval(this.task, this.quickMs);
+    this.timer.unref();
+    this.period = this.quickMs;
+  }
+
+  slow(): void {
+    if (this.period === this.shared.periodMs) return;
+    this.stop();
+    this.shared.join(this.task);
+    this.period = this.shared.periodMs;
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.shared.leave(this.task);
+    this.period = 0;
+  }
+}
+

@@ -2,7 +2,7 @@
 // the Upstreams that use it, swept together. A reload builds its new forwarders before the
 // old ones close, so the new ones acquire the pools the old ones still hold: connections survive.
 import type { Logger } from '../observe/log.js';
-import { secondTick } from '../observe/second-tick.js';
+import { Paced } from '../observe/second-tick.js';
 import { IDLE_SWEEP_MS, SWEEP_MS, TcpPool, type PoolSettings } from './pool.js';
 
 interface Orphan {
@@ -16,12 +16,9 @@ export class PoolRegistry {
   private readonly keys = new Map<TcpPool, string>();
   /** Released by every user but still draining in-flight queries. */
   private readonly orphans: Orphan[] = [];
-  /** The sweep's own timer, at SWEEP_MS while a query is in flight or a connection drains. */
-  private timer: NodeJS.Timeout | null = null;
-  /** The sweep's period: SWEEP_MS, or IDLE_SWEEP_MS (on the agent's once-a-second tick) while nothing is in flight; 0 while it is not running. */
-  private pace = 0;
+  /** SWEEP_MS while a query is in flight or a connection drains, else IDLE_SWEEP_MS on the agent's shared second tick. */
+  private readonly pace = new Paced(() => this.sweep(Date.now()), SWEEP_MS);
   private readonly quicken = (): void => this.arm(SWEEP_MS);
-  private readonly onTick = (): void => this.sweep(Date.now());
 
   constructor(private readonly log: Logger) {}
 
@@ -73,12 +70,12 @@ export class PoolRegistry {
       o.onGone?.();
     }
     this.disarmIfIdle();
-    if (this.pace !== 0) this.arm(this.all().some((p) => p.busy) ? SWEEP_MS : IDLE_SWEEP_MS);
+    if (this.pace.ms !== 0) this.arm(this.all().some((p) => p.busy) ? SWEEP_MS : IDLE_SWEEP_MS);
   }
 
   /** The sweep's period now, 0 when it is not running (tests). */
   get sweepMs(): number {
-    return this.pace;
+    return this.pace.ms;
   }
 
   close(): void {
@@ -90,28 +87,16 @@ export class PoolRegistry {
   }
 
   private arm(ms: number): void {
-    if (this.pace === ms) return;
-    this.stopSweep();
-    if (ms === IDLE_SWEEP_MS) secondTick.join(this.onTick);
-    else {
-      this.timer = setInterval(this.onTick, ms);
-      this.timer.unref();
-    }
-    this.pace = ms;
+    if (this.pace.ms === ms) return;
+    if (ms === SWEEP_MS) this.pace.quick();
+    else this.pace.slow();
     // At the idle pace a query that opens a connection anywhere brings the quick one back.
     const onBusy = ms === SWEEP_MS ? null : this.quicken;
     for (const p of this.all()) p.onBusy = onBusy;
   }
 
   private disarmIfIdle(): void {
-    if (this.pace === 0 || this.pools.size > 0 || this.orphans.length > 0) return;
-    this.stopSweep();
-  }
-
-  private stopSweep(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    secondTick.leave(this.onTick);
-    this.pace = 0;
+    if (this.pace.ms === 0 || this.pools.size > 0 || this.orphans.length > 0) return;
+    this.pace.stop();
   }
 }
