@@ -234,7 +234,8 @@ function cacheZonesLabel(cfg: ServerBlockConfig): string {
 let wheelWaker = false;
 /**
  * The miss path's timer wheel wakes through the batch addon's timer where it is built: a cleared
- * Node timer still wakes the loop when it was due, once per miss answered before its hedge delay.
+ * unreferenced Node timer still wakes the loop when it was due, once per miss answered before its
+ * hedge delay.
  */
 function wakeWheelNatively(): void {
   const { mod } = nativeUdp();

@@ -452,8 +452,8 @@ static napi_value ReleaseExecutablePages(napi_env env, napi_callback_info info) 
   return ret;
 }
 
-// A one-shot timer JS can truly cancel. A Node timer that is cleared still wakes the loop when it
-// was due: Node keeps one libuv timer for all of its own and moves it only to an earlier expiry,
+// A one-shot timer JS can truly cancel. An unreferenced Node timer that is cleared still wakes the
+// loop when it was due: Node drops the empty list of a cleared timer only for referenced timers,
 // so a timeout armed per query and cleared by the answer a millisecond later (the miss path's
 // hedge delay, ~100 ms) woke an idle agent once per miss (bench/hot-path.md). uv_timer_stop takes
 // this one out of libuv's heap, and the poll that follows sleeps until the next real deadline.

@@ -79,9 +79,10 @@ export class TcpPool implements ConnectionEvents {
    * whose handshake is judged silent after HANDSHAKE_SILENT_MS, sooner than the idle pace looks.
    * A query on an open connection cannot be judged before SILENT_MS, and the idle sweep, once a
    * second, finds it in flight and brings the quick pace back in time for that. Quickening on
-   * every query set a 200 ms timer per miss that its answer, a millisecond later, could not
-   * undo: a cleared Node timer still wakes the loop when it was due (Node reschedules its one
-   * libuv timer only for an earlier expiry), one wake-up per miss under a few misses a second.
+   * every query set an unreferenced 200 ms timer per miss that its answer, a millisecond later,
+   * could not undo: Node drops the empty list of a cleared timer only for referenced timers, so an
+   * unreferenced one still wakes the loop when it was due, one wake-up per miss under a few misses
+   * a second.
    */
   onBusy: (() => void) | null = null;
 

@@ -25,10 +25,10 @@ export interface WakeTimer {
 }
 
 /**
- * Node's setTimeout. A cleared one still wakes the event loop when it was due (Node moves its one
- * libuv timer only to an earlier expiry), so the agent gives the shared wheel the batch addon's
- * timer instead where it is built (agent.ts): otherwise every miss answered before its hedge
- * delay costs a wake-up ~100 ms later.
+ * Node's setTimeout, unreferenced. A cleared one still wakes the event loop when it was due (Node
+ * drops the empty list of a cleared timer only for referenced timers), so the agent gives the
+ * shared wheel the batch addon's timer instead where it is built (agent.ts): otherwise every miss
+ * answered before its hedge delay costs a wake-up ~100 ms later.
  */
 export function nodeWakeTimer(onWake: () => void): WakeTimer {
   let t: NodeJS.Timeout | null = null;
@@ -77,7 +77,9 @@ export class TimerWheel {
   useWaker(make: (onWake: () => void) => WakeTimer): void {
     this.waker.stop();
     this.waker = make(this.onWake);
-    if (this.waking) this.waker.start(Math.max(1, Math.ceil(this.wakeTick * this.tickMs - this.clock())));
+    if (!this.waking) return;
+    this.waking = false;
+    this.wakeAt(this.wakeTick);
   }
 
   get queued(): number {
