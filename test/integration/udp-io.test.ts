@@ -190,6 +190,36 @@ t.test('UDP I/O paths against knot', { skip: knotMissing() }, async (t) => {
         checkReplies(t, 'socket B', sentB, cb.replies);
       });
 
+      // The batch path reads from one socket and replies from a send-only twin in one SO_REUSEPORT
+      // group; the kernel spreads a group's datagrams by a hash of the client's address and port
+      // unless the group's program steers them, so many clients are what would catch a query
+      // landing on the socket that never reads. A reply from any other address or port than the
+      // one asked is dropped by a connected client (glibc's resolver connects its socket).
+      for (const v6 of [false, true]) {
+        t.test(`${v6 ? 'IPv6: ' : ''}forty clients, each answered from the address and port it asked`, { skip: v6 && noV6 }, async (t) => {
+          const agent = v6 ? await startTestAgent({ upstreams, zones: ['cluster.local.', '.'], udpIo: io, host: '::1' }) : a;
+          if (v6) t.teardown(() => agent.stop());
+          const from: string[] = [];
+          let answered = 0;
+          const sockets: Socket[] = [];
+          t.teardown(() => sockets.forEach((s) => s.close()));
+          for (let i = 0; i < 40; i++) {
+            const s = createSocket(v6 ? 'udp6' : 'udp4');
+            sockets.push(s);
+            s.on('message', (_m, rinfo) => {
+              answered++;
+              from.push(`${rinfo.address}:${rinfo.port}`);
+            });
+            await new Promise<void>((resolve, reject) => (s.once('error', reject), s.bind(0, v6 ? '::1' : randomLoopback(), () => resolve())));
+            for (let k = 0; k < 3; k++) s.send(encodeQuery(`c${i}.wild.prod.svc.cluster.local`, 'A', { id: i * 3 + k }), agent.port, agent.host);
+          }
+          await until(() => answered >= 120, 10_000);
+          await sleep(200);
+          t.equal(answered, 120, 'every query answered once');
+          t.same([...new Set(from)], [`${agent.host}:${agent.port}`], 'every reply from the listener\'s address and port');
+        });
+      }
+
       t.test('a datagram longer than a slot is dropped and counted', { skip: io === 'dgram' ? 'batch only (node:dgram reads up to 64 KiB)' : false }, async (t) => {
         const valid = encodeQuery('web.prod.svc.cluster.local', 'A', { id: 4242 });
         const big = Buffer.alloc(5000);
