@@ -436,8 +436,9 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   sock_t *k = argc == 1 ? unwrap(env, a[0]) : NULL;
   if (!k || k->fd < 0) return NULL;
   uv_poll_stop(&k->poll);  // takes the fd out of epoll, so closing it below is safe
-  close(k->fd);
+  // The twin first: until the polled socket goes, the group's program keeps steering queries to it.
   if (k->sfd != k->fd) close(k->sfd);
+  close(k->fd);
   k->fd = -1;
   k->sfd = -1;
   napi_async_destroy(env, k->actx);
