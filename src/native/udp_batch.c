@@ -201,11 +201,14 @@ static int parse_addr(int family, const char *ip, int port, struct sockaddr_in6 
 // Returns 0 with *fd and *sfd set, or a negative errno from the exclusive bind (the caller's error);
 // any failure after it (a kernel without SO_ATTACH_REUSEPORT_CBPF, Linux < 4.5) falls back to one
 // socket that polls and sends, bound as before.
-static int open_sock(int family, int reuseport) {
+// A UDP socket bound to `sa`, its receive buffer set (when rcvbuf > 0): the descriptor, or a
+// negative errno.
+static int open_bound(int family, const struct sockaddr_in6 *sa, socklen_t sl, int reuseport, int rcvbuf) {
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int one = 1;
-  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+  if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+      (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) || bind(fd, (const struct sockaddr *)sa, sl) < 0) {
     int e = -errno;
     close(fd);
     return e;
@@ -215,41 +218,25 @@ static int open_sock(int family, int reuseport) {
 
 static int open_pair(int family, const struct sockaddr_in6 *sa, socklen_t sl, int rcvbuf, int *fd, int *sfd) {
   *fd = *sfd = -1;
-  int probe = open_sock(family, 0);
-  if (probe < 0) return probe;
-  if (bind(probe, (const struct sockaddr *)sa, sl) < 0) {
-    int e = -errno;
-    close(probe);
-    return e;
-  }
+  // Port 0: the kernel's choice cannot be handed over between sockets without a window; one socket.
   int port_given = ((const struct sockaddr_in *)sa)->sin_port != 0;  // same offset in sockaddr_in6
+  int probe = open_bound(family, sa, sl, 0, port_given ? 0 : rcvbuf);
+  if (probe < 0) return probe;
   if (!port_given) {
-    // Port 0: the kernel's choice cannot be handed over between sockets without a window; one socket.
-    if (rcvbuf > 0 && setsockopt(probe, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) {
-      int e = -errno;
-      close(probe);
-      return e;
-    }
     *fd = *sfd = probe;
     return 0;
   }
   close(probe);
-  int r = open_sock(family, 1), s = -1;
-  int ok = r >= 0;
-  if (ok && rcvbuf > 0 && setsockopt(r, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) ok = 0;
-  if (ok && bind(r, (const struct sockaddr *)sa, sl) < 0) ok = 0;
+  int r = open_bound(family, sa, sl, 1, rcvbuf), s = -1;
   // Every datagram to the group goes to its member at index 0: the first bound, `r`.
   struct sock_filter code[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
   struct sock_fprog prog = {.len = 1, .filter = code};
-  if (ok && setsockopt(r, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) ok = 0;
+  int ok = r >= 0 && setsockopt(r, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) == 0;
+  // The send-only twin never reads: the smallest receive buffer bounds what could ever queue there.
   if (ok) {
-    s = open_sock(family, 1);
+    s = open_bound(family, sa, sl, 1, 1);
     ok = s >= 0;
   }
-  // The send-only twin never reads: the smallest receive buffer bounds what could ever queue there.
-  int small = 1;
-  if (ok) setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  if (ok && bind(s, (const struct sockaddr *)sa, sl) < 0) ok = 0;
   // IPv4 replies from the twin carry DF (ignoring learned path MTUs, so no ICMP can shrink them):
   // a datagram without DF gets its IP ID from __ip_select_ident, a hash and an atomic per send,
   // 2 % of the agent's CPU at max qps (perf); with DF the ID is 0 (RFC 6864 §4.1). One longer than
@@ -266,13 +253,8 @@ static int open_pair(int family, const struct sockaddr_in6 *sa, socklen_t sl, in
   }
   if (s >= 0) close(s);
   if (r >= 0) close(r);
-  int one = open_sock(family, 0);
+  int one = open_bound(family, sa, sl, 0, rcvbuf);
   if (one < 0) return one;
-  if ((rcvbuf > 0 && setsockopt(one, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) || bind(one, (const struct sockaddr *)sa, sl) < 0) {
-    int e = -errno;
-    close(one);
-    return e;
-  }
   *fd = *sfd = one;
   return 0;
 }

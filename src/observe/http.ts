@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AgentRegistry } from './exposition.js';
 import { BindError } from '../errors.js';
-import { answerProbe, HealthProbe, type HealthStats } from './self-probe.js';
+import { answerProbe, HealthProbe, healthBody, type HealthStats } from './self-probe.js';
 import type { Logger } from './log.js';
 import { joinHostPort } from '../config/flags.js';
 
@@ -58,10 +58,10 @@ export class HttpEndpoint {
       probe!.whenConnected(() => this.accept(socket));
       return;
     }
-    if (own && this.routes.health) {
+    if (own) {
       this.probeSide?.destroy();
       this.probeSide = socket;
-      answerProbe(socket, this.routes.health);
+      answerProbe(socket, this.routes.health!);
       return;
     }
     this.httpConnection!.call(this.server, socket);
@@ -82,7 +82,7 @@ export class HttpEndpoint {
       } else if (path === '/health' && this.routes.health) {
         const ok = this.routes.health();
         res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' });
-        res.end(ok ? 'OK' : 'not serving');
+        res.end(healthBody(ok));
       } else if (path === '/ready' && this.routes.ready) {
         const r = this.routes.ready();
         res.writeHead(r.ok ? 200 : 503, { 'Content-Type': 'text/plain' });

@@ -219,6 +219,11 @@ function unmapped(address: string | undefined): string | undefined {
   return address?.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
+/** /health's body: what node:http's route and `answerProbe` both send. */
+export function healthBody(ok: boolean): string {
+  return ok ? 'OK' : 'not serving';
+}
+
 /** A request of the probe's that has not ended by this many bytes is not one. */
 const MAX_REQUEST = 4096;
 
@@ -241,7 +246,7 @@ export function answerProbe(socket: Socket, health: () => boolean): void {
         return;
       }
       const ok = health();
-      const body = ok ? 'OK' : 'not serving';
+      const body = healthBody(ok);
       // Date is required (RFC 9110 §6.6.1); the rest as node:http's server writes it for this route.
       socket.write(
         `HTTP/1.1 ${ok ? '200 OK' : '503 Service Unavailable'}\r\nContent-Type: text/plain\r\nDate: ${new Date().toUTCString()}\r\n` +
