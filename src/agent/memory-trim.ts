@@ -5,8 +5,8 @@
 // of it, bench/hot-path.md), and glibc keeps the freed pages of a fragmented arena mapped, so RSS
 // stayed 15-30 MiB above a fresh agent holding the same cache (bench/memory.md). Every 10 s: if the V8 heap is well above where the last collection
 // left it and has stopped growing, one full GC (only where node runs with --expose-gc, as the
-// image does), or if it has stayed a little above that size for a minute (slow growth); then
-// malloc_trim(0) through the batch addon.
+// image does), or if it has stayed a little above that size for a minute (slow growth), either
+// only while the event loop is calm; then malloc_trim(0) through the batch addon.
 // Once serving, the node executable's clean pages leave the resident set (the addon's
 // releaseExecutablePages): at start they were 42 of the agent's 70 MiB of RSS, read while booting
 // and mostly never again; the ones the agent uses fault back in from the page cache. Only then,
@@ -41,6 +41,11 @@ export interface TrimHooks {
   release: (() => number) | null;
   /** Whether the event loop was busy since the last call (a full GC now would stall answers). */
   busy: () => boolean;
+  /**
+   * Calls `done` with whether the loop is calm now (see CALM_SHARE), measured over a short window
+   * from this call; returns a cancel. Absent: the round's `busy` decides alone.
+   */
+  whenCalm?: (done: (calm: boolean) => void) => () => void;
 }
 
 /**
@@ -53,6 +58,16 @@ export interface TrimHooks {
  */
 export const BUSY_UTILIZATION = 0.25;
 
+/**
+ * A round is ten seconds, and a calm average can end in a busy second: in the bench's alternating
+ * rounds an agent idle for most of a round had its full GC land in the first seconds of a 40k-qps
+ * phase (a 13.7 ms atomic mark-compact; answers waited behind it). So a due GC also waits for the
+ * loop to be calm over CALM_WINDOW_MS from the decision: at most CALM_SHARE of it busy, about a
+ * thousand hits a second here, where a ~14 ms stall holds up a dozen queries.
+ */
+export const CALM_WINDOW_MS = 1_000;
+export const CALM_SHARE = 0.02;
+
 export function processHooks(): TrimHooks {
   const mod = nativeUdp().mod;
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -63,6 +78,12 @@ export function processHooks(): TrimHooks {
     trim: mod !== null && typeof mod.trim === 'function' ? () => mod.trim() : null,
     release: mod !== null && typeof mod.releaseExecutablePages === 'function' ? () => mod.releaseExecutablePages() : null,
     busy: () => share() > BUSY_UTILIZATION,
+    whenCalm: (done) => {
+      const window = loopShare();
+      const timer = setTimeout(() => done(window() <= CALM_SHARE), CALM_WINDOW_MS);
+      timer.unref();
+      return () => clearTimeout(timer);
+    },
   };
 }
 
@@ -75,6 +96,10 @@ export class MemoryTrimmer {
   private creeping = 0;
   collections = 0;
   releases = 0;
+  /** Due GCs put off because the loop was busy when the calm check ended. */
+  deferrals = 0;
+  /** Cancels the calm check under way, or null when none is. */
+  private cancelCalm: (() => void) | null = null;
 
   constructor(
     private readonly hooks: TrimHooks = processHooks(),
@@ -90,7 +115,7 @@ export class MemoryTrimmer {
     this.timer.unref(); // never what keeps the process alive
   }
 
-  /** One round: collect if the heap grew and stopped growing, then trim the C heap. */
+  /** One round: collect if the heap grew and stopped growing (once the loop is calm), then trim the C heap. */
   run(): void {
     const h = this.hooks;
     const total = h.heapTotal();
@@ -98,15 +123,35 @@ export class MemoryTrimmer {
     const busy = h.busy();
     this.creeping = total >= this.settled + CREEP_SLACK ? this.creeping + 1 : 0;
     const grown = total >= this.settled + SHRINK_SLACK && total <= this.last;
-    if (h.gc !== null && (grown || this.creeping >= CREEP_ROUNDS) && !busy) {
-      h.gc();
-      this.collections++;
-      this.creeping = 0;
-      this.settled = h.heapTotal();
-    } else if (total < this.settled) this.settled = total;
     this.last = total;
-    h.trim?.();
+    if (h.gc === null || !(grown || this.creeping >= CREEP_ROUNDS) || busy || this.cancelCalm !== null) {
+      if (total < this.settled) this.settled = total;
+      h.trim?.();
+      return;
+    }
+    if (h.whenCalm === undefined) {
+      this.collect();
+      return;
+    }
+    this.cancelCalm = h.whenCalm((calm) => {
+      this.cancelCalm = null;
+      if (calm) this.collect();
+      else {
+        // Still due at the next round, which asks again.
+        this.deferrals++;
+        h.trim?.();
+      }
+    });
+  }
 
+  /** The full GC, then malloc_trim: the C heap's freed pages are the GC's to give back too. */
+  private collect(): void {
+    const h = this.hooks;
+    h.gc!();
+    this.collections++;
+    this.creeping = 0;
+    this.settled = h.heapTotal();
+    h.trim?.();
   }
 
   private release(): void {
@@ -118,6 +163,8 @@ export class MemoryTrimmer {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.cancelCalm?.();
+    this.cancelCalm = null;
   }
 }
 

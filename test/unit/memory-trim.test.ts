@@ -161,3 +161,65 @@ t.test('the process hook reads the event loop utilization of each round', async 
   await new Promise((r) => setTimeout(r, 200));
   t.equal(busy(), false, 'an idle 200 ms is not');
 });
+
+t.test('a due GC in a calm round still waits for a calm window, and a busy one puts it off', async (t) => {
+  // Sizes are read per trim; the collection's trim moves on to the 16 MiB it left.
+  const h = hooks([16 * MiB, 30 * MiB, 40 * MiB, 40 * MiB, 40 * MiB, 40 * MiB, 16 * MiB, 16 * MiB]);
+  const checks: ((calm: boolean) => void)[] = [];
+  let cancelled = 0;
+  h.whenCalm = (done) => {
+    checks.push(done);
+    return () => cancelled++;
+  };
+  const m = trimmer(h);
+  m.run(); // growing
+  m.run(); // 40: grown
+  m.run(); // 40: stopped growing, due, the round calm: the window starts
+  t.equal(checks.length, 1, 'one calm check started');
+  t.equal(h.gcs, 0, 'no GC before the window ends');
+  const trims = h.trims;
+  m.run(); // a round while the check is under way starts no second one
+  t.equal(checks.length, 1, 'no second check while one is under way');
+  checks[0]!(false); // the loop got busy in the window
+  t.equal(h.gcs, 0, 'no GC after a busy window');
+  t.equal(m.deferrals, 1, 'counted as put off');
+  t.ok(h.trims > trims, 'the C heap is still trimmed');
+  m.run(); // still due: asks again
+  t.equal(checks.length, 2, 'asked again at the next round');
+  checks[1]!(true);
+  t.equal(h.gcs, 1, 'collected once the window was calm');
+  m.run();
+  t.equal(checks.length, 2, 'not due after the collection');
+  m.run(); // not due: stop has nothing to cancel
+  m.stop();
+  t.equal(cancelled, 0);
+});
+
+t.test('stop cancels a calm check under way', async (t) => {
+  const h = hooks([16 * MiB, 30 * MiB, 40 * MiB, 40 * MiB]);
+  let cancelled = 0;
+  h.whenCalm = () => () => cancelled++;
+  const m = trimmer(h);
+  m.run();
+  m.run();
+  m.run();
+  m.stop();
+  t.equal(cancelled, 1);
+});
+
+t.test('the process hook: a window with the loop held is not calm, an idle one is', async (t) => {
+  const { whenCalm } = processHooks();
+  // The hook's timer is unreferenced, as a trimmer's must be: something else keeps this test alive.
+  const alive = setInterval(() => {}, 1_000);
+  t.teardown(() => clearInterval(alive));
+  const held = new Promise<boolean>((r) => whenCalm!(r));
+  const until = Date.now() + 100;
+  while (Date.now() < until); // 100 ms of a 1 s window: 10 %
+  t.equal(await held, false, 'a window with 100 ms of work is not calm');
+  t.equal(await new Promise<boolean>((r) => whenCalm!(r)), true, 'an idle window is calm');
+  let called = false;
+  const cancel = whenCalm!(() => (called = true));
+  cancel();
+  await new Promise((r) => setTimeout(r, 1_200));
+  t.equal(called, false, 'a cancelled check never answers');
+});
