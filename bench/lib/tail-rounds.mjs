@@ -40,10 +40,10 @@ export async function measureTailRounds(servers, hitFile, dir, { rounds = TAIL_R
       // misses each phase did see are counted from the server's own /metrics and reported.
       const at = stored.get(name);
       if (at !== undefined && Date.now() + PHASE_MS > at + TTL_CAP_MS) await sleep(at + TTL_CAP_MS + 1_500 - Date.now());
-      let before;
+      let before = server.metrics ? await cacheCounters(server.metrics) : undefined;
       for (let tries = 0; ; tries++) {
         const warmStart = Date.now();
-        const warmBefore = server.metrics ? await cacheCounters(server.metrics) : undefined;
+        const warmBefore = before;
         await warm(server, hitFile);
         before = server.metrics ? await cacheCounters(server.metrics) : undefined;
         const stores = warmBefore && before ? before.misses - warmBefore.misses : 0;
