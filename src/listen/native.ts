@@ -8,6 +8,8 @@ import type { WakeTimer } from '../upstream/timer-wheel.js';
 
 export interface NativeUdp {
   readonly BATCH: number;
+  /** Batches one readable event may read while each comes back full. */
+  readonly READ_ROUNDS: number;
   readonly SLOT: number;
   readonly META_STRIDE: number;
   readonly META_REPLIES: number;

@@ -43,6 +43,7 @@
 #endif
 
 #define BATCH 32
+#define READ_ROUNDS 8
 #define SLOT 4096
 #define META_STRIDE 16
 #define META_REPLIES (BATCH * META_STRIDE)
@@ -117,6 +118,8 @@ static void flush_replies(sock_t *k, int32_t m) {
   }
 }
 
+static int read_batch(sock_t *k);
+
 static void on_readable(uv_poll_t *p, int status, int events) {
   (void)events;
   sock_t *k = uv_handle_get_data((uv_handle_t *)p);
@@ -130,12 +133,24 @@ static void on_readable(uv_poll_t *p, int status, int events) {
     uv_poll_start(&k->poll, UV_READABLE, on_readable);
     return;
   }
+  // A full batch says more datagrams are queued: read them now rather than after a turn of the
+  // event loop (its poll, timers and checks), which a saturated socket paid once every BATCH
+  // datagrams (max qps +2 % in alternating rounds). A partial batch drained the queue, so at
+  // moderate rates this is one batch a wake-up, as before. Bounded, so timers and the TCP
+  // listeners still get a turn after READ_ROUNDS * BATCH datagrams.
+  for (int round = 0; round < READ_ROUNDS && k->fd >= 0; round++)
+    if (read_batch(k) < BATCH) return;
+}
+
+// One recvmmsg, one JS call for what it read, one sendmmsg for the replies; returns what
+// recvmmsg returned.
+static int read_batch(sock_t *k) {
   // The headers were set up at open; the kernel writes back only each received message's
   // address length (and its flags and length, read below), so that is all there is to reset.
   for (int i = 0; i < k->received; i++) k->rm[i].msg_hdr.msg_namelen = sizeof(k->ra[i]);
   int n = recvmmsg(k->fd, k->rm, BATCH, MSG_DONTWAIT, NULL);
   k->received = n > 0 ? n : 0;
-  if (n <= 0) return;  // EAGAIN (another reader was faster) or a transient error: wait for the next event
+  if (n <= 0) return n;  // EAGAIN (another reader was faster) or a transient error: wait for the next event
   for (int i = 0; i < n; i++) {
     int32_t *m = k->meta + i * META_STRIDE;
     m[0] = (k->rm[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)k->rm[i].msg_len;
@@ -155,7 +170,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   if (g_clock) g_clock[0] = (double)uv_hrtime() / 1e6;
   napi_env env = k->env;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return -1;
   napi_value self, cb, argv[1], ret;
   int32_t replies = 0;
   if (napi_get_reference_value(env, k->self, &self) == napi_ok && napi_get_reference_value(env, k->cb, &cb) == napi_ok &&
@@ -173,6 +188,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   }
   napi_close_handle_scope(env, scope);
   flush_replies(k, replies);
+  return n;
 }
 
 static int parse_addr(int family, const char *ip, int port, struct sockaddr_in6 *sa, socklen_t *len) {
@@ -634,6 +650,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "releaseExecutablePages", fn);
   napi_create_int32(env, BATCH, &num);
   napi_set_named_property(env, exports, "BATCH", num);
+  napi_create_int32(env, READ_ROUNDS, &num);
+  napi_set_named_property(env, exports, "READ_ROUNDS", num);
   napi_create_int32(env, SLOT, &num);
   napi_set_named_property(env, exports, "SLOT", num);
   napi_create_int32(env, META_STRIDE, &num);
