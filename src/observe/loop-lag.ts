@@ -9,7 +9,11 @@
 // was more than 1 % busy: a loop that idle has no lag to report, and an interval with no sample
 // reads as on time (every figure the sampling interval, the standard deviation 0). A stalled loop
 // is busy, so the sampler is on from the watch's next tick and records the stalls after the first.
-import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+// The sampler is our own timer recording into a histogram, not perf_hooks' monitorEventLoopDelay:
+// that one, enabled again after a pause, measured its first delay from its last sample before
+// the pause, so every idle stretch between two busy ones was exported as a stall of its length
+// (2-9 s of nodejs_eventloop_lag_max_seconds in the incident rig, whose lookups never took 10 ms).
+import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { family, type Family } from './exposition.js';
 import { secondTick } from './second-tick.js';
 
@@ -52,7 +56,16 @@ export function loopShare(): () => number {
 }
 
 export class LoopLag {
-  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+  /** Nanoseconds between consecutive firings of the sampler, as monitorEventLoopDelay records. */
+  private readonly histogram: RecordableHistogram = createHistogram();
+  private sampler: NodeJS.Timeout | null = null;
+  /** When the sampler last fired (or started), performance.now() ms. */
+  private last = 0;
+  private readonly sample = (): void => {
+    const now = performance.now();
+    this.histogram.record(Math.max(1, Math.round((now - this.last) * 1e6)));
+    this.last = now;
+  };
   private sampling = false;
   private watching = false;
   private readonly onTick = (): void => this.check();
@@ -82,8 +95,15 @@ export class LoopLag {
 
   private setSampling(on: boolean): void {
     if (on === this.sampling) return;
-    if (on) this.histogram.enable();
-    else this.histogram.disable();
+    if (on) {
+      // Delays count from now: the time the sampler was off is not one.
+      this.last = performance.now();
+      this.sampler = setInterval(this.sample, LAG_RESOLUTION_MS);
+      this.sampler.unref();
+    } else if (this.sampler !== null) {
+      clearInterval(this.sampler);
+      this.sampler = null;
+    }
     this.sampling = on;
   }
 

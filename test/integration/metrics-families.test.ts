@@ -126,3 +126,30 @@ t.test('the event-loop lag sampler runs while the loop is busy, not while it idl
   await sleep(2200);
   t.equal(lag.active, false, 'idle again: stopped');
 });
+
+/** Keep the event loop lightly busy for `ms`: 3 ms of work every 30 ms, no delay near 100 ms. */
+async function lightLoad(ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const sliceEnd = Date.now() + 3;
+    while (Date.now() < sliceEnd);
+    await sleep(30);
+  }
+}
+
+t.test('an idle stretch between two busy ones is not reported as event-loop lag', async (t) => {
+  // The sampler stops while the loop idles and starts again when it is busy; the gap between its
+  // last sample before and its first after is not a delay of the loop. It was reported as one:
+  // the whole idle stretch as nodejs_eventloop_lag_max_seconds (2-9 s in the incident rig, whose
+  // lookups never took over 10 ms).
+  const a = await startAgent('');
+  t.teardown(() => a.agent.stop());
+  await scrape(a.metricsUrl); // the watch starts at the first scrape
+  await lightLoad(2500);
+  await sleep(3500);
+  await lightLoad(2500);
+  const { exp } = await scrape(a.metricsUrl);
+  const max = sum(exp, 'nodejs_eventloop_lag_max_seconds');
+  t.ok(max < 0.2, `lag max ${max.toFixed(3)} s: light load only, no stall and not the idle stretch`);
+  t.ok(max >= 0.02, `samples were taken (max ${max.toFixed(3)} s, the 20 ms resolution included)`);
+});
