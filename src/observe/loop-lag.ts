@@ -9,11 +9,13 @@
 // was more than 1 % busy: a loop that idle has no lag to report, and an interval with no sample
 // reads as on time (every figure the sampling interval, the standard deviation 0). A stalled loop
 // is busy, so the sampler is on from the watch's next tick and records the stalls after the first.
-// The sampler is our own timer recording into a histogram, not perf_hooks' monitorEventLoopDelay:
-// that one, enabled again after a pause, measured its first delay from its last sample before
-// the pause, so every idle stretch between two busy ones was exported as a stall of its length
-// (2-9 s of nodejs_eventloop_lag_max_seconds in the incident rig, whose lookups never took 10 ms).
-import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
+// perf_hooks' histogram, enabled again after a pause, measures its first delay from its last
+// sample before the pause, so every idle stretch between two busy ones read as a stall of its
+// length (2-9 s of nodejs_eventloop_lag_max_seconds in the incident rig, whose lookups never took
+// 10 ms). It is reset before it starts again, which also clears its samples: what it held is kept
+// as a summary and merged into the next scrape's figures. The sampler stays perf_hooks' native
+// timer: one in JS kept a loaded test machine's loop over the 1 % on its own and never stopped.
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { family, type Family } from './exposition.js';
 import { secondTick } from './second-tick.js';
 
@@ -35,6 +37,7 @@ export const LOOP_LAG_FAMILIES = [
 ];
 
 interface Snapshot {
+  count: number;
   min: number;
   max: number;
   mean: number;
@@ -56,16 +59,7 @@ export function loopShare(): () => number {
 }
 
 export class LoopLag {
-  /** Nanoseconds between consecutive firings of the sampler, as monitorEventLoopDelay records. */
-  private readonly histogram: RecordableHistogram = createHistogram();
-  private sampler: NodeJS.Timeout | null = null;
-  /** When the sampler last fired (or started), performance.now() ms. */
-  private last = 0;
-  private readonly sample = (): void => {
-    const now = performance.now();
-    this.histogram.record(Math.max(1, Math.round((now - this.last) * 1e6)));
-    this.last = now;
-  };
+  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   private sampling = false;
   private watching = false;
   private readonly onTick = (): void => this.check();
@@ -74,6 +68,8 @@ export class LoopLag {
   private immediate = 0;
   /** The histogram read (and reset) at the current scrape. */
   private snap: Snapshot = onTime();
+  /** What the histogram held when it was restarted since the previous scrape, seconds. */
+  private carry: Snapshot | null = null;
 
   /** Begin watching (at the first scrape, as prom-client's collectors begin then). */
   start(): void {
@@ -95,25 +91,22 @@ export class LoopLag {
 
   private setSampling(on: boolean): void {
     if (on === this.sampling) return;
+    const h = this.histogram;
     if (on) {
-      // Delays count from now: the time the sampler was off is not one.
-      this.last = performance.now();
-      this.sampler = setInterval(this.sample, LAG_RESOLUTION_MS);
-      this.sampler.unref();
-    } else if (this.sampler !== null) {
-      clearInterval(this.sampler);
-      this.sampler = null;
-    }
+      // Its next delay must count from now, not from its last sample before the pause.
+      if (h.count > 0) this.carry = merge(this.carry, read(h));
+      h.reset();
+      h.enable();
+    } else h.disable();
     this.sampling = on;
   }
 
   /** Read the samples since the previous scrape and start the next setImmediate measurement. */
   private scrape(): void {
     const h = this.histogram;
-    this.snap =
-      h.count === 0
-        ? onTime()
-        : { min: h.min / 1e9, max: h.max / 1e9, mean: h.mean / 1e9, stddev: h.stddev / 1e9, p50: h.percentile(50) / 1e9, p90: h.percentile(90) / 1e9, p99: h.percentile(99) / 1e9 };
+    const now = h.count === 0 ? null : read(h);
+    this.snap = this.carry === null ? (now ?? onTime()) : now === null ? this.carry : merge(this.carry, now);
+    this.carry = null;
     h.reset();
     const start = process.hrtime.bigint();
     setImmediate(() => {
@@ -140,8 +133,34 @@ export class LoopLag {
   }
 }
 
+/** The histogram's figures in seconds. */
+function read(h: IntervalHistogram): Snapshot {
+  return { count: h.count, min: h.min / 1e9, max: h.max / 1e9, mean: h.mean / 1e9, stddev: h.stddev / 1e9, p50: h.percentile(50) / 1e9, p90: h.percentile(90) / 1e9, p99: h.percentile(99) / 1e9 };
+}
+
+/**
+ * Two sets of samples as one: count, min, max, mean and standard deviation exactly; a percentile
+ * as the higher of the two (a bound from above: the samples themselves are gone).
+ */
+function merge(a: Snapshot | null, b: Snapshot): Snapshot {
+  if (a === null) return b;
+  const count = a.count + b.count;
+  const mean = (a.mean * a.count + b.mean * b.count) / count;
+  const square = (a.count * (a.stddev ** 2 + a.mean ** 2) + b.count * (b.stddev ** 2 + b.mean ** 2)) / count;
+  return {
+    count,
+    min: Math.min(a.min, b.min),
+    max: Math.max(a.max, b.max),
+    mean,
+    stddev: Math.sqrt(Math.max(0, square - mean ** 2)),
+    p50: Math.max(a.p50, b.p50),
+    p90: Math.max(a.p90, b.p90),
+    p99: Math.max(a.p99, b.p99),
+  };
+}
+
 function onTime(): Snapshot {
-  return { min: RESOLUTION_S, max: RESOLUTION_S, mean: RESOLUTION_S, stddev: 0, p50: RESOLUTION_S, p90: RESOLUTION_S, p99: RESOLUTION_S };
+  return { count: 0, min: RESOLUTION_S, max: RESOLUTION_S, mean: RESOLUTION_S, stddev: 0, p50: RESOLUTION_S, p90: RESOLUTION_S, p99: RESOLUTION_S };
 }
 
 /** One per process: there is one event loop. */

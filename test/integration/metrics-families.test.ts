@@ -148,8 +148,19 @@ t.test('an idle stretch between two busy ones is not reported as event-loop lag'
   await lightLoad(2500);
   await sleep(3500);
   await lightLoad(2500);
-  const { exp } = await scrape(a.metricsUrl);
-  const max = sum(exp, 'nodejs_eventloop_lag_max_seconds');
+  let { exp } = await scrape(a.metricsUrl);
+  let max = sum(exp, 'nodejs_eventloop_lag_max_seconds');
   t.ok(max < 0.2, `lag max ${max.toFixed(3)} s: light load only, no stall and not the idle stretch`);
   t.ok(max >= 0.02, `samples were taken (max ${max.toFixed(3)} s, the 20 ms resolution included)`);
+  t.ok(sum(exp, 'nodejs_eventloop_lag_p99_seconds') < 0.2, 'nor in the p99');
+
+  // A stall before the pause is still reported after the sampler restarts.
+  await lightLoad(1500);
+  await hogLoop(700);
+  await sleep(3500);
+  await lightLoad(2500);
+  ({ exp } = await scrape(a.metricsUrl));
+  max = sum(exp, 'nodejs_eventloop_lag_max_seconds');
+  t.ok(max >= 0.25, `lag max ${max.toFixed(3)} s: the 300 ms slices before the pause are kept`);
+  t.ok(max < 1.5, `and the 3.5 s idle stretch is not a stall (max ${max.toFixed(3)} s)`);
 });
