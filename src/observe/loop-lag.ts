@@ -104,8 +104,8 @@ export class LoopLag {
   /** Read the samples since the previous scrape and start the next setImmediate measurement. */
   private scrape(): void {
     const h = this.histogram;
-    const now = h.count === 0 ? null : read(h);
-    this.snap = this.carry === null ? (now ?? onTime()) : now === null ? this.carry : merge(this.carry, now);
+    const held = h.count === 0 ? this.carry : merge(this.carry, read(h));
+    this.snap = held ?? onTime();
     this.carry = null;
     h.reset();
     const start = process.hrtime.bigint();
