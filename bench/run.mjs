@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { interrupted, run, stop, stopAll, stopAllOnSignals } from './lib/procs.mjs';
 import { startKnot } from './lib/knot.mjs';
-import { startAgent, startDnsdist, startDnsmasq, startNodeFloor, startUnbound } from './lib/servers.mjs';
+import { startAddonFloor, startAgent, startDnsdist, startDnsmasq, startNodeFloor, startUnbound } from './lib/servers.mjs';
+import { buildAddonFloor } from './lib/addon-floor.mjs';
 import { writeHitQueries, writeMissQueries } from './lib/zone.mjs';
 import { measureBatchMax, measureHits, measureMisses, PHASE_SECONDS, FIXED_QPS } from './lib/measure.mjs';
 import { measureHitAllocation } from './lib/hit-alloc.mjs';
@@ -24,7 +25,7 @@ import { buildBatchClient } from './lib/batch-client.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const MEASURED_ELSEWHERE = ['crash-safety.md', 'fuzz-burst.md'];
 const repoRoot = join(here, '..');
-const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodelocaldns-ts-dgram', 'node-dgram-floor', 'cache', 'tail', 'maxqps', 'hitscale', 'nodecache'];
+const CANDIDATES = ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', 'nodelocaldns-ts-dgram', 'node-dgram-floor', 'addon-floor', 'cache', 'tail', 'maxqps', 'hitscale', 'nodecache'];
 const USAGE = `Usage: node bench/run.mjs [--name=value ...]   (npm run bench -- [--name=value ...])
 
 Our agent against unbound, dnsdist and dnsmasq, all forwarding cluster.local to one knotd,
@@ -114,6 +115,9 @@ async function main() {
       candidates.push(['nodelocaldns-ts-dgram', () => startAgent(knot, repoRoot, { udpIo: 'dgram', name: 'nodelocaldns-ts-dgram', traceGc: true })]);
     } else log('dist/cli.js missing (run `npm run build`): the agent is left out');
     candidates.push(['node-dgram-floor', () => startNodeFloor()]);
+    const addonFloor = buildAddonFloor(dir);
+    if (addonFloor.path) candidates.push(['addon-floor', () => startAddonFloor(addonFloor.path)]);
+    else log(`batch addon floor not built (${addonFloor.why}): left out`);
 
     const batch = buildBatchClient(dir);
     if (batch.why) log(`batching client not built (${batch.why}): max qps with dnsperf only`);
@@ -154,7 +158,8 @@ async function main() {
     // (lib/tail-rounds.mjs): the hot path's targets compare these medians.
     let tail;
     // The other checkout (--compare) joins them: a change's before and after in the same rounds.
-    const tailCandidates = candidates.filter(([n]) => ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', COMPARE_NAME].includes(n));
+    // The addon floor too: the same rounds show how far the agent's JS hit path is from C in its place.
+    const tailCandidates = candidates.filter(([n]) => ['unbound', 'dnsdist', 'dnsmasq', 'nodelocaldns-ts', COMPARE_NAME, 'addon-floor'].includes(n));
     if (wanted('tail') && tailCandidates.length > 1) {
       const up = [];
       try {
@@ -279,6 +284,8 @@ async function main() {
       '`nodelocaldns-ts-dgram` is the same agent on its node:dgram fallback (NODELOCALDNS_UDP_IO=dgram, what runs where the addon is not built).',
       '`node-dgram-floor` is not a cache: bench/lib/floor-responder.mjs answers every query with a fixed record through the same',
       'node:dgram calls the fallback uses, so its row is the ceiling for any server built on node:dgram on this machine.',
+      '`addon-floor` is not a cache either: bench/lib/addon-floor.c reads and sends as the batch addon does, answers in C with the same',
+      'fixed record and calls an empty JS function once a batch, so the agent\'s figures above it are what its JS hit path costs.',
       '',
       hitTable(results),
       '',

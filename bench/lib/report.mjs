@@ -79,8 +79,8 @@ export function gcTable(results) {
     const g = r.hits.gc;
     rows.push(`| ${r.name} | ${g.count} (${g.scavenges}) | ${g.pausesOver1ms} | ${f(g.maxPauseMs, 2)} | ${f(g.bytesPerHit, 0)} |`);
   }
-  // The C servers have no collector; the node:dgram floor is a fixed responder, not traced.
-  const others = results.filter((r) => r.hits && !r.hits.gc && !r.name.startsWith('node')).map((r) => r.name);
+  // The C servers have no collector; the two floors are fixed responders in Node, not traced.
+  const others = results.filter((r) => r.hits && !r.hits.gc && !r.name.startsWith('node') && r.name !== 'addon-floor').map((r) => r.name);
   if (others.length) rows.push('', `${others.join(', ')}: no garbage collector (C/C++), so no row.`);
   // What a hit itself allocates, apart from Node's object per turn of its event loop.
   const a = traced.find((r) => r.name === 'nodelocaldns-ts')?.hits.hitAlloc;
@@ -148,6 +148,10 @@ export function targetsTable(results, missResults, cache, scale, nodecache, tail
     if (floor) {
       row('cache hits', '(context) node:dgram floor: the most any node:dgram server reached here', `floor ${(floor.maxQps / unbound.maxQps).toFixed(2)}× unbound max qps, ${(floor.cpuPerQueryUs / unbound.cpuPerQueryUs).toFixed(2)}× its CPU/query; agent ${(agent.maxQps / floor.maxQps).toFixed(2)}× the floor's qps`, undefined);
     }
+    const addonFloor = results.find((r) => r.name === 'addon-floor')?.hits;
+    if (addonFloor) {
+      row('cache hits', '(context) batch addon floor: C answering inside Node\'s event loop, no cache (one phase each)', `floor ${(addonFloor.cpuPerQueryUs / unbound.cpuPerQueryUs).toFixed(2)}× unbound CPU/query; the agent ${(agent.cpuPerQueryUs / addonFloor.cpuPerQueryUs).toFixed(2)}× the floor's CPU/query, avg latency ${agent.avgLatencyMs.toFixed(3)} vs ${addonFloor.avgLatencyMs.toFixed(3)} ms`, undefined);
+    }
     const dgram = results.find((r) => r.name === 'nodelocaldns-ts-dgram')?.hits;
     if (dgram) {
       row('cache hits', '(context) the agent on its node:dgram fallback (no C compiler at install)', `${(dgram.cpuPerQueryUs / unbound.cpuPerQueryUs).toFixed(2)}× unbound CPU/query, ${(dgram.maxQps / unbound.maxQps).toFixed(2)}× its max qps`, undefined);
@@ -206,6 +210,10 @@ function hotPathTargets(results, row, tail, maxRounds) {
   if (tAgent && tDnsdist) {
     row(area, `p99 at ${FIXED_QPS / 1000}k qps ≤ dnsdist's (median of alternating rounds)`, `${f(tAgent.p99, 3)} vs ${f(tDnsdist.p99, 3)} ms`, tAgent.p99 <= tDnsdist.p99);
     row(area, `(context) p99.9 at ${FIXED_QPS / 1000}k qps (median of alternating rounds)`, `${f(tAgent.p999, 3)} vs dnsdist ${f(tDnsdist.p999, 3)} ms`, undefined);
+    const tFloor = rounds('addon-floor');
+    if (tFloor && tUnbound) {
+      row(area, '(context) the batch addon floor in the same rounds: what answering hits in C inside the addon could reach', `p99 ${f(tFloor.p99, 3)} ms, p99.9 ${f(tFloor.p999, 3)} ms, CPU per query ${(tFloor.cpuUs / tUnbound.cpuUs).toFixed(2)}× unbound (the agent ${(tAgent.cpuUs / tFloor.cpuUs).toFixed(2)}× the floor's)`, undefined);
+    }
   }
   if (dnsdist) {
     row(area, `${tAgent && tDnsdist ? '(context) ' : ''}p99 at ${FIXED_QPS / 1000}k qps ≤ dnsdist's (one phase each)`, `${f(agent.p99LatencyMs, 3)} vs ${f(dnsdist.p99LatencyMs, 3)} ms`, tAgent && tDnsdist ? undefined : agent.p99LatencyMs <= dnsdist.p99LatencyMs);

@@ -8,6 +8,7 @@ import { start, stop } from './procs.mjs';
 import { freePort, randomLoopback, waitForAnswer } from './net.mjs';
 import { HIT_SUFFIX } from './zone.mjs';
 import { GC_TRACE_FLAGS, watchGc } from './gc-trace.mjs';
+import { LAUNCHER as ADDON_FLOOR_LAUNCHER } from './addon-floor.mjs';
 
 export const SERVER_CPU = 0;
 
@@ -135,6 +136,13 @@ export async function startNodeFloor() {
   const ip = randomLoopback();
   const port = await freePort(ip);
   return launch('node-dgram-floor', [process.execPath, fileURLToPath(new URL('floor-responder.mjs', import.meta.url)), ip, String(port)], ip, port);
+}
+
+/** The batch addon's floor (addon-floor.c, built by `buildAddonFloor`): not a DNS cache, C answering inside Node's event loop. */
+export async function startAddonFloor(modulePath) {
+  const ip = randomLoopback();
+  const port = await freePort(ip);
+  return launch('addon-floor', [process.execPath, ADDON_FLOOR_LAUNCHER, modulePath, ip, String(port)], ip, port);
 }
 
 /**
