@@ -26,9 +26,7 @@ export function buildAddonFloor(dir) {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [modulePath, ip, port] = process.argv.slice(2);
-  let batches = 0;
-  createRequire(import.meta.url)(modulePath).serve(ip, Number(port), () => {
-    batches++;
-  });
+  // The agent's handler runs here; the floor's does nothing.
+  createRequire(import.meta.url)(modulePath).serve(ip, Number(port), () => {});
   process.on('SIGTERM', () => process.exit(0));
 }
