@@ -1,8 +1,8 @@
 // The batching load generator (batch-client.c), built with gcc into the run's directory, for a
 // max-qps phase whose client has CPU to spare (see the C file for why dnsperf does not).
-import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gcc } from './gcc.mjs';
 import { run } from './procs.mjs';
 import { CLIENT_CPU, parseReport } from './dnsperf.mjs';
 
@@ -10,13 +10,7 @@ const SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'batch-client.c');
 
 /** Build it into `dir`: { path } or { why } when it cannot be (no gcc). */
 export function buildBatchClient(dir) {
-  const path = join(dir, 'batch-client');
-  try {
-    execFileSync('gcc', ['-O2', '-o', path, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
-    return { path };
-  } catch (e) {
-    return { why: e.code === 'ENOENT' ? 'gcc not installed' : `gcc failed: ${String(e.stderr ?? e.message).split('\n')[0]}` };
-  }
+  return gcc(['-O2', SOURCE], join(dir, 'batch-client'));
 }
 
 /** One closed-loop run against server {ip, port}, pinned to dnsperf's CPU; dnsperf's report fields. */

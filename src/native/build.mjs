@@ -6,9 +6,10 @@
 // Without a compiler or headers the agent still works (on node:dgram, and says so when it
 // starts): this prints why and exits 0. `--require` makes that an error (the container image).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeHeaderCandidates, nodeIncludeDir } from './node-headers.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const source = join(root, 'src', 'native', 'udp_batch.c');
@@ -26,13 +27,8 @@ function give(reason) {
 }
 
 if (process.platform !== 'linux') give(`recvmmsg/sendmmsg need Linux, this is ${process.platform}`);
-const candidates = [
-  process.env.NODE_INCLUDE_DIR,
-  join(dirname(process.execPath), '..', 'include', 'node'),
-  '/usr/local/include/node',
-  '/usr/include/node',
-].filter(Boolean);
-const include = candidates.find((d) => existsSync(join(d, 'node_api.h')) && existsSync(join(d, 'uv.h')));
+const candidates = nodeHeaderCandidates();
+const include = nodeIncludeDir(candidates);
 if (!include) give(`no node_api.h and uv.h in ${candidates.join(', ')}; set NODE_INCLUDE_DIR`);
 const cc = process.env.CC || 'cc';
 mkdirSync(dirname(target), { recursive: true });
